@@ -1,0 +1,5 @@
+import sys
+
+from leakaudit.cli import main
+
+sys.exit(main())

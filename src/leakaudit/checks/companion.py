@@ -1,0 +1,48 @@
+"""Companion calls: after calling one of `after` on a resource, one of `require` must be
+called too, e.g. a `rows.Next()` loop ends on error as well as on exhaustion, and only
+`rows.Err()` tells them apart."""
+
+from __future__ import annotations
+
+from leakaudit.checks.context import Package, Sink
+from leakaudit.checks.sites import find_sites
+from leakaudit.checks.uses import Use, UseClassifier
+from leakaudit.parsing.syntax import field as child
+from leakaudit.parsing.syntax import selector_parts, walk
+from leakaudit.ruleset.model import Rule
+
+
+def run(pkg: Package, rule: Rule, sink: Sink) -> None:
+    spec = rule.companion
+    if spec is None:
+        return
+    for fn in pkg.functions:
+        for site in find_sites(pkg, fn, rule):
+            if site.binding != "var" or site.var is None:
+                continue
+            body = child(fn.node, "body")
+            if body is None:
+                continue
+            called: set[str] = set()
+            for node in walk(body, into_funcs=True):
+                if node.type == "call_expression":
+                    parts = selector_parts(child(node, "function"))
+                    if parts is not None and len(parts) == 2 and parts[0] == site.var:
+                        called.add(parts[1])
+            if not called.intersection(spec.after) or called.intersection(spec.require):
+                continue
+            uses = UseClassifier(site.var, rule.release, fn.types, fn.scope)
+            if uses.effect(body).use >= Use.STORED:
+                continue  # handed off: the receiver checks
+            after = sorted(called.intersection(spec.after))[0]
+            sink.report(
+                rule,
+                "unchecked",
+                fn.file,
+                site.call,
+                fn.name,
+                var=site.var,
+                call=site.callee.text,
+                after=after,
+                require=spec.require[0],
+            )

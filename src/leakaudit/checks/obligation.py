@@ -1,0 +1,378 @@
+"""The obligation analysis: a resource acquired at a call must, on every path from there
+to the function's exit, be released or handed off.
+
+Per acquire site, a forward may-analysis over the CFG tracks a small set of states:
+not yet acquired, open (the call's error still describes it), open (error variable
+since overwritten), and done (released, handed off, or known nil). A path that reaches
+a `return` or the function's end with an open state leaks. Paths on which the call's
+error is non-nil owe nothing: the resource is nil there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from leakaudit.checks import nilness
+from leakaudit.checks.context import Function, Package, Sink, location
+from leakaudit.checks.sites import Site, find_sites
+from leakaudit.checks.uses import Effect, Use, UseClassifier
+from leakaudit.facts.cfg import Block, Kind
+from leakaudit.findings import Related
+from leakaudit.parsing.syntax import expressions, line_of, text, walk
+from leakaudit.parsing.syntax import field as child
+from leakaudit.result import Acquisition
+from leakaudit.ruleset.model import ReleaseSpec, Rule
+
+UNSEEN, OPEN, LOOSE, DONE = 1, 2, 4, 8  # LOOSE: open, but its error variable was overwritten
+LIVE = OPEN | LOOSE
+
+
+@dataclass
+class _Outcome:
+    leaks: list[tuple[Block | None, Node]] = field(default_factory=list)  # (exit block, node)
+    reassigned: list[Node] = field(default_factory=list)
+    deferred: bool = False
+    handed_off: bool = False
+    stored_fields: set[str] = field(default_factory=set)
+    error_checked: bool = False
+
+
+def run(pkg: Package, rule: Rule, sink: Sink) -> None:
+    for fn in pkg.functions:
+        if rule.options.get("exempt-main") and fn.is_main:
+            continue
+        if rule.options.get("skip-tests") and fn.file.is_test:
+            continue
+        sites = find_sites(pkg, fn, rule)
+        for site in sites:
+            _check_site(pkg, fn, rule, site, sites, sink)
+
+
+def _check_site(
+    pkg: Package, fn: Function, rule: Rule, site: Site, sites: list[Site], sink: Sink
+) -> None:
+    call_text = site.callee.text
+    if site.binding in ("blank", "dropped"):
+        _record(sink, rule, fn, site, "discarded")
+        if "discarded" in rule.reports:
+            sink.report(rule, "discarded", fn.file, site.call, fn.name, var="_", call=call_text)
+        return
+    if site.binding == "escapes":
+        _record(sink, rule, fn, site, "handed-off")
+        return
+    if site.binding == "stored":
+        outcome = _Outcome(handed_off=True, stored_fields={site.field} if site.field else set())
+        _conclude(pkg, fn, rule, site, outcome, sink)
+        return
+    assert site.var is not None
+    outcome = _flow(fn, rule, site, sites)
+    _conclude(pkg, fn, rule, site, outcome, sink)
+
+
+def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
+    graph = fn.cfg
+    var, err = site.var or "", site.err
+    uses = UseClassifier(var, rule.release, fn.types, fn.scope)
+    start = _block_of(graph.blocks, site.statement)
+    reacquire = {
+        _block_of(graph.blocks, other.statement)
+        for other in sites
+        if other is not site and other.var == var and other.binding == "var"
+    }
+    reacquire.discard(None)
+    effects: dict[int, Effect] = {}
+    err_assigned: dict[int, bool] = {}
+    named = var in fn.named_results
+    error_only = bool(rule.options.get("error-paths-only"))
+    outcome = _Outcome()
+
+    def effect(block: Block) -> Effect:
+        if block.index not in effects:
+            effects[block.index] = uses.effect(block.node) if block.node is not None else Effect()
+        return effects[block.index]
+
+    def assigns_err(block: Block) -> bool:
+        if err is None or block.node is None:
+            return False
+        if block.index not in err_assigned:
+            err_assigned[block.index] = _assigns(block.node, err)
+        return err_assigned[block.index]
+
+    def transfer(block: Block, state: int, record: bool) -> int:
+        if block is start:
+            if record and state & LIVE:
+                outcome.reassigned.append(site.statement)
+            return OPEN
+        if block in reacquire and state & LIVE:
+            if record:
+                outcome.reassigned.append(block.node or site.statement)
+            return (state & ~LIVE) | DONE
+        if not state & LIVE:
+            return state
+        kind = block.kind
+        if kind == Kind.NORETURN:
+            return 0
+        eff = effect(block)
+        if kind == Kind.RETURN:
+            returned = eff.use >= Use.STORED or (
+                named and not expressions(_return_values(block.node))
+            )
+            if returned:
+                if record:
+                    outcome.handed_off = True
+            elif record and (not error_only or _returns_error(block.node)):
+                outcome.leaks.append((block, block.node))
+            return (state & ~LIVE) | DONE
+        if eff.use >= Use.STORED:
+            if record:
+                if eff.use == Use.RELEASE and kind == Kind.DEFER:
+                    outcome.deferred = True
+                elif eff.use in (Use.HANDOFF, Use.STORED):
+                    outcome.handed_off = True
+                if eff.use == Use.STORED and eff.field:
+                    outcome.stored_fields.add(eff.field)
+            return (state & ~LIVE) | DONE
+        if eff.use == Use.ASSIGNED:
+            return (state & ~LIVE) | DONE
+        if state & OPEN and assigns_err(block):
+            return (state & ~OPEN) | LOOSE
+        return state
+
+    def along(edge_cond: Node | None, value: bool, state: int, record: bool) -> int:
+        if edge_cond is None or not state & LIVE:
+            return state
+        known = nilness.facts(edge_cond, value)
+        if (var, True) in known:
+            return (state & ~LIVE) | DONE
+        if err is not None and (err, False) in known and state & OPEN:
+            if record:
+                outcome.error_checked = True
+            return (state & ~OPEN) | DONE
+        return state
+
+    # Fixpoint over state masks (they only grow), then one recording pass.
+    state_in: dict[int, int] = {graph.entry.index: UNSEEN}
+    work = [graph.entry]
+    while work:
+        block = work.pop()
+        out = transfer(block, state_in.get(block.index, 0), record=False)
+        for edge in block.succs:
+            flowed = along(edge.cond, edge.value, out, record=False)
+            old = state_in.get(edge.target.index, 0)
+            if flowed | old != old:
+                state_in[edge.target.index] = flowed | old
+                work.append(edge.target)
+    for block in graph.blocks:
+        if block.index not in state_in or block is graph.exit:
+            continue
+        out = transfer(block, state_in[block.index], record=True)
+        for edge in block.succs:
+            flowed = along(edge.cond, edge.value, out, record=True)
+            if (
+                edge.target is graph.exit
+                and flowed & LIVE
+                and block.kind != Kind.RETURN
+                and not error_only
+            ):
+                outcome.leaks.append((None, fn.node))
+    return outcome
+
+
+def _conclude(
+    pkg: Package, fn: Function, rule: Rule, site: Site, outcome: _Outcome, sink: Sink
+) -> None:
+    var = site.var or "_"
+    call = site.callee.text
+    if outcome.reassigned and "reassigned" in rule.reports:
+        where = min(outcome.reassigned, key=lambda n: n.start_byte)
+        related = (Related(location(fn.file, where, first_line_only=True), "re-acquired here"),)
+        sink.report(
+            rule,
+            "reassigned",
+            fn.file,
+            site.call,
+            fn.name,
+            related,
+            var=var,
+            call=call,
+            line=line_of(where),
+        )
+        _record(sink, rule, fn, site, "leaked", outcome)
+        return
+    if outcome.leaks:
+        if "discarded" in rule.reports and site.var and _only_blank_uses(fn, site):
+            sink.report(rule, "discarded", fn.file, site.call, fn.name, var=var, call=call)
+            _record(sink, rule, fn, site, "discarded", outcome)
+            return
+        block, node = min(outcome.leaks, key=lambda leak: _exit_line(leak))
+        line = _exit_line((block, node))
+        if block is None:
+            exit_desc = f"the end of the function at line {line}"
+            rel_node = _closing_brace(node)
+        else:
+            exit_desc = f"the return at line {line}"
+            rel_node = node
+        related = (Related(location(fn.file, rel_node, first_line_only=True), f"{var} leaks here"),)
+        if "not-released" in rule.reports:
+            sink.report(
+                rule,
+                "not-released",
+                fn.file,
+                site.call,
+                fn.name,
+                related,
+                var=var,
+                call=call,
+                exit=exit_desc,
+                line=line,
+            )
+        _record(sink, rule, fn, site, "leaked", outcome)
+        return
+    unreleased_fields = [
+        f for f in sorted(outcome.stored_fields) if not _field_released(pkg, rule, f)
+    ]
+    if (
+        rule.options.get("field-store-needs-release")
+        and unreleased_fields
+        and "field-never-released" in rule.reports
+    ):
+        sink.report(
+            rule,
+            "field-never-released",
+            fn.file,
+            site.call,
+            fn.name,
+            var=var,
+            call=call,
+            field=unreleased_fields[0],
+        )
+        _record(sink, rule, fn, site, "leaked", outcome)
+        return
+    if outcome.deferred:
+        _record(sink, rule, fn, site, "deferred", outcome)
+    elif outcome.handed_off:
+        _record(sink, rule, fn, site, "handed-off", outcome)
+    else:
+        _record(sink, rule, fn, site, "released", outcome)
+
+
+def _record(
+    sink: Sink, rule: Rule, fn: Function, site: Site, outcome: str, facts: _Outcome | None = None
+) -> None:
+    sink.acquisitions.append(
+        Acquisition(
+            rule_id=rule.id,
+            family=rule.family,
+            location=location(fn.file, site.call, first_line_only=True),
+            call=site.callee.text,
+            variable=site.var or "_",
+            outcome=outcome,
+            error_checked=bool(facts and facts.error_checked),
+        )
+    )
+
+
+def _block_of(blocks: list[Block], stmt: Node) -> Block | None:
+    """The innermost block whose node contains the statement."""
+    best: Block | None = None
+    for block in blocks:
+        node = block.node
+        if node is None or not (
+            node.start_byte <= stmt.start_byte and stmt.end_byte <= node.end_byte
+        ):
+            continue
+        if best is None or (node.end_byte - node.start_byte) < (
+            best.node.end_byte - best.node.start_byte
+        ):  # type: ignore[union-attr]
+            best = block
+    return best
+
+
+def _assigns(node: Node, name: str) -> bool:
+    for n in walk(node):
+        if n.type in ("short_var_declaration", "assignment_statement") and any(
+            t.type == "identifier" and text(t) == name for t in expressions(child(n, "left"))
+        ):
+            return True
+    return False
+
+
+def _return_values(ret: Node | None) -> Node | None:
+    if ret is None:
+        return None
+    return next((c for c in ret.named_children if c.type != "comment"), None)
+
+
+def _returns_error(ret: Node | None) -> bool:
+    """A return whose last value is not a literal nil (a naked return: unknown, so yes)."""
+    values = expressions(_return_values(ret))
+    if not values:
+        return True
+    return values[-1].type != "nil"
+
+
+def _exit_line(leak: tuple[Block | None, Node]) -> int:
+    block, node = leak
+    if block is None:
+        return node.end_point[0] + 1
+    return line_of(node)
+
+
+def _closing_brace(func: Node) -> Node:
+    body = child(func, "body")
+    if body is not None and body.children:
+        return body.children[-1]
+    return func
+
+
+def _only_blank_uses(fn: Function, site: Site) -> bool:
+    uses = UseClassifier(site.var or "", ReleaseSpec(), fn.types, fn.scope)
+    body = child(fn.node, "body")
+    if body is None:
+        return True
+    for occ in walk(body, into_funcs=True):
+        if occ.type != "identifier" or text(occ) != site.var:
+            continue
+        if site.statement.start_byte <= occ.start_byte < site.statement.end_byte:
+            continue
+        if uses._occurrence(occ).use != Use.BLANK:
+            return False
+    return True
+
+
+def _field_released(pkg: Package, rule: Rule, name: str) -> bool:
+    """Does any function of the package release (or pass on) `<x>.name`?"""
+    released: set[str] = pkg.memo(("released-fields", rule.id), lambda: _released_fields(pkg, rule))
+    return name in released
+
+
+def _released_fields(pkg: Package, rule: Rule) -> set[str]:
+    out: set[str] = set()
+    methods = set(rule.release.methods)
+    for source in pkg.files:
+        for node in walk(source.root, into_funcs=True):
+            if node.type != "selector_expression":
+                continue
+            name = text(child(node, "field"))
+            parent = node.parent
+            if parent is None:
+                continue
+            if parent.type == "call_expression" and child(parent, "function") == node:
+                operand = child(node, "operand")
+                if rule.release.call:
+                    out.add(name)  # x.cancel()
+                if (
+                    name in methods
+                    and operand is not None
+                    and operand.type == "selector_expression"
+                ):
+                    out.add(text(child(operand, "field")))  # x.ticker.Stop()
+            elif parent.type in ("argument_list", "return_statement") or (
+                parent.type == "expression_list"
+                and parent.parent is not None
+                and child(parent.parent, "left") != parent
+            ):
+                out.add(name)  # x.cancel passed on, returned or copied out
+    return out

@@ -1,0 +1,187 @@
+"""Acquire sites: the calls a rule's `acquire` list matches, and where their result goes.
+
+Shared by every check that follows a resource from the call that produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from leakaudit.checks.context import Function, Package
+from leakaudit.facts.typing import Callee
+from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import field as child
+from leakaudit.ruleset.model import AcquireSpec, Rule
+
+
+@dataclass(frozen=True)
+class Site:
+    call: Node
+    callee: Callee
+    statement: Node  # the statement holding the call
+    # How the resource result is bound:
+    #   "var": to a local variable; "blank": to `_`; "dropped": the call's results are
+    #   unused (expression, go or defer statement, or `x.f` chained on the call);
+    #   "stored": to a field/index expression; "escapes": returned, passed, composed.
+    binding: str
+    var: str | None = None
+    err: str | None = None
+    field: str | None = None  # for "stored" into a selector: its field name
+
+
+def call_names(pkg: Package, rule: Rule) -> frozenset[str]:
+    """Names a call must end in to possibly match the rule (a cheap pre-filter)."""
+
+    def compute() -> frozenset[str]:
+        names: set[str] = set()
+        returned = {spec.returns for spec in rule.acquire if spec.returns}
+        for spec in rule.acquire:
+            names.update(spec.calls)
+        if returned:
+            symbols = pkg.symbols
+            for name, results in symbols.funcs.items():
+                if returned.intersection(r for r in results if r):
+                    names.add(name)
+            for (_, name), results in symbols.methods.items():
+                if returned.intersection(r for r in results if r):
+                    names.add(name)
+            for decl in symbols.types.values():
+                for name, results in decl.methods.items():
+                    if returned.intersection(r for r in results if r):
+                        names.add(name)
+        return frozenset(names)
+
+    return pkg.memo(("call-names", rule.id), compute)
+
+
+def callee_name(call: Node) -> str:
+    fn = unparen(child(call, "function"))
+    if fn is None:
+        return ""
+    if fn.type == "selector_expression":
+        return text(child(fn, "field"))
+    if fn.type == "identifier":
+        return text(fn)
+    return ""
+
+
+def find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
+    names = call_names(pkg, rule)
+    if not names:
+        return []
+    body = child(fn.node, "body")
+    if body is None:
+        return []
+    sites: list[Site] = []
+    for node in walk(body):
+        if node.type != "call_expression" or callee_name(node) not in names:
+            continue
+        site = _match(pkg, fn, rule, node)
+        if site is not None:
+            sites.append(site)
+    return sites
+
+
+def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
+    callee = fn.types.callee(call, fn.scope)
+    if callee is None:
+        return None
+    shape = _binding(call)
+    for spec in rule.acquire:
+        indexes = _matches(pkg, fn, spec, callee, call, shape)
+        if indexes is None:
+            continue
+        resource, error = indexes
+        return _site(call, callee, shape, resource, error)
+    return None
+
+
+@dataclass(frozen=True)
+class _Shape:
+    statement: Node
+    kind: str  # "assign" | "dropped" | "escapes" | "chained"
+    targets: tuple[Node, ...] = ()  # assignment targets, when kind == "assign"
+    position: int = 0  # index of the call among several right-hand values
+
+
+def _binding(call: Node) -> _Shape:
+    node = call
+    parent = node.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        node, parent = parent, parent.parent
+    if parent is None:
+        return _Shape(call, "escapes")
+    kind = parent.type
+    if kind == "expression_list":
+        holder = parent.parent
+        values = expressions(parent)
+        if (
+            holder is not None
+            and holder.type in ("short_var_declaration", "assignment_statement")
+            and child(holder, "right") == parent
+        ):
+            targets = tuple(expressions(child(holder, "left")))
+            return _Shape(holder, "assign", targets, values.index(node) if len(values) > 1 else -1)
+        if holder is not None and holder.type == "var_spec" and child(holder, "value") == parent:
+            targets = tuple(holder.children_by_field_name("name"))
+            return _Shape(holder, "assign", targets, values.index(node) if len(values) > 1 else -1)
+        return _Shape(holder or parent, "escapes")
+    if kind in ("expression_statement", "go_statement", "defer_statement"):
+        return _Shape(parent, "dropped")
+    if kind == "selector_expression" and child(parent, "operand") == node:
+        return _Shape(parent, "chained")
+    return _Shape(parent, "escapes")
+
+
+def _matches(
+    pkg: Package, fn: Function, spec: AcquireSpec, callee: Callee, call: Node, shape: _Shape
+) -> tuple[int, int | None] | None:
+    if spec.calls:
+        if callee.name not in spec.calls:
+            return None
+        if callee.package is None:
+            # Unknown receiver: trust the result shape, and only in packages that use the API.
+            if not spec.types or spec.package not in pkg.symbols.imported:
+                return None
+            if shape.kind != "assign" or len(shape.targets) != spec.result_count:
+                return None
+        elif spec.types:
+            if callee.package != spec.package or callee.receiver not in spec.types:
+                return None
+        elif callee.package != spec.package or callee.receiver is not None:
+            return None
+        return spec.resource, spec.error
+    if spec.returns and callee.package is not None:
+        results = fn.types.call_results(call, fn.scope)
+        if spec.returns in results:
+            error = results.index("error") if "error" in results else None
+            return results.index(spec.returns), error
+    return None
+
+
+def _site(call: Node, callee: Callee, shape: _Shape, resource: int, error: int | None) -> Site:
+    if shape.kind == "dropped" or shape.kind == "chained":
+        return Site(call, callee, shape.statement, "dropped")
+    if shape.kind == "escapes":
+        return Site(call, callee, shape.statement, "escapes")
+    targets = shape.targets
+    if shape.position >= 0:  # a, b := f(), g(): a single-result call binds one target
+        target = targets[shape.position] if shape.position < len(targets) else None
+        err_target = None
+    else:
+        target = targets[resource] if resource < len(targets) else None
+        err_target = targets[error] if error is not None and error < len(targets) else None
+    err = text(err_target) if err_target is not None and err_target.type == "identifier" else None
+    if err == "_":
+        err = None
+    if target is None:
+        return Site(call, callee, shape.statement, "dropped")
+    if target.type == "identifier":
+        name = text(target)
+        if name == "_":
+            return Site(call, callee, shape.statement, "blank", err=err)
+        return Site(call, callee, shape.statement, "var", var=name, err=err)
+    field = text(child(target, "field")) if target.type == "selector_expression" else None
+    return Site(call, callee, shape.statement, "stored", err=err, field=field)

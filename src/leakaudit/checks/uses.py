@@ -1,0 +1,209 @@
+"""What one statement does to a tracked variable: release it, hand it off, store it...
+
+The policy, and why: a resource used as a *value* (returned, passed, sent, stored,
+aliased, captured by an escaping closure) is someone else's to release — flagging
+those is what makes peers' linters noisy. Method calls and field reads on it, and
+comparisons, are plain uses. Passing it to a known *borrower* (io.ReadAll(resp.Body))
+is a plain use too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from tree_sitter import Node
+
+from leakaudit.facts.typing import FileTypes
+from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import field as child
+from leakaudit.ruleset.model import ReleaseSpec
+
+
+class Use(IntEnum):
+    """Ordered by strength: a statement's effect is its strongest use."""
+
+    NONE = 0
+    ASSIGNED = 1  # the variable is overwritten by something else
+    BLANK = 2  # `_ = v`
+    STORED = 3  # `x.f = v`, `T{f: v}`: handed off into a field
+    HANDOFF = 4
+    RELEASE = 5
+
+
+@dataclass(frozen=True)
+class Effect:
+    use: Use = Use.NONE
+    field: str | None = None  # for STORED: the field name
+
+
+NO_EFFECT = Effect()
+
+
+class UseClassifier:
+    def __init__(self, var: str, release: ReleaseSpec, types: FileTypes, scope: dict) -> None:
+        self.var = var
+        self.release = release
+        self.types = types
+        self.scope = scope
+
+    def effect(self, node: Node | None) -> Effect:
+        """The strongest effect of `node` (a statement or expression) on the variable."""
+        if node is None or self.var.encode() not in (node.text or b""):
+            return NO_EFFECT
+        best = NO_EFFECT
+        for occ in walk(node):
+            if occ.type == "func_literal" and occ != node:
+                eff = self._closure(occ)
+            elif occ.type == "identifier" and text(occ) == self.var:
+                eff = self._occurrence(occ)
+            else:
+                continue
+            if eff.use > best.use:
+                best = eff
+        return best
+
+    def releases(self, node: Node) -> bool:
+        return any(
+            occ.type == "identifier"
+            and text(occ) == self.var
+            and self._occurrence(occ).use == Use.RELEASE
+            for occ in walk(node, into_funcs=True)
+        )
+
+    def _closure(self, lit: Node) -> Effect:
+        body = child(lit, "body")
+        if body is None or self.var.encode() not in (body.text or b""):
+            return NO_EFFECT
+        if _declares(lit, self.var):
+            return NO_EFFECT
+        if self.releases(body):
+            return Effect(Use.RELEASE)
+        parent = lit.parent
+        while parent is not None and parent.type == "parenthesized_expression":
+            parent = parent.parent
+        invoked = parent is not None and parent.type == "call_expression"
+        invoked = invoked and unparen(child(parent, "function")) == lit
+        if invoked:
+            inner = self.effect(body)
+            return inner if inner.use >= Use.HANDOFF else NO_EFFECT
+        return Effect(Use.HANDOFF)
+
+    def _occurrence(self, occ: Node) -> Effect:
+        value = occ
+        parent = _up(value)
+        via = self.release.via
+        if (
+            parent is not None
+            and parent.type == "selector_expression"
+            and child(parent, "operand") == value
+        ):
+            name = text(child(parent, "field"))
+            if via and name == via:
+                value, parent = parent, _up(parent)  # resp.Body stands for resp
+            else:
+                if not via and self._is_release_call(parent, name):
+                    return Effect(Use.RELEASE)
+                return NO_EFFECT
+        if parent is None:
+            return NO_EFFECT
+        kind = parent.type
+        if kind == "selector_expression" and child(parent, "operand") == value:
+            # resp.Body.Close(), or a method/field of the via value
+            name = text(child(parent, "field"))
+            return Effect(Use.RELEASE) if self._is_release_call(parent, name) else NO_EFFECT
+        if kind == "call_expression":
+            if unparen(child(parent, "function")) == value:
+                return Effect(Use.RELEASE) if self.release.call else NO_EFFECT
+            return NO_EFFECT
+        if kind == "argument_list":
+            return NO_EFFECT if self._borrowed(parent.parent) else Effect(Use.HANDOFF)
+        if kind == "expression_list":
+            return self._in_list(parent, value)
+        if kind == "return_statement":
+            return Effect(Use.HANDOFF)
+        if kind == "send_statement":
+            return Effect(Use.HANDOFF) if child(parent, "value") == value else NO_EFFECT
+        if kind == "literal_element":
+            holder = parent.parent
+            if holder is not None and holder.type == "keyed_element":
+                if child(holder, "key") == parent:
+                    return NO_EFFECT
+                key = child(holder, "key")
+                return (
+                    Effect(Use.STORED, text(key).strip())
+                    if key is not None
+                    else Effect(Use.HANDOFF)
+                )
+            return Effect(Use.HANDOFF)
+        if kind == "unary_expression" and text(child(parent, "operator")) == "&":
+            return Effect(Use.HANDOFF)
+        if kind in ("range_clause",):
+            return NO_EFFECT
+        return NO_EFFECT
+
+    def _in_list(self, lst: Node, value: Node) -> Effect:
+        holder = lst.parent
+        if holder is None:
+            return NO_EFFECT
+        kind = holder.type
+        if kind == "return_statement":
+            return Effect(Use.HANDOFF)
+        if kind in ("short_var_declaration", "assignment_statement"):
+            left, right = child(holder, "left"), child(holder, "right")
+            if lst == left:
+                return Effect(Use.ASSIGNED) if value.type == "identifier" else NO_EFFECT
+            if lst != right:
+                return NO_EFFECT
+            values = expressions(right)
+            targets = expressions(left)
+            index = values.index(value) if value in values else -1
+            target = (
+                targets[index]
+                if 0 <= index < len(targets) and len(values) == len(targets)
+                else None
+            )
+            if target is not None and target.type == "identifier" and text(target) == "_":
+                return Effect(Use.BLANK)
+            if target is not None and target.type == "selector_expression":
+                return Effect(Use.STORED, text(child(target, "field")))
+            return Effect(Use.HANDOFF)
+        if kind == "var_spec":
+            return Effect(Use.HANDOFF)
+        return NO_EFFECT
+
+    def _is_release_call(self, selector: Node, name: str) -> bool:
+        call = _up(selector)
+        return (
+            call is not None
+            and call.type == "call_expression"
+            and unparen(child(call, "function")) == selector
+            and name in self.release.methods
+        )
+
+    def _borrowed(self, call: Node | None) -> bool:
+        if call is None or not self.release.borrowers:
+            return False
+        callee = self.types.callee(call, self.scope)
+        if callee is None or callee.package is None:
+            return False
+        return callee.qualified in self.release.borrowers
+
+
+def _up(node: Node) -> Node | None:
+    parent = node.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        parent = parent.parent
+    return parent
+
+
+def _declares(lit: Node, name: str) -> bool:
+    """True when a func literal's own parameter shadows `name`."""
+    params = child(lit, "parameters")
+    if params is None:
+        return False
+    return any(
+        text(n) == name
+        for decl in params.named_children
+        for n in decl.children_by_field_name("name")
+    )

@@ -1,0 +1,222 @@
+"""Declared types of expressions inside a function, and what a call calls.
+
+Flow-insensitive and name-based: a local's type is taken from its declaration or the
+first value assigned to it. Good enough to tell `db.Query` (db *sql.DB) from
+`c.Query` (c *gin.Context), which is the question the checks ask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from leakaudit.facts.symbols import PackageSymbols, file_imports, result_types, type_name
+from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import field as child
+
+Signatures = dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Callee:
+    """What a call expression calls. `package` is an import path, "." for this package,
+    or None when the receiver's type is unknown; `receiver` is the type name providing
+    the method (None for functions)."""
+
+    package: str | None
+    receiver: str | None
+    name: str
+    text: str  # the callee as written, e.g. "r.db.QueryContext"
+
+    @property
+    def qualified(self) -> str:
+        recv = f"{self.receiver}." if self.receiver else ""
+        return f"{self.package}.{recv}{self.name}"
+
+
+class FileTypes:
+    """Typing for one file: its imports plus the package's symbols."""
+
+    def __init__(self, root: Node, symbols: PackageSymbols, signatures: Signatures) -> None:
+        self.imports = file_imports(root)
+        self.symbols = symbols
+        self.signatures = signatures
+        self._scopes: dict[int, dict[str, str | None]] = {}
+
+    # -- scopes -------------------------------------------------------------------------
+
+    def scope(self, func: Node) -> dict[str, str | None]:
+        """Local name → type for a function, including the names visible from enclosing
+        functions (closures)."""
+        key = func.id
+        if key in self._scopes:
+            return self._scopes[key]
+        outer: dict[str, str | None] = {}
+        parent = func.parent
+        while parent is not None and parent.type not in (
+            "function_declaration",
+            "method_declaration",
+            "func_literal",
+        ):
+            parent = parent.parent
+        if parent is not None:
+            outer = self.scope(parent)
+        scope = dict(outer)
+        self._scopes[key] = scope  # before filling: recursion through closures is safe
+        for list_name in ("receiver", "parameters", "result"):
+            params = child(func, list_name)
+            if params is None or params.type != "parameter_list":
+                continue
+            for decl in params.named_children:
+                tname = type_name(child(decl, "type"), self.imports)
+                for name in decl.children_by_field_name("name"):
+                    scope[text(name)] = tname
+        body = child(func, "body")
+        if body is not None:
+            self._declare(body, scope)
+        return scope
+
+    def _declare(self, body: Node, scope: dict[str, str | None]) -> None:
+        for node in walk(body):
+            kind = node.type
+            if kind == "var_spec":
+                declared = child(node, "type")
+                values = expressions(child(node, "value"))
+                names = node.children_by_field_name("name")
+                types = (
+                    [type_name(declared, self.imports)] * len(names)
+                    if declared is not None
+                    else self._value_types(values, len(names), scope)
+                )
+                for name, tname in zip(names, types, strict=False):
+                    scope.setdefault(text(name), tname)
+            elif kind == "short_var_declaration" or (
+                kind == "assignment_statement" and text(child(node, "operator")) == "="
+            ):
+                left = expressions(child(node, "left"))
+                values = expressions(child(node, "right"))
+                types = self._value_types(values, len(left), scope)
+                for target, tname in zip(left, types, strict=False):
+                    if target.type == "identifier" and tname is not None:
+                        scope.setdefault(text(target), tname)
+                    elif target.type == "identifier" and kind == "short_var_declaration":
+                        scope.setdefault(text(target), None)
+
+    def _value_types(
+        self, values: list[Node], count: int, scope: dict[str, str | None]
+    ) -> list[str | None]:
+        if len(values) == 1 and count > 1:
+            call = unparen(values[0])
+            if call is not None and call.type == "call_expression":
+                results = self.call_results(call, scope)
+                return results + [None] * (count - len(results))
+            return [None] * count
+        return [self.type_of(v, scope) for v in values]
+
+    # -- expressions ----------------------------------------------------------------------
+
+    def type_of(self, expr: Node | None, scope: dict[str, str | None]) -> str | None:
+        expr = unparen(expr)
+        if expr is None:
+            return None
+        kind = expr.type
+        if kind == "identifier":
+            name = text(expr)
+            if name in scope:
+                return scope[name]
+            return self.symbols.vars.get(name)
+        if kind == "selector_expression":
+            operand = unparen(child(expr, "operand"))
+            name = text(child(expr, "field"))
+            if (
+                operand is not None
+                and operand.type == "identifier"
+                and self._is_import(text(operand), scope)
+            ):
+                found = self.signatures.get(f"{self.imports[text(operand)]}.{name}")
+                return found[0] if found else None
+            owner = self.type_of(operand, scope)
+            if owner is None:
+                return None
+            return self.symbols.field_type(owner, name)
+        if kind == "composite_literal":
+            return type_name(child(expr, "type"), self.imports)
+        if kind == "unary_expression":
+            return self.type_of(child(expr, "operand"), scope)
+        if kind == "type_assertion_expression":
+            return type_name(child(expr, "type"), self.imports)
+        if kind == "call_expression":
+            fn = unparen(child(expr, "function"))
+            if fn is not None and fn.type == "identifier" and text(fn) == "new":
+                args = child(expr, "arguments")
+                return (
+                    type_name(args.named_children[0], self.imports)
+                    if args and args.named_children
+                    else None
+                )
+            results = self.call_results(expr, scope)
+            return results[0] if results else None
+        return None
+
+    def _is_import(self, name: str, scope: dict[str, str | None]) -> bool:
+        return name in self.imports and name not in scope
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def callee(self, call: Node, scope: dict[str, str | None]) -> Callee | None:
+        fn = unparen(child(call, "function"))
+        if fn is None:
+            return None
+        if fn.type == "generic_type" or fn.type == "index_expression":
+            fn = unparen(fn.named_children[0]) if fn.named_children else None
+            if fn is None:
+                return None
+        if fn.type == "identifier":
+            name = text(fn)
+            if name in scope:
+                return None  # calling a func-typed local
+            return Callee(".", None, name, name)
+        if fn.type != "selector_expression":
+            return None
+        operand = unparen(child(fn, "operand"))
+        name = text(child(fn, "field"))
+        if operand is None:
+            return None
+        if operand.type == "identifier" and self._is_import(text(operand), scope):
+            return Callee(self.imports[text(operand)], None, name, text(fn))
+        recv = self.type_of(operand, scope)
+        if recv is None:
+            return Callee(None, None, name, text(fn))
+        owner = self.symbols.method_owner(recv, name)
+        if owner is None:
+            # A local type whose method set we cannot see provide `name`: most likely a
+            # field holding a func, or promoted from something unknown.
+            return Callee(None, None, name, text(fn)) if self._opaque(recv) else None
+        package, _, tname = owner.rpartition(".")
+        return Callee(package or ".", tname, name, text(fn))
+
+    def _opaque(self, recv: str) -> bool:
+        decl = self.symbols.local(recv)
+        return decl is not None and decl.kind == "named" and decl.underlying is None
+
+    def call_results(self, call: Node, scope: dict[str, str | None]) -> list[str | None]:
+        callee = self.callee(call, scope)
+        if callee is None or callee.package is None:
+            return []
+        if callee.package == ".":
+            if callee.receiver is None:
+                decl = self.symbols.types.get(callee.name)
+                if decl is not None:  # a conversion T(x)
+                    return ["." + callee.name]
+                return list(self.symbols.funcs.get(callee.name, []))
+            found = self.symbols.methods.get((callee.receiver, callee.name))
+            if found is not None:
+                return list(found)
+            iface = self.symbols.types.get(callee.receiver)
+            return list(iface.methods.get(callee.name, [])) if iface is not None else []
+        return list(self.signatures.get(callee.qualified, ()))
+
+
+def func_results(func: Node, types: FileTypes) -> list[str | None]:
+    return result_types(func, types.imports)

@@ -1,0 +1,44 @@
+"""go.mod facts: the module path and the `go` directive, found from the nearest go.mod
+above a directory (as the go tool finds it)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+_MODULE = re.compile(r"^module\s+\"?([^\s\"]+)\"?", re.MULTILINE)
+_GO = re.compile(r"^go\s+(\d+\.\d+(?:\.\d+)?)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class GoMod:
+    path: Path
+    module: str | None
+    go: str | None
+
+
+@lru_cache(maxsize=4096)
+def nearest(directory: Path) -> GoMod | None:
+    """The go.mod governing `directory`, or None."""
+    directory = directory.resolve()
+    for candidate in (directory, *directory.parents):
+        gomod = candidate / "go.mod"
+        if gomod.is_file():
+            return read(gomod)
+    return None
+
+
+def read(path: Path) -> GoMod:
+    try:
+        content = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return GoMod(path, None, None)
+    module = _MODULE.search(content)
+    go = _GO.search(content)
+    return GoMod(path, module.group(1) if module else None, go.group(1) if go else None)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())

@@ -1,0 +1,1 @@
+"""Parsing: Go source bytes to tree-sitter trees, plus small helpers over nodes."""

@@ -1,0 +1,90 @@
+"""Small, allocation-light helpers over tree-sitter Go nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tree_sitter import Node
+
+FUNC_NODES = ("function_declaration", "method_declaration", "func_literal")
+
+
+def text(node: Node | None) -> str:
+    if node is None or node.text is None:
+        return ""
+    return node.text.decode("utf-8", "replace")
+
+
+def unparen(node: Node | None) -> Node | None:
+    while node is not None and node.type == "parenthesized_expression":
+        node = node.named_children[0] if node.named_children else None
+    return node
+
+
+def field(node: Node, name: str) -> Node | None:
+    return node.child_by_field_name(name)
+
+
+def expressions(node: Node | None) -> list[Node]:
+    """The items of an expression_list (or the single expression itself)."""
+    if node is None:
+        return []
+    if node.type == "expression_list":
+        return [c for c in node.named_children if c.type != "comment"]
+    return [node]
+
+
+def statements(block: Node | None) -> list[Node]:
+    """Statements of a block or case clause (tree-sitter-go wraps them in statement_list)."""
+    if block is None:
+        return []
+    out: list[Node] = []
+    for child in block.named_children:
+        if child.type == "statement_list":
+            out.extend(c for c in child.named_children if c.type != "comment")
+        elif child.type not in ("comment",) and child.is_named:
+            out.append(child)
+    return out
+
+
+def walk(node: Node, *, into_funcs: bool = False) -> Iterator[Node]:
+    """Pre-order descendants of `node` (itself included); by default stops at func literals,
+    which are analyzed as functions of their own."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        yield cur
+        if not into_funcs and cur is not node and cur.type == "func_literal":
+            continue
+        stack.extend(reversed(cur.named_children))
+
+
+def identifiers(node: Node, *, into_funcs: bool = True) -> Iterator[Node]:
+    for n in walk(node, into_funcs=into_funcs):
+        if n.type == "identifier":
+            yield n
+
+
+def selector_parts(node: Node | None) -> list[str] | None:
+    """`a.b.c` → ["a", "b", "c"]; None when the chain has calls or indexes."""
+    parts: list[str] = []
+    node = unparen(node)
+    while node is not None and node.type == "selector_expression":
+        parts.append(text(field(node, "field")))
+        node = unparen(field(node, "operand"))
+    if node is None or node.type != "identifier":
+        return None
+    parts.append(text(node))
+    parts.reverse()
+    return parts
+
+
+def line_of(node: Node) -> int:
+    return node.start_point[0] + 1
+
+
+def enclosing_function(node: Node) -> Node | None:
+    cur = node.parent
+    while cur is not None and cur.type not in FUNC_NODES:
+        cur = cur.parent
+    return cur

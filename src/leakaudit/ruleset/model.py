@@ -1,0 +1,95 @@
+"""The in-memory form of a rule file. Loading and validation live in `loader.py`.
+
+A rule is *data*: which calls acquire a resource, what releases it, and which
+kinds of violation the rule reports. The checks in `leakaudit.checks` interpret
+these objects; nothing in Python names a specific rule id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from leakaudit.findings import Severity
+
+# Kinds of violation the obligation check can report; a rule lists the ones it owns.
+VIOLATIONS = (
+    "not-released",  # some path reaches an exit with the resource still open
+    "discarded",  # the resource was assigned to `_` or the call's result dropped
+    "reassigned",  # the variable was re-acquired while the previous value was open
+    "field-never-released",  # stored in a struct field that no function ever releases
+)
+
+
+@dataclass(frozen=True)
+class AcquireSpec:
+    """One way to acquire: a method on some receiver types, a package function,
+    or any call whose declared result has a given type."""
+
+    package: str = ""  # import path; "" with `returns` only
+    types: tuple[str, ...] = ()  # receiver type names for methods; () for functions
+    calls: tuple[str, ...] = ()
+    returns: str = ""  # "import/path.Type": a call in this package that returns it
+    resource: int = 0  # index of the result that is the resource
+    error: int | None = None  # index of the error result, if any
+    results: int | None = None  # how many results the call has (default: inferred)
+
+    @property
+    def result_count(self) -> int:
+        if self.results is not None:
+            return self.results
+        return max(self.resource, self.error if self.error is not None else -1) + 1
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    methods: tuple[str, ...] = ()  # v.Close()
+    call: bool = False  # v() releases, as with a cancel func
+    via: str = ""  # v.Body.Close(): the field the methods are called on
+    # Functions that only borrow the resource: passing it to them is not a hand-off.
+    borrowers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompanionSpec:
+    """After calling one of `after`, one of `require` must be called too (rows.Err)."""
+
+    after: tuple[str, ...]
+    require: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    family: str
+    severity: Severity
+    summary: str  # one line, for `leakaudit rules` and SARIF shortDescription
+    help: str  # markdown: why, how to fix, bad/good example
+    messages: dict[str, str]  # violation kind -> message template
+    check: str  # "obligation" | "companion" | a named structural check
+    acquire: tuple[AcquireSpec, ...] = ()
+    release: ReleaseSpec = field(default_factory=ReleaseSpec)
+    companion: CompanionSpec | None = None
+    reports: tuple[str, ...] = ()  # which VIOLATIONS this rule owns
+    tags: tuple[str, ...] = ()
+    precision: str = "high"  # SARIF: very-high | high | medium | low
+    options: dict[str, object] = field(default_factory=dict)
+    source: str = ""  # the YAML file it came from
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Declared result types of an API the scanned code calls (facts, not rules)."""
+
+    results: tuple[str, ...]  # "import/path.Type" or "" for untyped/builtin
+
+
+@dataclass
+class RuleSet:
+    rules: list[Rule]
+    # "import/path.Func", "import/path.Type.Method" or "import/path.Var" -> result types
+    signatures: dict[str, Signature] = field(default_factory=dict)
+
+    def by_id(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)

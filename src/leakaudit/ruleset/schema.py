@@ -1,0 +1,100 @@
+"""The schema of a rule file, as data, so the loader can report `file:line: problem`.
+
+Kept in Python rather than JSON Schema because validation must give the YAML line of
+the offending key, and the runtime must not depend on a schema library.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Field:
+    # "str" | "int" | "bool" | "list[str]" | "map[str,str]" | "map[str,list[str]]"
+    # | "object" (a nested schema) | "list[object]"
+    kind: str
+    required: bool = False
+    schema: str = ""  # for object / list[object]: the name of a nested schema
+    pattern: str = ""  # for str: a regex the value must match
+    choices: tuple[str, ...] = ()
+
+
+RULE_ID = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+IMPORT_PATH = r"^[A-Za-z0-9_.\-~]+(/[A-Za-z0-9_.\-~]+)*$"
+GO_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+QUALIFIED = r"^[A-Za-z0-9_.\-~/]+\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+VERSION = r"^1\.\d+(\.\d+)?$"
+
+SCHEMAS: dict[str, dict[str, Field]] = {
+    "file": {
+        "family": Field("str", required=True, pattern=RULE_ID),
+        "title": Field("str", required=True),
+        "description": Field("str"),
+        "signatures": Field("map[str,list[str]]"),
+        "rules": Field("list[object]", required=True, schema="rule"),
+    },
+    "rule": {
+        "id": Field("str", required=True, pattern=RULE_ID),
+        "name": Field("str", required=True, pattern=r"^[A-Z][A-Za-z0-9]*$"),
+        "severity": Field("str", required=True, choices=("error", "warning", "note")),
+        "summary": Field("str", required=True),
+        "help": Field("str", required=True),
+        "check": Field("str", required=True, pattern=RULE_ID),
+        "messages": Field("map[str,str]", required=True),
+        "reports": Field("list[str]"),
+        "acquire": Field("list[object]", schema="acquire"),
+        "release": Field("object", schema="release"),
+        "companion": Field("object", schema="companion"),
+        "tags": Field("list[str]"),
+        "precision": Field("str", choices=("very-high", "high", "medium", "low")),
+        "options": Field("object", schema="options"),
+    },
+    "acquire": {
+        "package": Field("str", pattern=IMPORT_PATH),
+        "types": Field("list[str]"),
+        "calls": Field("list[str]"),
+        "returns": Field("str", pattern=QUALIFIED),
+        "resource": Field("int"),
+        "error": Field("int"),
+        "results": Field("int"),
+    },
+    "release": {
+        "methods": Field("list[str]"),
+        "call": Field("bool"),
+        "via": Field("str", pattern=GO_IDENT),
+        "borrowers": Field("list[str]"),
+    },
+    "companion": {
+        "after": Field("list[str]", required=True),
+        "require": Field("list[str]", required=True),
+    },
+    # Options the checks understand. Unknown keys are errors like everywhere else.
+    "options": {
+        "exempt-main": Field("bool"),  # func main of package main owes nothing
+        "error-paths-only": Field("bool"),  # only returns of a non-nil error leak
+        "field-store-needs-release": Field("bool"),  # a stored field must be released somewhere
+        "skip-tests": Field("bool"),  # not in _test.go files
+        "relaxed-from-go": Field("str", pattern=VERSION),  # Go version making the leak benign
+        "relaxed-severity": Field("str", choices=("error", "warning", "note")),
+        "relaxed-reason": Field("str"),
+        "calls": Field("list[str]"),  # structural checks: the calls they look at
+        "packages": Field("list[str]"),
+    },
+}
+
+_LIST_ITEM_PATTERNS = {
+    ("acquire", "types"): GO_IDENT,
+    ("acquire", "calls"): GO_IDENT,
+    ("release", "methods"): GO_IDENT,
+    ("release", "borrowers"): QUALIFIED,
+    ("companion", "after"): GO_IDENT,
+    ("companion", "require"): GO_IDENT,
+    ("file", "signatures"): r"^$|^error$|^func$|^[A-Za-z0-9_.\-~/]+\.[A-Za-z_][A-Za-z0-9_]*$",
+}
+
+
+def list_item_pattern(schema: str, key: str) -> re.Pattern[str] | None:
+    pattern = _LIST_ITEM_PATTERNS.get((schema, key))
+    return re.compile(pattern) if pattern else None

@@ -1,0 +1,36 @@
+"""Shared test helpers: run leakaudit in-process over files, and read `// want` annotations."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from leakaudit.ruleset.loader import load_rules
+from leakaudit.ruleset.model import RuleSet
+from leakaudit.scan import ScanOptions, scan
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+_WANT = re.compile(r"//\s*want\s+((?:\"[^\"]+\"\s*)+)\s*$")
+_QUOTED = re.compile(r"\"([^\"]+)\"")
+
+
+@lru_cache(maxsize=1)
+def bundled_rules() -> RuleSet:
+    return load_rules()
+
+
+def wants(path: Path, rel: str) -> list[tuple[str, int, str]]:
+    """(path, line, rule-id) for each `// want "rule-id"` in a Go file."""
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        match = _WANT.search(line)
+        if match:
+            out.extend((rel, lineno, rule) for rule in _QUOTED.findall(match.group(1)))
+    return out
+
+
+def scan_paths(paths: list[str], root: Path, **kwargs):  # type: ignore[no-untyped-def]
+    result, problems = scan(ScanOptions(paths=paths, root=root, ruleset=bundled_rules(), **kwargs))
+    return result, problems
