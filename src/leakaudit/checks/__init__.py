@@ -15,6 +15,8 @@ CheckFn = Callable[[Package, Rule, Sink], None]
 REGISTRY: dict[str, str] = {
     "obligation": "leakaudit.checks.obligation",
     "companion": "leakaudit.checks.companion",
+    "returning-call": "leakaudit.checks.returning_call",
+    "call-in-looping-select": "leakaudit.checks.looping_select",
 }
 
 

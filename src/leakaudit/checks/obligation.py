@@ -20,7 +20,7 @@ from leakaudit.checks.sites import Site, find_sites
 from leakaudit.checks.uses import Effect, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Kind
 from leakaudit.findings import Related
-from leakaudit.parsing.syntax import expressions, line_of, text, walk
+from leakaudit.parsing.syntax import expressions, line_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.result import Acquisition
 from leakaudit.ruleset.model import ReleaseSpec, Rule
@@ -35,7 +35,7 @@ class _Outcome:
     reassigned: list[Node] = field(default_factory=list)
     deferred: bool = False
     handed_off: bool = False
-    stored_fields: set[str] = field(default_factory=set)
+    stored_fields: set[tuple[str | None, str]] = field(default_factory=set)  # (owner, field)
     error_checked: bool = False
 
 
@@ -63,7 +63,8 @@ def _check_site(
         _record(sink, rule, fn, site, "handed-off")
         return
     if site.binding == "stored":
-        outcome = _Outcome(handed_off=True, stored_fields={site.field} if site.field else set())
+        stored = {(site.owner, site.field)} if site.field else set()
+        outcome = _Outcome(handed_off=True, stored_fields=stored)
         _conclude(pkg, fn, rule, site, outcome, sink)
         return
     assert site.var is not None
@@ -87,6 +88,12 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
     named = var in fn.named_results
     error_only = bool(rule.options.get("error-paths-only"))
     outcome = _Outcome()
+
+    if _deferred_closure_releases(graph.blocks, uses, site.statement):
+        # `defer func() { cancel() }()` reads the variable when the function returns,
+        # so it releases whatever the variable holds then, this value included.
+        outcome.deferred = True
+        return outcome
 
     def effect(block: Block) -> Effect:
         if block.index not in effects:
@@ -122,6 +129,8 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
             if returned:
                 if record:
                     outcome.handed_off = True
+                    if eff.use == Use.STORED and eff.field:  # return &T{cancel: cancel}
+                        outcome.stored_fields.add((eff.owner, eff.field))
             elif record and (not error_only or _returns_error(block.node)):
                 outcome.leaks.append((block, block.node))
             return (state & ~LIVE) | DONE
@@ -132,7 +141,7 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
                 elif eff.use in (Use.HANDOFF, Use.STORED):
                     outcome.handed_off = True
                 if eff.use == Use.STORED and eff.field:
-                    outcome.stored_fields.add(eff.field)
+                    outcome.stored_fields.add((eff.owner, eff.field))
             return (state & ~LIVE) | DONE
         if eff.use == Use.ASSIGNED:
             return (state & ~LIVE) | DONE
@@ -202,8 +211,11 @@ def _conclude(
         _record(sink, rule, fn, site, "leaked", outcome)
         return
     if outcome.leaks:
-        if "discarded" in rule.reports and site.var and _only_blank_uses(fn, site):
-            sink.report(rule, "discarded", fn.file, site.call, fn.name, var=var, call=call)
+        if site.var and _only_blank_uses(fn, site):
+            # `_ = cancel` is a discard, not a use: report it as one (lostcancel misses it),
+            # under the rule that owns discards.
+            if "discarded" in rule.reports:
+                sink.report(rule, "discarded", fn.file, site.call, fn.name, var=var, call=call)
             _record(sink, rule, fn, site, "discarded", outcome)
             return
         block, node = min(outcome.leaks, key=lambda leak: _exit_line(leak))
@@ -231,7 +243,9 @@ def _conclude(
         _record(sink, rule, fn, site, "leaked", outcome)
         return
     unreleased_fields = [
-        f for f in sorted(outcome.stored_fields) if not _field_released(pkg, rule, f)
+        f
+        for _, f in sorted(outcome.stored_fields, key=str)
+        if not _field_released(pkg, rule, (_, f))
     ]
     if (
         rule.options.get("field-store-needs-release")
@@ -290,6 +304,18 @@ def _block_of(blocks: list[Block], stmt: Node) -> Block | None:
     return best
 
 
+def _deferred_closure_releases(blocks: list[Block], uses: UseClassifier, before: Node) -> bool:
+    for block in blocks:
+        node = block.node
+        if block.kind != Kind.DEFER or node is None or node.start_byte >= before.start_byte:
+            continue
+        call = node.named_children[0] if node.named_children else None
+        fn = unparen(child(call, "function")) if call is not None else None
+        if fn is not None and fn.type == "func_literal" and uses.releases(fn):
+            return True
+    return False
+
+
 def _assigns(node: Node, name: str) -> bool:
     for n in walk(node):
         if n.type in ("short_var_declaration", "assignment_statement") and any(
@@ -342,37 +368,51 @@ def _only_blank_uses(fn: Function, site: Site) -> bool:
     return True
 
 
-def _field_released(pkg: Package, rule: Rule, name: str) -> bool:
-    """Does any function of the package release (or pass on) `<x>.name`?"""
-    released: set[str] = pkg.memo(("released-fields", rule.id), lambda: _released_fields(pkg, rule))
-    return name in released
+def _field_released(pkg: Package, rule: Rule, stored: tuple[str | None, str]) -> bool:
+    """Does any function of the package release (or pass on) the stored field? Matched on
+    the declaring struct when both sides know it, else on the field name alone."""
+    released: set[tuple[str | None, str]] = pkg.memo(
+        ("released-fields", rule.id), lambda: _released_fields(pkg, rule)
+    )
+    owner, name = stored
+    if owner is None:
+        return any(f == name for _, f in released)
+    return (owner, name) in released or (None, name) in released
 
 
-def _released_fields(pkg: Package, rule: Rule) -> set[str]:
-    out: set[str] = set()
+def _released_fields(pkg: Package, rule: Rule) -> set[tuple[str | None, str]]:
+    out: set[tuple[str | None, str]] = set()
     methods = set(rule.release.methods)
-    for source in pkg.files:
-        for node in walk(source.root, into_funcs=True):
+    for fn in pkg.functions:
+        body = child(fn.node, "body")
+        if body is None:
+            continue
+        for node in walk(body):
             if node.type != "selector_expression":
                 continue
-            name = text(child(node, "field"))
             parent = node.parent
             if parent is None:
                 continue
             if parent.type == "call_expression" and child(parent, "function") == node:
                 operand = child(node, "operand")
                 if rule.release.call:
-                    out.add(name)  # x.cancel()
-                if (
-                    name in methods
+                    out.add(_owned(fn, node))  # x.cancel()
+                elif (
+                    text(child(node, "field")) in methods
                     and operand is not None
                     and operand.type == "selector_expression"
                 ):
-                    out.add(text(child(operand, "field")))  # x.ticker.Stop()
+                    out.add(_owned(fn, operand))  # x.ticker.Stop()
             elif parent.type in ("argument_list", "return_statement") or (
                 parent.type == "expression_list"
                 and parent.parent is not None
                 and child(parent.parent, "left") != parent
             ):
-                out.add(name)  # x.cancel passed on, returned or copied out
+                out.add(_owned(fn, node))  # x.cancel passed on, returned or copied out
     return out
+
+
+def _owned(fn: Function, selector: Node) -> tuple[str | None, str]:
+    name = text(child(selector, "field"))
+    owner = fn.types.type_of(child(selector, "operand"), fn.scope)
+    return fn.types.symbols.field_owner(owner, name), name

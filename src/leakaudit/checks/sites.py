@@ -5,7 +5,7 @@ Shared by every check that follows a resource from the call that produced it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
@@ -29,6 +29,7 @@ class Site:
     var: str | None = None
     err: str | None = None
     field: str | None = None  # for "stored" into a selector: its field name
+    owner: str | None = None  # ... and the struct type declaring that field, if known
 
 
 def call_names(pkg: Package, rule: Rule) -> frozenset[str]:
@@ -94,7 +95,13 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         if indexes is None:
             continue
         resource, error = indexes
-        return _site(call, callee, shape, resource, error)
+        site = _site(call, callee, shape, resource, error)
+        if site.binding == "stored" and site.field:
+            target = _stored_target(shape, resource)
+            operand = child(target, "operand") if target is not None else None
+            owner_type = fn.types.type_of(operand, fn.scope)
+            site = replace(site, owner=pkg.symbols.field_owner(owner_type, site.field))
+        return site
     return None
 
 
@@ -143,7 +150,9 @@ def _matches(
             return None
         if callee.package is None:
             # Unknown receiver: trust the result shape, and only in packages that use the API.
-            if not spec.types or spec.package not in pkg.symbols.imported:
+            if not spec.types or not spec.unknown_receivers:
+                return None
+            if spec.package not in pkg.symbols.imported:
                 return None
             if shape.kind != "assign" or len(shape.targets) != spec.result_count:
                 return None
@@ -159,6 +168,11 @@ def _matches(
             error = results.index("error") if "error" in results else None
             return results.index(spec.returns), error
     return None
+
+
+def _stored_target(shape: _Shape, resource: int) -> Node | None:
+    index = shape.position if shape.position >= 0 else resource
+    return shape.targets[index] if index < len(shape.targets) else None
 
 
 def _site(call: Node, callee: Callee, shape: _Shape, resource: int, error: int | None) -> Site:

@@ -35,6 +35,7 @@ class Use(IntEnum):
 class Effect:
     use: Use = Use.NONE
     field: str | None = None  # for STORED: the field name
+    owner: str | None = None  # for STORED: the struct type declaring the field, if known
 
 
 NO_EFFECT = Effect()
@@ -104,6 +105,8 @@ class UseClassifier:
             else:
                 if not via and self._is_release_call(parent, name):
                     return Effect(Use.RELEASE)
+                if name in self.release.receives and _is_receive(parent):
+                    return Effect(Use.RELEASE)
                 return NO_EFFECT
         if parent is None:
             return NO_EFFECT
@@ -130,11 +133,10 @@ class UseClassifier:
                 if child(holder, "key") == parent:
                     return NO_EFFECT
                 key = child(holder, "key")
-                return (
-                    Effect(Use.STORED, text(key).strip())
-                    if key is not None
-                    else Effect(Use.HANDOFF)
-                )
+                if key is None:
+                    return Effect(Use.HANDOFF)
+                name = text(key).strip()
+                return Effect(Use.STORED, name, self._literal_owner(holder, name))
             return Effect(Use.HANDOFF)
         if kind == "unary_expression" and text(child(parent, "operator")) == "&":
             return Effect(Use.HANDOFF)
@@ -166,11 +168,26 @@ class UseClassifier:
             if target is not None and target.type == "identifier" and text(target) == "_":
                 return Effect(Use.BLANK)
             if target is not None and target.type == "selector_expression":
-                return Effect(Use.STORED, text(child(target, "field")))
+                name = text(child(target, "field"))
+                return Effect(Use.STORED, name, self.field_owner(target))
             return Effect(Use.HANDOFF)
         if kind == "var_spec":
             return Effect(Use.HANDOFF)
         return NO_EFFECT
+
+    def field_owner(self, selector: Node) -> str | None:
+        """Declaring struct of the field `x.f` names."""
+        owner = self.types.type_of(child(selector, "operand"), self.scope)
+        return self.types.symbols.field_owner(owner, text(child(selector, "field")))
+
+    def _literal_owner(self, keyed: Node, name: str) -> str | None:
+        literal = keyed.parent
+        while literal is not None and literal.type != "composite_literal":
+            literal = literal.parent
+        if literal is None:
+            return None
+        tname = self.types.type_of(literal, self.scope)
+        return self.types.symbols.field_owner(tname, name)
 
     def _is_release_call(self, selector: Node, name: str) -> bool:
         call = _up(selector)
@@ -188,6 +205,16 @@ class UseClassifier:
         if callee is None or callee.package is None:
             return False
         return callee.qualified in self.release.borrowers
+
+
+def _is_receive(expr: Node) -> bool:
+    """`<-expr`, as an expression or a select case's receive."""
+    parent = _up(expr)
+    return (
+        parent is not None
+        and parent.type == "unary_expression"
+        and text(child(parent, "operator")) == "<-"
+    )
 
 
 def _up(node: Node) -> Node | None:

@@ -19,7 +19,30 @@ from leakaudit.parsing.syntax import text
 
 _VERSION_SUFFIX = re.compile(r"^v\d+$")
 BUILTIN_TYPES = frozenset(
-    ["bool", "byte", "complex64", "complex128", "error", "float32", "float64", "int", "int8", "int16", "int32", "int64", "rune", "string", "uint", "uint8", "uint16", "uint32", "uint64", "uintptr", "any", "comparable"]
+    [
+        "bool",
+        "byte",
+        "complex64",
+        "complex128",
+        "error",
+        "float32",
+        "float64",
+        "int",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "rune",
+        "string",
+        "uint",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "uintptr",
+        "any",
+        "comparable",
+    ]
 )
 
 
@@ -145,6 +168,20 @@ class PackageSymbols:
             if found is not None:
                 return found
         return None
+
+    def field_owner(self, type_qname: str | None, name: str, depth: int = 0) -> str | None:
+        """The local struct that declares field `name` as seen on `type_qname`
+        (following embedding), so `p.stop` and `l.stop` meet on one owner."""
+        decl = self.local(type_qname)
+        if decl is None or depth > 5 or type_qname is None:
+            return None
+        if name in decl.fields and decl.fields[name] not in decl.embedded:
+            return type_qname
+        for emb in decl.embedded:
+            found = self.field_owner(emb, name, depth + 1)
+            if found is not None:
+                return found
+        return type_qname if name in decl.fields else None
 
     def method_owner(self, type_qname: str, name: str, depth: int = 0) -> str | None:
         """The type that really provides method `name` on `type_qname`: itself, an

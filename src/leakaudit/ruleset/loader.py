@@ -222,6 +222,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
                 resource=spec.get("resource", 0),
                 error=spec.get("error"),
                 results=spec.get("results"),
+                unknown_receivers=spec.get("unknown-receivers", True),
             )
         )
     if values["check"] == "obligation" and not acquire:
@@ -232,6 +233,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         call=rel.get("call", False),
         via=rel.get("via", ""),
         borrowers=tuple(rel.get("borrowers", ())),
+        receives=tuple(rel.get("receives", ())),
     )
     if values["check"] == "obligation" and not (release.methods or release.call):
         raise RuleError(

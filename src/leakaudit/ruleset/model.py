@@ -32,6 +32,9 @@ class AcquireSpec:
     resource: int = 0  # index of the result that is the resource
     error: int | None = None  # index of the error result, if any
     results: int | None = None  # how many results the call has (default: inferred)
+    # Match a method call whose receiver type is unknown by its name and result shape.
+    # Off for APIs whose method names are common elsewhere (Get, Post, Do).
+    unknown_receivers: bool = True
 
     @property
     def result_count(self) -> int:
@@ -45,6 +48,7 @@ class ReleaseSpec:
     methods: tuple[str, ...] = ()  # v.Close()
     call: bool = False  # v() releases, as with a cancel func
     via: str = ""  # v.Body.Close(): the field the methods are called on
+    receives: tuple[str, ...] = ()  # `<-v.C` releases: the timer fired and is done
     # Functions that only borrow the resource: passing it to them is not a hand-off.
     borrowers: tuple[str, ...] = ()
 

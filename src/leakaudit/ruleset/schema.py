@@ -59,12 +59,14 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "resource": Field("int"),
         "error": Field("int"),
         "results": Field("int"),
+        "unknown-receivers": Field("bool"),
     },
     "release": {
         "methods": Field("list[str]"),
         "call": Field("bool"),
         "via": Field("str", pattern=GO_IDENT),
         "borrowers": Field("list[str]"),
+        "receives": Field("list[str]"),
     },
     "companion": {
         "after": Field("list[str]", required=True),
@@ -89,6 +91,7 @@ _LIST_ITEM_PATTERNS = {
     ("acquire", "calls"): GO_IDENT,
     ("release", "methods"): GO_IDENT,
     ("release", "borrowers"): QUALIFIED,
+    ("release", "receives"): GO_IDENT,
     ("companion", "after"): GO_IDENT,
     ("companion", "require"): GO_IDENT,
     ("file", "signatures"): r"^$|^error$|^func$|^[A-Za-z0-9_.\-~/]+\.[A-Za-z_][A-Za-z0-9_]*$",

@@ -1,0 +1,91 @@
+"""A timer-creating call (time.After) as a case of a select inside a loop, while another
+case can fire and keep the loop going: one timer per iteration, each alive until it fires."""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from leakaudit.checks.calls import matching_calls, targets
+from leakaudit.checks.context import Package, Sink
+from leakaudit.facts.cfg import is_noreturn_call
+from leakaudit.parsing.syntax import FUNC_NODES, statements, unparen
+from leakaudit.parsing.syntax import field as child
+from leakaudit.ruleset.model import Rule
+
+
+def run(pkg: Package, rule: Rule, sink: Sink) -> None:
+    wanted = targets(rule)
+    for fn in pkg.functions:
+        for call in matching_calls(fn, wanted):
+            case = _select_case(call)
+            if case is None or not _in_loop(case.parent):
+                continue
+            others = [
+                c for c in case.parent.named_children if c.type.endswith("case") and c != case
+            ]
+            if any(not _leaves_loop(c) for c in others):
+                sink.report(rule, "leak", fn.file, call, fn.name)
+
+
+def _select_case(call: Node) -> Node | None:
+    """The communication case whose receive is `<-call`, if any."""
+    node = call.parent
+    while node is not None and node.type in ("parenthesized_expression", "unary_expression"):
+        node = node.parent
+    if node is not None and node.type == "receive_statement":
+        node = node.parent
+    if node is None or node.type != "communication_case":
+        return None
+    comm = child(node, "communication")
+    if comm is None or not (comm.start_byte <= call.start_byte < comm.end_byte):
+        return None
+    return node
+
+
+def _in_loop(node: Node | None) -> bool:
+    while node is not None and node.type not in FUNC_NODES:
+        if node.type == "for_statement":
+            return True
+        node = node.parent
+    return False
+
+
+def _leaves_loop(case: Node) -> bool:
+    """Does the case body always leave the enclosing loop? (A plain `break` in a select
+    leaves only the select.)"""
+    body = statements(case)
+    if not body:
+        return False
+    last = body[-1]
+    if last.type in ("return_statement", "goto_statement"):
+        return True
+    if last.type in ("break_statement", "continue_statement"):
+        return (
+            any(c.type == "label_name" for c in last.named_children)
+            and last.type == "break_statement"
+        )
+    if last.type == "expression_statement":
+        expr = unparen(last.named_children[0]) if last.named_children else None
+        return expr is not None and expr.type == "call_expression" and is_noreturn_call(expr)
+    if last.type == "if_statement":
+        alt = child(last, "alternative")
+        return alt is not None and _block_leaves(child(last, "consequence")) and _block_leaves(alt)
+    return False
+
+
+def _block_leaves(block: Node | None) -> bool:
+    if block is None:
+        return False
+    if block.type == "if_statement":
+        alt = child(block, "alternative")
+        return alt is not None and _block_leaves(child(block, "consequence")) and _block_leaves(alt)
+    fake = statements(block)
+    if not fake:
+        return False
+    last = fake[-1]
+    return last.type == "return_statement" or (
+        last.type == "expression_statement"
+        and last.named_children
+        and unparen(last.named_children[0]).type == "call_expression"  # type: ignore[union-attr]
+        and is_noreturn_call(unparen(last.named_children[0]))  # type: ignore[arg-type]
+    )
