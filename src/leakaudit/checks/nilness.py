@@ -1,41 +1,53 @@
-"""Facts a branch condition establishes about nil-ness: `err != nil` taken true means err
-is non-nil on that edge. Only what a condition *guarantees* is returned."""
+"""What a branch condition guarantees about nil-ness on the edge it takes.
+
+`established(cond, value, holds)` answers: on the edge where `cond` evaluated to
+`value`, is some nil-fact that `holds` accepts guaranteed? It follows `!`, `&&` and
+`||` in both polarities, so the false edge of `resp != nil && resp.Body != nil`
+guarantees "resp is nil or resp.Body is nil": nothing is open there either way.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from tree_sitter import Node
 
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import text, unparen
 
-# (variable name, is_nil)
-Fact = tuple[str, bool]
+# holds(operand, is_nil) -> does this fact settle the question?
+Predicate = Callable[[str, bool], bool]
 
 
-def facts(cond: Node | None, value: bool) -> frozenset[Fact]:
+def established(cond: Node | None, value: bool, holds: Predicate) -> bool:
     cond = unparen(cond)
     if cond is None:
-        return frozenset()
+        return False
     kind = cond.type
     if kind == "unary_expression" and text(child(cond, "operator")) == "!":
-        return facts(child(cond, "operand"), not value)
+        return established(child(cond, "operand"), not value, holds)
     if kind != "binary_expression":
-        return frozenset()
+        return False
     op = text(child(cond, "operator"))
-    left, right = unparen(child(cond, "left")), unparen(child(cond, "right"))
+    left, right = child(cond, "left"), child(cond, "right")
     if op == "&&":
-        return facts(left, True) | facts(right, True) if value else frozenset()
+        if value:  # both true: either one's guarantee holds
+            return established(left, True, holds) or established(right, True, holds)
+        # one of them is false, we don't know which: both must guarantee it
+        return established(left, False, holds) and established(right, False, holds)
     if op == "||":
-        return frozenset() if value else facts(left, False) | facts(right, False)
+        if value:
+            return established(left, True, holds) and established(right, True, holds)
+        return established(left, False, holds) or established(right, False, holds)
     if op not in ("==", "!="):
-        return frozenset()
-    if right is not None and right.type == "nil" and left is not None and left.type == "identifier":
-        name = text(left)
-    elif (
-        left is not None and left.type == "nil" and right is not None and right.type == "identifier"
-    ):
-        name = text(right)
+        return False
+    left, right = unparen(left), unparen(right)
+    if right is not None and right.type == "nil" and left is not None:
+        operand = left
+    elif left is not None and left.type == "nil" and right is not None:
+        operand = right
     else:
-        return frozenset()
-    is_nil = (op == "==") == value
-    return frozenset({(name, is_nil)})
+        return False
+    if operand.type not in ("identifier", "selector_expression"):
+        return False
+    return holds(text(operand), (op == "==") == value)

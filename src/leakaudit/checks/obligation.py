@@ -149,13 +149,22 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
             return (state & ~OPEN) | LOOSE
         return state
 
+    nil_names = {var, f"{var}.{rule.release.via}"} if rule.release.via else {var}
+
+    def resource_nil(name: str, is_nil: bool) -> bool:
+        return is_nil and name in nil_names
+
+    def settled(name: str, is_nil: bool) -> bool:
+        return resource_nil(name, is_nil) or (not is_nil and name == err)
+
     def along(edge_cond: Node | None, value: bool, state: int, record: bool) -> int:
         if edge_cond is None or not state & LIVE:
             return state
-        known = nilness.facts(edge_cond, value)
-        if (var, True) in known:
+        if nilness.established(edge_cond, value, resource_nil):
             return (state & ~LIVE) | DONE
-        if err is not None and (err, False) in known and state & OPEN:
+        # While the call's error still describes the resource, a non-nil error (alone,
+        # or in a disjunction with a nil resource) means nothing is open.
+        if err is not None and state & OPEN and nilness.established(edge_cond, value, settled):
             if record:
                 outcome.error_checked = True
             return (state & ~OPEN) | DONE
