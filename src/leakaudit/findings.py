@@ -61,6 +61,10 @@ class Finding:
     line_hash: str = ""
     excerpt: tuple[str, ...] = ()
     excerpt_start: int = 0
+    # path -> line -> text of every line a location of this finding (primary or related)
+    # starts or ends on: reporters convert byte columns to characters with it and quote
+    # the leaking line, which is usually outside the excerpt.
+    source_lines: dict[str, dict[int, str]] = field(default_factory=dict)
     suppressed: bool = False
     suppression_reason: str = ""
     extra: dict[str, object] = field(default_factory=dict)

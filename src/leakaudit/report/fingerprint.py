@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Iterable
+from itertools import accumulate
 
 _WINDOW = 100
 _BASE = 37
@@ -36,69 +37,54 @@ def _utf16_units(text: str) -> array[int]:
 
 
 def line_hashes(text: str, lines: Iterable[int] | None = None) -> dict[int, str]:
-    """1-based line number -> `hash:count` for every line of `text` (or only `lines`;
-    the scan stops as soon as those are known, which is what makes a per-finding call
-    cheap on big files)."""
+    """1-based line number -> `hash:count` for every line of `text` (or only `lines`,
+    which costs little more than finding where the lines start)."""
     wanted = set(lines) if lines is not None else None
     out: dict[int, str] = {}
     if wanted is not None and not wanted:
         return out
-    window = [0] * _WINDOW
-    starts = [-1] * _WINDOW  # line number starting at this window slot, or -1
-    counts: dict[int, int] = {}
-    state = {"hash": 0, "index": 0}
-
-    def emit() -> bool:
-        """Output the hash of the line whose first unit is leaving the window. True when
-        every wanted line is known."""
-        value = state["hash"]
-        counts[value] = counts.get(value, 0) + 1
-        line = starts[state["index"]]
-        starts[state["index"]] = -1
-        if wanted is None or line in wanted:
+    # The unit stream the action hashes: spaces and tabs dropped, CR LF and CR as LF, then
+    # the end marker and the zero padding. String operations do that in C.
+    stream = text.replace("\r\n", "\n").replace("\r", "\n").replace(" ", "").replace("\t", "")
+    units = _utf16_units(stream)
+    count = len(units)
+    units.append(_END)
+    units.extend([0] * _WINDOW)
+    raw = units.tobytes()
+    # Lines start at the first unit and after every LF (a final LF starts a line at the
+    # end marker). A line's hash is that of its window: the 100 units from its start.
+    starts = [0]
+    lf = array("H", [_LF]).tobytes()
+    at = raw.find(lf)
+    while 0 <= at < 2 * count:
+        if at % 2 == 0:
+            starts.append(at // 2 + 1)
+        at = raw.find(lf, at + 1)
+    if wanted is None:
+        # Every line: prefix hashes, prefix[k] = hash of units[:k], so that
+        # window(s) = prefix[s + 100] - 37**100 * prefix[s].
+        prefix = [0]
+        prefix.extend(accumulate(units, lambda h, u: (h * _BASE + u) & _MASK))
+        counts: dict[int, int] = {}
+        for line, start in enumerate(starts, 1):
+            value = (prefix[start + _WINDOW] - _BASE_POW_WINDOW * prefix[start]) & _MASK
+            counts[value] = counts.get(value, 0) + 1
             out[line] = f"{value:x}:{counts[value]}"
-            if wanted is not None and len(out) == len(wanted):
-                return True
-        return False
-
-    def push(unit: int) -> None:
-        index = state["index"]
-        leaving = window[index]
-        window[index] = unit
-        state["hash"] = (_BASE * state["hash"] + unit - _BASE_POW_WINDOW * leaving) & _MASK
-        state["index"] = (index + 1) % _WINDOW
-
-    line = 0
-    at_line_start = True
-    after_cr = False
-    units = _utf16_units(text)
-    for unit in (*units, _END) if len(units) < 4096 else _chain(units):
-        if unit in (_SPACE, _TAB) or (after_cr and unit == _LF):
-            after_cr = False
-            continue
-        if unit == _CR:
-            unit, after_cr = _LF, True
-        else:
-            after_cr = False
-        if starts[state["index"]] != -1 and emit():
-            return out
-        if at_line_start:
-            at_line_start = False
-            line += 1
-            starts[state["index"]] = line
-        if unit == _LF:
-            at_line_start = True
-        push(unit)
-    for _ in range(_WINDOW):
-        if starts[state["index"]] != -1 and emit():
-            return out
-        push(0)
+        return out
+    # Some lines: the running count of equal hashes is a count of equal windows (equal
+    # windows hash equally; distinct 100-unit windows colliding in 64 bits is not a
+    # practical concern), so only the wanted lines' windows are hashed.
+    seen: dict[bytes, int] = {}
+    last = min(max(wanted), len(starts))
+    for line, start in enumerate(starts[:last], 1):
+        window = raw[2 * start : 2 * (start + _WINDOW)]
+        seen[window] = seen.get(window, 0) + 1
+        if line in wanted:
+            value = 0
+            for unit in units[start : start + _WINDOW]:
+                value = (value * _BASE + unit) & _MASK
+            out[line] = f"{value:x}:{seen[window]}"
     return out
-
-
-def _chain(units: array[int]) -> Iterable[int]:
-    yield from units
-    yield _END
 
 
 def line_hashes_of(content: bytes, lines: Iterable[int] | None = None) -> dict[int, str]:

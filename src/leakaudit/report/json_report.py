@@ -8,7 +8,9 @@ from dataclasses import asdict
 from enum import Enum
 from typing import Any
 
-from leakaudit import __version__
+from leakaudit import __version__, ruledocs
+from leakaudit.checks import REGISTRY
+from leakaudit.report.locations import repo_prefix
 from leakaudit.result import ScanResult
 
 
@@ -23,13 +25,19 @@ def _plain(value: Any) -> Any:
 
 
 def to_dict(result: ScanResult) -> dict[str, Any]:
+    scanned = [f for f in result.files if f.status in ("scanned", "parse-error")]
     return {
         "tool": {"name": "leakaudit", "version": __version__},
         "root": result.root,
+        # The root's path inside its git work tree: report links resolve from there.
+        "repo_prefix": repo_prefix(result.root),
         "module": result.module,
         "go_version": result.go_version,
         "summary": {
             "files": len(result.files),
+            "files_scanned": len(scanned),
+            "lines_scanned": sum(f.lines for f in scanned),
+            "packages_scanned": len({f.package for f in scanned}),
             "findings": len(result.active),
             "suppressed": len(result.findings) - len(result.active),
             "by_severity": {
@@ -47,8 +55,19 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
                 "id": r.id,
                 "name": r.name,
                 "family": r.family,
+                "family_title": r.family_title,
                 "severity": r.severity.value,
                 "summary": r.summary,
+                "check": r.check,
+                # False when this version has no implementation of the rule's check.
+                "ran": r.check in REGISTRY or r.check == "diagnostic",
+                "precision": r.precision,
+                "tags": list(r.tags),
+                "help": r.help,
+                "fix": ruledocs.fix(r),
+                "docs": ruledocs.docs_url(r.id),
+                "acquire_patterns": len(r.acquire),
+                "release_methods": list(r.release.methods),
             }
             for r in result.rules
         ],

@@ -1,0 +1,79 @@
+"""Where things are, as reports print them: repo-relative paths and character columns.
+
+Findings carry paths relative to the scan root and 1-based *byte* columns (tree-sitter's
+unit). SARIF viewers and markdown links want paths relative to the repository root, and
+GitHub counts columns in UTF-16 code units.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from leakaudit.findings import Finding, Location
+
+
+def repo_prefix(root: str | Path) -> str:
+    """The scan root's path inside its git work tree ("" at the top, "svc/orders/" in a
+    subfolder), so links and SARIF URIs resolve from the repository root. "" when the
+    root is not inside a work tree: paths then stay relative to the scan root."""
+    start = Path(root).resolve()
+    if start.is_file():
+        start = start.parent
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            rel = os.path.relpath(start, candidate).replace(os.sep, "/")
+            return "" if rel == "." else rel.rstrip("/") + "/"
+    return ""
+
+
+def git_describe(root: str | Path) -> str | None:
+    """`git describe --tags --always --dirty` of the work tree holding `root`, if any."""
+    start = Path(root).resolve()
+    cwd = start if start.is_dir() else start.parent
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--tags", "--always", "--dirty"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = done.stdout.strip()
+    return out if done.returncode == 0 and out else None
+
+
+def line_text(finding: Finding, path: str, line: int) -> str | None:
+    """The source text of a line a location of `finding` touches, if the scan kept it."""
+    text = finding.source_lines.get(path, {}).get(line)
+    if text is not None:
+        return text
+    if path == finding.location.path and finding.excerpt:
+        index = line - finding.excerpt_start
+        if 0 <= index < len(finding.excerpt):
+            return finding.excerpt[index]
+    return None
+
+
+def utf16_column(text: str | None, byte_col: int) -> int:
+    """1-based UTF-16 column of a 1-based byte column in `text` (the byte column itself
+    when the line is unknown: exact for ASCII, which Go source nearly always is)."""
+    if text is None or byte_col <= 1:
+        return max(1, byte_col)
+    raw = text.encode("utf-8")
+    head = raw[: byte_col - 1]
+    extra = byte_col - 1 - len(head)  # a column past the line's end (its newline)
+    return len(head.decode("utf-8", "replace").encode("utf-16-le")) // 2 + extra + 1
+
+
+def char_span(finding: Finding, loc: Location) -> tuple[int, int]:
+    """(startColumn, endColumn) of `loc` in UTF-16 code units, end exclusive."""
+    start = utf16_column(line_text(finding, loc.path, loc.line), loc.col)
+    end = utf16_column(line_text(finding, loc.path, loc.end_line), loc.end_col)
+    if loc.end_line == loc.line and end < start:
+        end = start
+    return start, end

@@ -1,0 +1,262 @@
+"""SARIF 2.1.0 that GitHub code scanning accepts, as plain dicts.
+
+Plain dicts rather than an object model: every value we set is written, including ones
+equal to SARIF's defaults (an explicit `level` is what GitHub reads). What GitHub needs
+beyond the schema is written down as code in `github_checks.py`, and the tests hold
+this module to both.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from typing import Any
+from urllib.parse import quote
+
+from leakaudit import __version__, ruledocs
+from leakaudit.findings import Finding, Location, Severity
+from leakaudit.report.locations import char_span, repo_prefix
+from leakaudit.result import ScanResult
+from leakaudit.ruleset.model import Rule
+
+SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+SRCROOT = "%SRCROOT%"
+DEFAULT_CATEGORY = "leakaudit/"
+# GitHub's hard limits for one upload: more results in a run, or a bigger gzipped
+# file, and the whole upload is rejected.
+MAX_RESULTS = 25_000
+MAX_GZIP_BYTES = 10 * 1024 * 1024
+MAX_TAGS = 20
+MAX_DESCRIPTION = 1024
+_PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
+
+
+def render(
+    result: ScanResult,
+    *,
+    sarif_category: str | None = None,
+    sarif_include_suppressed: bool = False,
+    max_results: int = MAX_RESULTS,
+    max_gzip_bytes: int = MAX_GZIP_BYTES,
+    **_: object,
+) -> str:
+    log = to_dict(
+        result,
+        category=sarif_category or DEFAULT_CATEGORY,
+        include_suppressed=sarif_include_suppressed,
+        max_results=max_results,
+    )
+    text = _dump(log)
+    # Over the size limit: drop the least severe results until it fits, and say so.
+    results = log["runs"][0]["results"]
+    while len(gzip.compress(text.encode("utf-8"))) > max_gzip_bytes and results:
+        size = len(gzip.compress(text.encode("utf-8")))
+        keep = max(0, min(len(results) - 1, int(len(results) * max_gzip_bytes / size * 0.95)))
+        log = to_dict(
+            result,
+            category=sarif_category or DEFAULT_CATEGORY,
+            include_suppressed=sarif_include_suppressed,
+            max_results=keep,
+            reason=f"the log exceeded GitHub's limit of {max_gzip_bytes} bytes gzipped",
+        )
+        results = log["runs"][0]["results"]
+        text = _dump(log)
+    return text
+
+
+def _dump(log: dict[str, Any]) -> str:
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_dict(
+    result: ScanResult,
+    *,
+    category: str = DEFAULT_CATEGORY,
+    include_suppressed: bool = False,
+    max_results: int = MAX_RESULTS,
+    reason: str = "",
+) -> dict[str, Any]:
+    prefix = repo_prefix(result.root)
+    findings = [f for f in result.findings if include_suppressed or not f.suppressed]
+    omitted_suppressed = len(result.findings) - len(findings)
+    kept = _most_severe(findings, max_results)
+    if len(kept) < len(findings) and not reason:
+        reason = f"GitHub accepts at most {max_results} results per run"
+
+    rules = list(result.rules)
+    known = {r.id for r in rules}
+    extra_ids = sorted({f.rule_id for f in kept if f.rule_id not in known})
+    index = {r.id: i for i, r in enumerate(rules)}
+    for i, rule_id in enumerate(extra_ids, start=len(rules)):
+        index[rule_id] = i
+
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "leakaudit",
+                "semanticVersion": __version__,
+                "version": __version__,
+                "informationUri": ruledocs.REPO_URL,
+                "rules": [_rule(r) for r in rules] + [_unknown_rule(i) for i in extra_ids],
+            }
+        },
+        "automationDetails": {"id": category},
+        "columnKind": "utf16CodeUnits",
+        "results": [_result(f, index[f.rule_id], prefix, include_suppressed) for f in kept],
+        "properties": {
+            "resultsTotal": len(findings),
+            "resultsIncluded": len(kept),
+            "suppressedOmitted": omitted_suppressed,
+            "truncated": len(kept) < len(findings),
+        },
+    }
+    invocation: dict[str, Any] = {"executionSuccessful": True}
+    if len(kept) < len(findings):
+        dropped = len(findings) - len(kept)
+        lowest = min((f.severity for f in kept), key=lambda s: s.rank, default=None)
+        text = (
+            f"{dropped} of {len(findings)} results were left out because {reason}; "
+            f"the most severe were kept"
+            + (f" (down to level {lowest.value})" if lowest else "")
+            + ". Run leakaudit with --format json for all of them."
+        )
+        run["properties"]["truncationReason"] = text
+        invocation["toolExecutionNotifications"] = [
+            {
+                "level": "warning",
+                "message": {"text": text},
+                "descriptor": {"id": "results-truncated"},
+            }
+        ]
+    run["invocations"] = [invocation]
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _most_severe(findings: list[Finding], limit: int) -> list[Finding]:
+    """At most `limit` findings, the most severe first chosen, in their original order."""
+    if len(findings) <= limit:
+        return findings
+    ranked = sorted(range(len(findings)), key=lambda i: -findings[i].severity.rank)
+    chosen = sorted(ranked[: max(0, limit)])
+    return [findings[i] for i in chosen]
+
+
+def _truncate(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _rule(rule: Rule) -> dict[str, Any]:
+    full = ruledocs.plain(ruledocs.why(rule))
+    help_markdown = f"{rule.help.strip()}\n\n[Rule documentation]({ruledocs.docs_url(rule.id)})"
+    properties: dict[str, Any] = {
+        "tags": list(dict.fromkeys(rule.tags))[:MAX_TAGS],
+        "precision": rule.precision,
+        "problem.severity": _PROBLEM_SEVERITY[rule.severity.value],
+        "family": rule.family,
+    }
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": _truncate(rule.summary)},
+        "fullDescription": {"text": _truncate(full or rule.summary)},
+        "help": {"text": ruledocs.plain(rule.help.strip()), "markdown": help_markdown},
+        "helpUri": ruledocs.docs_url(rule.id),
+        "defaultConfiguration": {"level": rule.severity.value},
+        "properties": properties,
+    }
+
+
+def _unknown_rule(rule_id: str) -> dict[str, Any]:
+    """A finding whose rule is not in the run's rule list (a disabled diagnostic that was
+    still produced): describe it minimally rather than emit a dangling ruleId."""
+    text = f"leakaudit rule {rule_id}"
+    return {
+        "id": rule_id,
+        "name": "".join(p.capitalize() for p in rule_id.split("-")),
+        "shortDescription": {"text": text},
+        "fullDescription": {"text": text},
+        "help": {"text": text, "markdown": text},
+        "helpUri": ruledocs.docs_url(rule_id),
+        "defaultConfiguration": {"level": Severity.WARNING.value},
+        "properties": {"tags": [], "precision": "medium", "problem.severity": "warning"},
+    }
+
+
+def _escape(text: str) -> str:
+    """SARIF message text with embedded links: literal brackets must be escaped."""
+    return re.sub(r"([\[\]])", r"\\\1", text)
+
+
+def _physical(finding: Finding, loc: Location, prefix: str) -> dict[str, Any]:
+    start_col, end_col = char_span(finding, loc)
+    return {
+        "artifactLocation": {"uri": quote(prefix + loc.path, safe="/"), "uriBaseId": SRCROOT},
+        "region": {
+            "startLine": loc.line,
+            "startColumn": start_col,
+            "endLine": loc.end_line,
+            "endColumn": end_col,
+        },
+    }
+
+
+def _result(
+    finding: Finding, rule_index: int, prefix: str, include_suppressed: bool
+) -> dict[str, Any]:
+    message = finding.message
+    related = []
+    if finding.related:
+        links = []
+        for i, rel in enumerate(finding.related, start=1):
+            related.append(
+                {
+                    "id": i,
+                    "physicalLocation": _physical(finding, rel.location, prefix),
+                    "message": {"text": rel.message},
+                }
+            )
+            label = _escape(rel.message or f"line {rel.location.line}")
+            links.append(f"[{label}]({i})")
+        message = f"{_escape(message)} ({'; '.join(links)})"
+    out: dict[str, Any] = {
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index,
+        "level": finding.severity.value,
+        "message": {"text": message},
+        "locations": [{"physicalLocation": _physical(finding, finding.location, prefix)}],
+    }
+    if related:
+        out["relatedLocations"] = related
+    if finding.line_hash:
+        out["partialFingerprints"] = {"primaryLocationLineHash": finding.line_hash}
+    if include_suppressed:
+        out["suppressions"] = (
+            [
+                {
+                    "kind": _suppression_kind(finding),
+                    "status": "accepted",
+                    "justification": finding.suppression_reason or "suppressed",
+                }
+            ]
+            if finding.suppressed
+            else []
+        )
+    properties: dict[str, Any] = {}
+    if finding.function:
+        properties["function"] = finding.function
+    if finding.family:
+        properties["family"] = finding.family
+    if properties:
+        out["properties"] = properties
+    return out
+
+
+def _suppression_kind(finding: Finding) -> str:
+    """`inSource` for a directive comment in the code (`suppressed_by` is the directive,
+    e.g. `//leakaudit:ignore`), `external` for a baseline or configuration entry."""
+    by = str(finding.extra.get("suppressed_by", ""))
+    return "inSource" if by.startswith("//") else "external"
