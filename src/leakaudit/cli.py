@@ -7,6 +7,7 @@ error is one line on stderr naming the file (and line, where there is one).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -56,11 +57,111 @@ def build_parser() -> argparse.ArgumentParser:
         "--go-version", metavar="1.N", help="Go version to assume instead of go.mod's"
     )
     scan.add_argument("--quiet", "-q", action="store_true", help="no summary line on stderr")
+    _add_workflow_args(scan)
+    _add_performance_args(scan)
+    _add_report_args(scan)
+    _add_baseline_command(sub)
 
     rules = sub.add_parser("rules", help="list the rules")
-    rules.add_argument("--format", "-f", choices=["text", "json"], default="text")
+    rules.add_argument("--format", "-f", choices=["text", "json", "markdown"], default="text")
     rules.add_argument("--rules", action="append", default=[], metavar="DIR")
+    rules.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="with --format markdown: write one page per rule here (as docs/rules/)",
+    )
     return parser
+
+
+def _add_performance_args(parser: argparse.ArgumentParser) -> None:
+    perf = parser.add_argument_group("performance (never changes the output)")
+    perf.add_argument(
+        "--jobs",
+        "-j",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help="worker processes scanning packages in parallel (default: the number of CPUs)",
+    )
+    perf.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="cache per-package results and compiled rules here "
+        "(default: $XDG_CACHE_HOME/leakaudit, ~/.cache/leakaudit)",
+    )
+    perf.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def _jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a number of processes, got {value!r}") from None
+    if jobs < 0:
+        raise argparse.ArgumentTypeError(f"expects 0 (one per CPU) or more, got {jobs}")
+    return jobs
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    if getattr(args, "no_cache", False):
+        return None
+    if getattr(args, "cache_dir", None):
+        return Path(args.cache_dir)
+    from leakaudit.cache import default_dir
+
+    return default_dir()
+
+
+def _add_report_args(parser: argparse.ArgumentParser) -> None:
+    report = parser.add_argument_group("report options (sarif, markdown)")
+    report.add_argument(
+        "--sarif-category",
+        metavar="CATEGORY",
+        help="SARIF automationDetails.id: GitHub's category for the run (default: leakaudit/)",
+    )
+    report.add_argument(
+        "--sarif-include-suppressed",
+        action="store_true",
+        help="keep suppressed findings in SARIF, marked with `suppressions`",
+    )
+    report.add_argument("--title", help="markdown report: service name (default: go.mod module)")
+    report.add_argument(
+        "--report-version",
+        metavar="VERSION",
+        help="markdown report: version (default: git describe)",
+    )
+    report.add_argument(
+        "--report-date",
+        metavar="YYYY-MM-DD",
+        help="markdown report: date (default: $SOURCE_DATE_EPOCH, else today)",
+    )
+
+
+def _report_options(args: argparse.Namespace) -> dict[str, object]:
+    """The renderer's keyword options; each renderer takes the ones it knows."""
+    if args.report_date is not None:
+        import datetime
+
+        try:
+            datetime.date.fromisoformat(args.report_date)
+        except ValueError:
+            raise UsageError(
+                f"leakaudit: --report-date expects YYYY-MM-DD, got {args.report_date!r}"
+            ) from None
+    return {
+        "sarif_category": args.sarif_category,
+        "sarif_include_suppressed": args.sarif_include_suppressed,
+        "title": args.title,
+        "report_version": args.report_version,
+        "report_date": args.report_date,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,25 +172,61 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `leakaudit scan | head`
+        return EXIT_ERROR
+    except Exception as exc:  # a bug: still one line, and never mistaken for "findings"
+        print(f"leakaudit: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         raise UsageError("leakaudit: a command is required: scan or rules (see --help)")
-    from leakaudit.ruleset.loader import RuleError, load_rules
+    from leakaudit.config import Config, ConfigError
+    from leakaudit.ruleset.compiled import RuleError, load
 
     try:
-        ruleset = load_rules([Path(d) for d in args.rules])
-    except RuleError as exc:
+        # The configuration comes first: it can name extra rule folders.
+        config = _config(args) if args.command in ("scan", "baseline") else Config()
+        cache_dir = _cache_dir(args)
+        if cache_dir is not None:
+            from leakaudit.cache import Cache
+
+            cache = Cache(cache_dir)
+        else:
+            cache = None
+        ruleset = load([*config.rule_dirs, *(Path(d) for d in args.rules)], cache)
+        config.check_rule_ids(ruleset)
+    except (RuleError, ConfigError) as exc:
         print(f"leakaudit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     if args.command == "rules":
         return _rules(args, ruleset)
-    return _scan(args, ruleset)
+    if args.command == "baseline":
+        return _baseline(args, ruleset, config)
+    return _scan(args, ruleset, config)
 
 
 def _rules(args: argparse.Namespace, ruleset) -> int:  # type: ignore[no-untyped-def]
+    if args.output_dir and args.format != "markdown":
+        raise UsageError("leakaudit: --output-dir needs --format markdown")
+    if args.format == "markdown":
+        from leakaudit import ruledocs
+
+        if not args.output_dir:
+            sys.stdout.write(ruledocs.render_all(ruleset.rules))
+            return EXIT_CLEAN
+        try:
+            changed = ruledocs.write(ruleset.rules, Path(args.output_dir))
+        except OSError as exc:
+            print(f"leakaudit: error: {args.output_dir}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_ERROR
+        print(
+            f"leakaudit: {len(changed)} page(s) written or removed in {args.output_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_CLEAN
     if args.format == "json":
         import json
 
@@ -105,36 +242,24 @@ def _rules(args: argparse.Namespace, ruleset) -> int:  # type: ignore[no-untyped
     return EXIT_CLEAN
 
 
-def _scan(args: argparse.Namespace, ruleset) -> int:  # type: ignore[no-untyped-def]
+def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-untyped-def]
     from leakaudit.discovery import PathError
     from leakaudit.report import renderer
     from leakaudit.report.text import summary
-    from leakaudit.scan import ScanOptions, scan
+    from leakaudit.scan import scan
 
-    disabled = {r.strip() for group in args.disable for r in group.split(",") if r.strip()}
-    unknown = sorted(d for d in disabled if ruleset.by_id(d) is None)
-    if unknown:
-        raise UsageError(f"leakaudit: unknown rule id in --disable: {', '.join(unknown)}")
-    if args.go_version is not None and not _is_go_version(args.go_version):
-        raise UsageError(
-            f"leakaudit: --go-version expects a version like 1.22, got {args.go_version!r}"
-        )
-    root = _root(args.paths)
-    options = ScanOptions(
-        paths=args.paths,
-        root=root,
-        ruleset=ruleset,
-        go_version=args.go_version,
-        disabled=frozenset(disabled),
-    )
     try:
+        options, fail_on = _options(args, ruleset, config)
         result, problems = scan(options)
+    except _WorkflowError as exc:
+        print(f"leakaudit: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except PathError as exc:
         print(f"leakaudit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     for problem in problems:
         print(f"leakaudit: {problem}", file=sys.stderr)
-    output = renderer(args.format)(result)
+    output = renderer(args.format)(result, **_report_options(args))
     if args.output:
         try:
             Path(args.output).write_text(output, encoding="utf-8")
@@ -150,7 +275,8 @@ def _scan(args: argparse.Namespace, ruleset) -> int:  # type: ignore[no-untyped-
         print(summary(result), file=sys.stderr)
     if problems:
         return EXIT_ERROR
-    return EXIT_FINDINGS if result.active else EXIT_CLEAN
+    failing = [f for f in result.active if f.severity.rank >= fail_on.rank]
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 
 def _root(paths: list[str]) -> Path:
@@ -165,6 +291,171 @@ def _is_go_version(value: str) -> bool:
     import re
 
     return re.fullmatch(r"1\.\d+(\.\d+)?", value) is not None
+
+
+# --- workflow: configuration, baseline, --new-from-rev ------------------------------------
+
+
+class _WorkflowError(Exception):
+    """A baseline or git problem, already one line."""
+
+
+def _add_workflow_args(parser: argparse.ArgumentParser, *, baseline_write: bool = False) -> None:
+    """Options shared by `scan` and `baseline write`; they override the configuration file."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration file (default: .leakaudit.yaml or "
+        "[tool.leakaudit] in pyproject.toml at the scanned root)",
+    )
+    parser.add_argument(
+        "--enable",
+        action="append",
+        default=None,
+        metavar="RULE[,RULE]",
+        help="run only these rules (replaces the configuration's enable list)",
+    )
+    parser.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="skip matching files"
+    )
+    parser.add_argument(
+        "--include-tests",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="analyze _test.go files (default: yes)",
+    )
+    if baseline_write:
+        return
+    parser.add_argument(
+        "--fail-on",
+        choices=["error", "warning", "note"],
+        default=None,
+        help="lowest severity that makes the exit status 1 (default: note, any finding)",
+    )
+    parser.add_argument(
+        "--baseline", metavar="FILE", help="report only findings not in this baseline file"
+    )
+    parser.add_argument(
+        "--new-from-rev",
+        metavar="REV",
+        help="report only findings in functions changed since the git revision REV",
+    )
+
+
+def _add_baseline_command(sub) -> None:  # type: ignore[no-untyped-def]
+    baseline = sub.add_parser("baseline", help="accept the current findings (baseline file)")
+    actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION")
+    write = actions.add_parser("write", help="write the baseline file for the current findings")
+    write.add_argument(
+        "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"
+    )
+    write.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="where to write it (default: the configured baseline, else "
+        ".leakaudit-baseline.json in the scanned root)",
+    )
+    write.add_argument("--rules", action="append", default=[], metavar="DIR")
+    write.add_argument("--disable", action="append", default=[], metavar="RULE[,RULE]")
+    write.add_argument("--go-version", metavar="1.N")
+    _add_workflow_args(write, baseline_write=True)
+    _add_performance_args(write)
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from leakaudit import config as config_mod
+
+    if args.command == "baseline" and args.baseline_command is None:
+        raise UsageError("leakaudit baseline: an action is required: write (see --help)")
+    path = Path(args.config) if args.config else config_mod.find(_root(args.paths))
+    return config_mod.load(path) if path is not None else config_mod.Config()
+
+
+def _ids(groups: list[str] | None, ruleset, flag: str) -> set[str] | None:  # type: ignore[no-untyped-def]
+    if groups is None:
+        return None
+    ids = {r.strip() for group in groups for r in group.split(",") if r.strip()}
+    unknown = sorted(i for i in ids if ruleset.by_id(i) is None)
+    if unknown:
+        raise UsageError(f"leakaudit: unknown rule id in {flag}: {', '.join(unknown)}")
+    return ids
+
+
+def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-untyped-def]
+    """ScanOptions and the fail level from the command line over the configuration."""
+    from leakaudit.findings import Severity
+    from leakaudit.scan import ScanOptions
+
+    disable = _ids(args.disable, ruleset, "--disable") or set()
+    enable = _ids(args.enable, ruleset, "--enable")
+    go_version = args.go_version or config.go_version
+    if args.go_version is not None and not _is_go_version(args.go_version):
+        raise UsageError(
+            f"leakaudit: --go-version expects a version like 1.22, got {args.go_version!r}"
+        )
+    root = _root(args.paths)
+    include_tests = args.include_tests if args.include_tests is not None else config.include_tests
+    options = ScanOptions(
+        paths=args.paths,
+        root=root,
+        ruleset=ruleset,
+        go_version=go_version,
+        include_tests=include_tests if include_tests is not None else True,
+        disabled=config.disabled(ruleset, sorted(enable) if enable is not None else None, disable),
+        severity=dict(config.severity),
+        exclude=(*config.exclude, *args.exclude),
+        jobs=args.jobs or _cpus(),
+        cache_dir=_cache_dir(args),
+    )
+    fail_on = Severity(getattr(args, "fail_on", None) or (config.fail_on or Severity.NOTE))
+    if args.command == "baseline":
+        return options, fail_on
+    baseline_path = Path(args.baseline) if args.baseline else config.baseline
+    if baseline_path is not None:
+        from leakaudit.baseline import BaselineError, load
+
+        try:
+            options.baseline = load(baseline_path)
+        except BaselineError as exc:
+            raise _WorkflowError(str(exc)) from None
+    if args.new_from_rev:
+        from leakaudit.gitdiff import GitError, changed_files
+
+        try:
+            options.changed = changed_files(root, args.new_from_rev)
+        except GitError as exc:
+            raise _WorkflowError(f"--new-from-rev {args.new_from_rev}: {exc}") from None
+    return options, fail_on
+
+
+def _baseline(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-untyped-def]
+    """`baseline write`: scan like `scan` (same configuration) and record what it finds."""
+    from leakaudit.baseline import FILENAME, write
+    from leakaudit.discovery import PathError
+    from leakaudit.scan import scan
+
+    options, _ = _options(args, ruleset, config)
+    try:
+        result, problems = scan(options)
+    except PathError as exc:
+        print(f"leakaudit: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for problem in problems:
+        print(f"leakaudit: {problem}", file=sys.stderr)
+    if problems:
+        print(
+            "leakaudit: error: baseline not written: some files could not be read", file=sys.stderr
+        )
+        return EXIT_ERROR
+    out = Path(args.output) if args.output else (config.baseline or options.root / FILENAME)
+    try:
+        count = write(result.findings, options.root, out)
+    except OSError as exc:
+        print(f"leakaudit: error: {out}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"leakaudit: wrote {count} finding{'s' if count != 1 else ''} to {out}", file=sys.stderr)
+    return EXIT_CLEAN
 
 
 if __name__ == "__main__":
