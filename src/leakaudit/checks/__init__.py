@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 
-from leakaudit.checks.context import Package, Sink
+from leakaudit.checks.context import Interest, Package, Sink
 from leakaudit.ruleset.model import Rule
 
 CheckFn = Callable[[Package, Rule, Sink], None]
@@ -15,6 +15,10 @@ CheckFn = Callable[[Package, Rule, Sink], None]
 REGISTRY: dict[str, str] = {
     "obligation": "leakaudit.checks.obligation",
     "companion": "leakaudit.checks.companion",
+    "goroutine-blocked": "leakaudit.checks.goroutines.leak",
+    "goroutine-endless": "leakaudit.checks.goroutines.unstoppable",
+    "goroutine-ticker": "leakaudit.checks.goroutines.ticker",
+    "waitgroup-add": "leakaudit.checks.goroutines.waitgroup",
     "returning-call": "leakaudit.checks.returning_call",
     "call-in-looping-select": "leakaudit.checks.looping_select",
 }
@@ -25,3 +29,11 @@ def get(name: str) -> CheckFn | None:
     if module is None:
         return None
     return import_module(module).run  # type: ignore[no-any-return]
+
+
+def interest(rule: Rule) -> Interest | None:
+    """What a function must contain for the rule's check to look at it, from the check
+    module's optional `interest(rule)`; None when the check wants every function."""
+    module = REGISTRY.get(rule.check)
+    wanted = getattr(import_module(module), "interest", None) if module else None
+    return wanted(rule) if wanted is not None else None

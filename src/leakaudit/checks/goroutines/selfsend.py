@@ -1,0 +1,194 @@
+"""An event loop that sends to itself: a plain send on an unbuffered struct-field channel
+from code running on the one goroutine that receives from it.
+
+Shape: `go s.loop()` where loop is the only code in the package that receives from
+`s.ch` (made unbuffered); a method loop calls, directly or through other methods on
+the same receiver, does `s.ch <- v`. That send waits for a receiver, and the only
+receiver is the loop, which is busy making the send. It blocks forever.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+from tree_sitter import Node
+
+from leakaudit.checks.context import Function, Package, Sink, location
+from leakaudit.checks.goroutines.channels import RANGE, RECV, classify, select_alternatives
+from leakaudit.checks.goroutines.exits import field_channels
+from leakaudit.checks.goroutines.launches import (
+    find,
+    index,
+    launches,
+    owner_of,
+    receiver_name,
+    receiver_type,
+)
+from leakaudit.findings import Related
+from leakaudit.parsing.syntax import field as child
+from leakaudit.parsing.syntax import text, unparen, walk
+from leakaudit.ruleset.model import Rule
+
+
+def run(pkg: Package, rule: Rule, sink: Sink) -> None:
+    facts = field_channels(pkg)
+    idx = index(pkg)
+    candidates: dict[str, set[str]] = {}  # type name -> unbuffered chan fields
+    for tname, decl in pkg.symbols.types.items():
+        for fname, ftype in decl.fields.items():
+            if ftype == "chan" and fname in facts.made and facts.unbuffered.get(fname):
+                candidates.setdefault(tname, set()).add(fname)
+    if not candidates:
+        return
+    receivers = _receive_sites(pkg, candidates)
+    launched = _launched_methods(pkg)
+    reported: set[int] = set()
+    for (tname, fname), sites in sorted(receivers.items()):
+        owners = {fn for fn, _ in sites}
+        if any(receiver_type(fn) != tname for fn in owners):
+            continue  # received outside the type's methods: not a single loop
+        for loop in sorted(owners & launched, key=lambda f: f.node.start_byte):
+            if not any(fn is loop and _in_loop(node, loop.node) for fn, node in sites):
+                continue
+            reach = _reachable(idx, tname, loop)
+            if not owners <= set(reach):
+                continue
+            first_recv = min((node for fn, node in sites if fn is loop), key=lambda n: n.start_byte)
+            for method, chain in reach.items():
+                for send in _plain_sends(method, fname):
+                    if send.id in reported:
+                        continue
+                    reported.add(send.id)
+                    loop_name = text(child(loop.node, "name"))
+                    via = " -> ".join(chain)
+                    sink.report(
+                        rule,
+                        "self-deadlock",
+                        method.file,
+                        send,
+                        method.name,
+                        (
+                            Related(
+                                location(loop.file, first_recv, first_line_only=True),
+                                f"the only receiver of {fname}: the {loop_name} loop",
+                            ),
+                        ),
+                        field=fname,
+                        loop=loop_name,
+                        chain=via,
+                    )
+
+
+def _receive_sites(
+    pkg: Package, candidates: dict[str, set[str]]
+) -> dict[tuple[str, str], list[tuple[Function, Node]]]:
+    """(type, field) -> every (function, receive) that takes from x.field."""
+    names = sorted({f for fields in candidates.values() for f in fields})
+    out: dict[tuple[str, str], list[tuple[Function, Node]]] = {}
+    for source in pkg.files:
+        for fname in names:
+            if fname.encode() not in source.content:
+                continue
+            pattern = rb"\b" + re.escape(fname.encode()) + rb"\b"
+            for ident in find(source, pattern, ("field_identifier",)):
+                chan = ident.parent
+                if chan is None or chan.type != "selector_expression":
+                    continue
+                kind = classify(chan).kind
+                if kind not in (RECV, RANGE):
+                    continue
+                fn = owner_of(pkg, chan)
+                if fn is None:
+                    continue
+                node = chan.parent  # the `<-x.f` or the range clause
+                owner = fn.types.type_of(child(chan, "operand"), fn.scope)
+                for tname, fields in candidates.items():
+                    if fname in fields and owner in (None, "." + tname):
+                        out.setdefault((tname, fname), []).append((fn, node))
+    return out
+
+
+def _launched_methods(pkg: Package) -> set[Function]:
+    """Methods run as a goroutine: `go x.m()`, or a launched literal that calls x.m()."""
+    idx = index(pkg)
+    out: set[Function] = set()
+    for launch in launches(pkg):
+        target = launch.target
+        if target is None:
+            continue
+        if not target.is_literal:
+            out.add(target)
+            continue
+        body = child(target.node, "body")
+        for node in walk(body) if body is not None else ():
+            if node.type != "call_expression":
+                continue
+            callee = target.types.callee(node, target.scope)
+            if callee is not None and callee.package == "." and callee.receiver:
+                found = idx.methods.get((callee.receiver, callee.name))
+                if found is not None:
+                    out.add(found)
+    return out
+
+
+def _in_loop(node: Node, stop: Node) -> bool:
+    cur = node.parent
+    while cur is not None and cur != stop:
+        if cur.type == "for_statement":
+            return True
+        cur = cur.parent
+    return False
+
+
+def _reachable(idx, tname: str, loop: Function) -> dict[Function, list[str]]:  # type: ignore[no-untyped-def]
+    """Methods of tname that run on loop's goroutine: called from it on the receiver,
+    directly or through each other (not through go statements or closures)."""
+    seen: dict[Function, list[str]] = {loop: [text(child(loop.node, "name"))]}
+    queue = deque([loop])
+    while queue:
+        fn = queue.popleft()
+        recv = receiver_name(fn)
+        body = child(fn.node, "body")
+        if recv is None or body is None:
+            continue
+        for node in walk(body):
+            if node.type != "call_expression" or (
+                node.parent is not None and node.parent.type == "go_statement"
+            ):
+                continue
+            callee = unparen(child(node, "function"))
+            if callee is None or callee.type != "selector_expression":
+                continue
+            operand = unparen(child(callee, "operand"))
+            if operand is None or operand.type != "identifier" or text(operand) != recv:
+                continue
+            found = idx.methods.get((tname, text(child(callee, "field"))))
+            if found is not None and found not in seen:
+                seen[found] = seen[fn] + [text(child(found.node, "name"))]
+                queue.append(found)
+    return seen
+
+
+def _plain_sends(fn: Function, fname: str) -> list[Node]:
+    recv = receiver_name(fn)
+    body = child(fn.node, "body")
+    if recv is None or body is None:
+        return []
+    out: list[Node] = []
+    for node in walk(body):
+        if node.type != "send_statement":
+            continue
+        chan = unparen(child(node, "channel"))
+        if chan is None or chan.type != "selector_expression":
+            continue
+        operand = unparen(child(chan, "operand"))
+        if (
+            operand is not None
+            and operand.type == "identifier"
+            and text(operand) == recv
+            and text(child(chan, "field")) == fname
+            and not select_alternatives(node)
+        ):
+            out.append(node)
+    return out

@@ -1,0 +1,135 @@
+"""waitgroup-add-in-goroutine: `wg.Add` inside the goroutine that `wg` is meant to count.
+
+`Wait` may run before the new goroutine is scheduled; the counter is still zero, Wait
+returns, and the work it was meant to wait for is still running. Add must happen
+before the `go` statement. Only an Add on a declared sync.WaitGroup, in a goroutine
+that also calls Done on it, is reported; an Add followed by a `go` statement is the
+goroutine counting a child it launches, which is correct.
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from leakaudit.checks.context import Function, Interest, Package, Sink
+from leakaudit.checks.goroutines.launches import declares, launches
+from leakaudit.facts.cfg import Kind
+from leakaudit.parsing.syntax import field as child
+from leakaudit.parsing.syntax import text, unparen, walk
+from leakaudit.ruleset.model import Rule
+
+WAITGROUP = "sync.WaitGroup"
+
+
+def interest(rule: Rule) -> Interest:
+    """Only packages that launch goroutines."""
+    return Interest(nodes=frozenset({"go_statement"}))
+
+
+def run(pkg: Package, rule: Rule, sink: Sink) -> None:
+    seen: set[int] = set()
+    for launch in launches(pkg):
+        target = launch.target
+        if target is None:
+            continue
+        for add, wg in _self_adds(target):
+            if add.id in seen:
+                continue
+            seen.add(add.id)
+            stmt = add.parent if add.parent is not None else add
+            sink.report(rule, "add-inside", target.file, stmt, target.name, wg=wg)
+
+
+def wait_group_calls(fn: Function, method: str, into_funcs: bool = False) -> list[tuple[Node, str]]:
+    """(call, receiver text) of `x.<method>(...)` on a declared sync.WaitGroup."""
+    body = child(fn.node, "body")
+    out: list[tuple[Node, str]] = []
+    if body is None:
+        return out
+    for node in walk(body, into_funcs=into_funcs):
+        if node.type != "call_expression":
+            continue
+        callee = unparen(child(node, "function"))
+        if callee is None or callee.type != "selector_expression":
+            continue
+        if text(child(callee, "field")) != method:
+            continue
+        operand = unparen(child(callee, "operand"))
+        if operand is not None and operand.type == "unary_expression":
+            operand = unparen(child(operand, "operand"))
+        if operand is None:
+            continue
+        scope = fn.types.scope(_enclosing_or(node, fn.node))
+        if fn.types.type_of(operand, scope) == WAITGROUP:
+            out.append((node, text(operand)))
+    return out
+
+
+def _enclosing_or(node: Node, default: Node) -> Node:
+    cur = node.parent
+    while cur is not None and cur.type not in (
+        "func_literal",
+        "function_declaration",
+        "method_declaration",
+    ):
+        cur = cur.parent
+    return cur if cur is not None else default
+
+
+def _self_adds(target: Function) -> list[tuple[Node, str]]:
+    adds = wait_group_calls(target, "Add")
+    if not adds:
+        return []
+    done = {wg for _, wg in wait_group_calls(target, "Done", into_funcs=True)}
+    out = []
+    for add, wg in adds:
+        if wg not in done:
+            continue
+        root = wg.split(".", 1)[0]
+        if target.is_literal and "." not in wg and declares(target.node, root):
+            continue  # the goroutine's own WaitGroup
+        if _launches_after(target, add):
+            continue  # counting a child it is about to launch
+        out.append((add, wg))
+    return out
+
+
+def _launches_after(fn: Function, add: Node) -> bool:
+    graph = fn.cfg
+    holding = [
+        b
+        for b in graph.blocks
+        if b.node is not None and b.node.start_byte <= add.start_byte < b.node.end_byte
+    ]
+    start = min(
+        holding,
+        key=lambda b: b.node.end_byte - b.node.start_byte,  # type: ignore[union-attr]
+        default=None,
+    )
+    if start is None:
+        return False
+    seen: set[int] = set()
+    stack = [e.target for e in start.succs]
+    while stack:
+        block = stack.pop()
+        if block.index in seen:
+            continue
+        seen.add(block.index)
+        if block.kind == Kind.GO or (block.node is not None and _calls_go(block.node)):
+            return True
+        stack.extend(e.target for e in block.succs)
+    return False
+
+
+def _calls_go(node: Node) -> bool:
+    """`g.Go(func...)`-style launches (errgroup, WaitGroup.Go) count as launching."""
+    for n in walk(node):
+        if n.type == "call_expression":
+            callee = unparen(child(n, "function"))
+            if (
+                callee is not None
+                and callee.type == "selector_expression"
+                and text(child(callee, "field")) == "Go"
+            ):
+                return True
+    return False
