@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from leakaudit.checks.calls import matching_calls, targets
-from leakaudit.checks.context import Package, Sink
+from leakaudit.checks.calls import interest, matching_calls, targets
+from leakaudit.checks.context import Function, Package, Sink
 from leakaudit.facts.cfg import is_noreturn_call
 from leakaudit.parsing.syntax import FUNC_NODES, statements, unparen
 from leakaudit.parsing.syntax import field as child
@@ -15,16 +15,19 @@ from leakaudit.ruleset.model import Rule
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     wanted = targets(rule)
-    for fn in pkg.functions:
-        for call in matching_calls(fn, wanted):
+
+    def check(fn: Function) -> None:
+        for call in matching_calls(pkg, fn, wanted):
             case = _select_case(call)
-            if case is None or not _in_loop(case.parent):
+            if case is None or not _in_unbounded_loop(case.parent):
                 continue
             others = [
                 c for c in case.parent.named_children if c.type.endswith("case") and c != case
             ]
             if any(not _leaves_loop(c) for c in others):
                 sink.report(rule, "leak", fn.file, call, fn.name)
+
+    sink.each(pkg.candidates(interest(rule)), rule, check)
 
 
 def _select_case(call: Node) -> Node | None:
@@ -42,10 +45,17 @@ def _select_case(call: Node) -> Node | None:
     return node
 
 
-def _in_loop(node: Node | None) -> bool:
+def _in_unbounded_loop(node: Node | None) -> bool:
+    """`for {}`, `for cond {}` or a range: loops that run for as long as work comes. A
+    counted `for i := 0; i < n; i++` loop (retries, a few steps) is left alone."""
     while node is not None and node.type not in FUNC_NODES:
         if node.type == "for_statement":
-            return True
+            clause = next(
+                (c for c in node.named_children if c.type in ("for_clause", "range_clause")), None
+            )
+            if clause is None:
+                return True
+            return clause.type == "range_clause"
         node = node.parent
     return False
 

@@ -10,21 +10,23 @@ error is non-nil owe nothing: the resource is nil there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tree_sitter import Node
 
 from leakaudit.checks import nilness
 from leakaudit.checks.context import Function, Package, Sink, location
-from leakaudit.checks.sites import Site, find_sites
+from leakaudit.checks.sites import Site, find_sites, interest
 from leakaudit.checks.uses import Effect, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Kind
 from leakaudit.findings import Related
+from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import expressions, line_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.result import Acquisition
 from leakaudit.ruleset.model import ReleaseSpec, Rule
 
+_NO_NAME = "\x00"  # a variable name no Go code can mention
 UNSEEN, OPEN, LOOSE, DONE = 1, 2, 4, 8  # LOOSE: open, but its error variable was overwritten
 LIVE = OPEN | LOOSE
 
@@ -37,23 +39,32 @@ class _Outcome:
     handed_off: bool = False
     stored_fields: set[tuple[str | None, str]] = field(default_factory=set)  # (owner, field)
     error_checked: bool = False
+    exhausted: bool = False  # released by iterating to the end
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
-    for fn in pkg.functions:
+    def check(fn: Function) -> None:
         if rule.options.get("exempt-main") and fn.is_main:
-            continue
+            return
         if rule.options.get("skip-tests") and fn.file.is_test:
-            continue
+            return
         sites = find_sites(pkg, fn, rule)
         for site in sites:
             _check_site(pkg, fn, rule, site, sites, sink)
+
+    sink.each(pkg.candidates(interest(rule)), rule, check)
 
 
 def _check_site(
     pkg: Package, fn: Function, rule: Rule, site: Site, sites: list[Site], sink: Sink
 ) -> None:
     call_text = site.callee.text
+    if site.binding == "blank" and site.err is not None:
+        # `_, err := c.Get(u)`: only paths where err is nil hold a resource.
+        outcome = _flow(fn, rule, replace(site, var=_NO_NAME), sites)
+        if not outcome.leaks:
+            _record(sink, rule, fn, site, "released", outcome)
+            return
     if site.binding in ("blank", "dropped"):
         _record(sink, rule, fn, site, "discarded")
         if "discarded" in rule.reports:
@@ -76,9 +87,10 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
     graph = fn.cfg
     var, err = site.var or "", site.err
     uses = UseClassifier(var, rule.release, fn.types, fn.scope)
-    start = _block_of(graph.blocks, site.statement)
+    fn.spend(len(graph.blocks))  # the lookups and the recording pass below
+    start = _block_at(fn, site.statement)
     reacquire = {
-        _block_of(graph.blocks, other.statement)
+        _block_at(fn, other.statement)
         for other in sites
         if other is not site and other.var == var and other.binding == "var"
     }
@@ -162,6 +174,10 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
             return state
         if nilness.established(edge_cond, value, resource_nil):
             return (state & ~LIVE) | DONE
+        if rule.release.exhausts and _exhausted(edge_cond, value, var, rule.release.exhausts):
+            if record:
+                outcome.exhausted = True
+            return (state & ~LIVE) | DONE
         # While the call's error still describes the resource, a non-nil error (alone,
         # or in a disjunction with a nil resource) means nothing is open.
         if err is not None and state & OPEN and nilness.established(edge_cond, value, settled):
@@ -175,6 +191,7 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
     work = [graph.entry]
     while work:
         block = work.pop()
+        fn.spend()
         out = transfer(block, state_in.get(block.index, 0), record=False)
         for edge in block.succs:
             flowed = along(edge.cond, edge.value, out, record=False)
@@ -256,9 +273,11 @@ def _conclude(
         for _, f in sorted(outcome.stored_fields, key=str)
         if not _field_released(pkg, rule, (_, f))
     ]
+    body = child(fn.node, "body")
     if (
         rule.options.get("field-store-needs-release")
         and unreleased_fields
+        and not (site.var and body is not None and _releases_anywhere(fn, rule, site.var, body))
         and "field-never-released" in rule.reports
     ):
         sink.report(
@@ -297,6 +316,22 @@ def _record(
     )
 
 
+def _block_at(fn: Function, stmt: Node) -> Block | None:
+    """`_block_of` in constant time for the usual case: a block for exactly the statement
+    (the innermost one there can be; the first of equals, as `_block_of` picks)."""
+
+    def exact() -> dict[tuple[int, int], Block]:
+        out: dict[tuple[int, int], Block] = {}
+        for block in fn.cfg.blocks:
+            if block.node is not None:
+                out.setdefault((block.node.start_byte, block.node.end_byte), block)
+        return out
+
+    by_range: dict[tuple[int, int], Block] = fn.memo("blocks-by-range", exact)  # type: ignore[assignment]
+    found = by_range.get((stmt.start_byte, stmt.end_byte))
+    return found if found is not None else _block_of(fn.cfg.blocks, stmt)
+
+
 def _block_of(blocks: list[Block], stmt: Node) -> Block | None:
     """The innermost block whose node contains the statement."""
     best: Block | None = None
@@ -311,6 +346,34 @@ def _block_of(blocks: list[Block], stmt: Node) -> Block | None:
         ):  # type: ignore[union-attr]
             best = block
     return best
+
+
+def _releases_anywhere(fn: Function, rule: Rule, var: str, body: Node) -> bool:
+    """Stored in a field *and* released through the variable (say by a goroutine)."""
+    return UseClassifier(var, rule.release, fn.types, fn.scope).releases(body)
+
+
+def _exhausted(cond: Node, value: bool, var: str, methods: tuple[str, ...]) -> bool:
+    """The edge where `var.Next()` (or `!var.Next()`) says the iteration is over."""
+    cond = unparen(cond)
+    while (
+        cond is not None
+        and cond.type == "unary_expression"
+        and text(child(cond, "operator")) == "!"
+    ):
+        cond, value = unparen(child(cond, "operand")), not value
+    if value or cond is None or cond.type != "call_expression":
+        return False
+    fn = unparen(child(cond, "function"))
+    if fn is None or fn.type != "selector_expression":
+        return False
+    operand = unparen(child(fn, "operand"))
+    return (
+        operand is not None
+        and operand.type == "identifier"
+        and text(operand) == var
+        and text(child(fn, "field")) in methods
+    )
 
 
 def _deferred_closure_releases(blocks: list[Block], uses: UseClassifier, before: Node) -> bool:
@@ -380,44 +443,51 @@ def _only_blank_uses(fn: Function, site: Site) -> bool:
 def _field_released(pkg: Package, rule: Rule, stored: tuple[str | None, str]) -> bool:
     """Does any function of the package release (or pass on) the stored field? Matched on
     the declaring struct when both sides know it, else on the field name alone."""
-    released: set[tuple[str | None, str]] = pkg.memo(
-        ("released-fields", rule.id), lambda: _released_fields(pkg, rule)
-    )
     owner, name = stored
+    released: set[tuple[str | None, str]] = pkg.memo(
+        ("released-fields", rule.id, name), lambda: _released_fields(pkg, rule, name)
+    )
     if owner is None:
-        return any(f == name for _, f in released)
+        return bool(released)
     return (owner, name) in released or (None, name) in released
 
 
-def _released_fields(pkg: Package, rule: Rule) -> set[tuple[str | None, str]]:
+def _released_fields(pkg: Package, rule: Rule, name: str) -> set[tuple[str | None, str]]:
+    """(owner, name) for each release or hand-off of a field `name` in the package: only
+    the selectors naming that field are visited (found by a query), not every node."""
     out: set[tuple[str | None, str]] = set()
     methods = set(rule.release.methods)
-    for fn in pkg.functions:
-        body = child(fn.node, "body")
-        if body is None:
-            continue
-        for node in walk(body):
-            if node.type != "selector_expression":
+    pattern = queries.field_pattern(name)
+    words = queries.finder(frozenset({name}))
+    for source in pkg.files:
+        for sel in queries.captures_near(pattern, source.root, source.content, words).get(
+            "sel", ()
+        ):
+            fn = pkg.function_of(sel, source)
+            if fn is None:
                 continue
-            parent = node.parent
+            parent = sel.parent
             if parent is None:
                 continue
-            if parent.type == "call_expression" and child(parent, "function") == node:
-                operand = child(node, "operand")
+            if parent.type == "call_expression" and child(parent, "function") == sel:
                 if rule.release.call:
-                    out.add(_owned(fn, node))  # x.cancel()
-                elif (
-                    text(child(node, "field")) in methods
-                    and operand is not None
-                    and operand.type == "selector_expression"
-                ):
-                    out.add(_owned(fn, operand))  # x.ticker.Stop()
+                    out.add(_owned(fn, sel))  # x.cancel()
             elif parent.type in ("argument_list", "return_statement") or (
                 parent.type == "expression_list"
                 and parent.parent is not None
                 and child(parent.parent, "left") != parent
             ):
-                out.add(_owned(fn, node))  # x.cancel passed on, returned or copied out
+                out.add(_owned(fn, sel))  # x.cancel passed on, returned or copied out
+            elif (
+                not rule.release.call
+                and parent.type == "selector_expression"
+                and child(parent, "operand") == sel
+                and text(child(parent, "field")) in methods
+                and parent.parent is not None
+                and parent.parent.type == "call_expression"
+                and child(parent.parent, "function") == parent
+            ):
+                out.add(_owned(fn, sel))  # x.ticker.Stop()
     return out
 
 

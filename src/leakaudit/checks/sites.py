@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Package
+from leakaudit.checks.context import Function, Interest, Package
 from leakaudit.facts.typing import Callee
-from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import expressions, text, unparen
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import AcquireSpec, Rule
 
@@ -32,29 +32,22 @@ class Site:
     owner: str | None = None  # ... and the struct type declaring that field, if known
 
 
+def interest(rule: Rule) -> Interest:
+    """What a function must call to hold an acquire site of the rule."""
+    return Interest(
+        calls=frozenset(name for spec in rule.acquire for name in spec.calls),
+        returns=frozenset(spec.returns for spec in rule.acquire if spec.returns),
+    )
+
+
 def call_names(pkg: Package, rule: Rule) -> frozenset[str]:
     """Names a call must end in to possibly match the rule (a cheap pre-filter)."""
 
     def compute() -> frozenset[str]:
-        names: set[str] = set()
-        returned = {spec.returns for spec in rule.acquire if spec.returns}
-        for spec in rule.acquire:
-            names.update(spec.calls)
-        if returned:
-            symbols = pkg.symbols
-            for name, results in symbols.funcs.items():
-                if returned.intersection(r for r in results if r):
-                    names.add(name)
-            for (_, name), results in symbols.methods.items():
-                if returned.intersection(r for r in results if r):
-                    names.add(name)
-            for decl in symbols.types.values():
-                for name, results in decl.methods.items():
-                    if returned.intersection(r for r in results if r):
-                        names.add(name)
-        return frozenset(names)
+        wanted = interest(rule)
+        return wanted.calls | pkg.resource_call_names(wanted.returns)
 
-    return pkg.memo(("call-names", rule.id), compute)
+    return pkg.memo(("call-names", rule.id), compute)  # type: ignore[no-any-return]
 
 
 def callee_name(call: Node) -> str:
@@ -72,13 +65,8 @@ def find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
     names = call_names(pkg, rule)
     if not names:
         return []
-    body = child(fn.node, "body")
-    if body is None:
-        return []
     sites: list[Site] = []
-    for node in walk(body):
-        if node.type != "call_expression" or callee_name(node) not in names:
-            continue
+    for node in pkg.calls_in(fn, names):
         site = _match(pkg, fn, rule, node)
         if site is not None:
             sites.append(site)
@@ -96,6 +84,10 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
             continue
         resource, error = indexes
         site = _site(call, callee, shape, resource, error)
+        if site.binding == "var" and site.var not in fn.types.declared_here(fn.node):
+            # `cancel = ...` into a closure's outer variable or a package variable:
+            # the enclosing function or the package owns it now.
+            site = replace(site, binding="stored")
         if site.binding == "stored" and site.field:
             target = _stored_target(shape, resource)
             operand = child(target, "operand") if target is not None else None

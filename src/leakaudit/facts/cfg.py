@@ -69,6 +69,7 @@ Pending = tuple[Block, Node | None, bool]
 _FATAL_METHODS = frozenset(
     {"Fatal", "Fatalf", "Fatalln", "FailNow", "SkipNow", "Skip", "Skipf", "Exit", "Exitf"}
 )
+_CHAINED_FATAL = frozenset({"Fatal", "Fatalf", "Fatalln"})
 _NORETURN_FUNCS = frozenset(
     {
         ("os", "Exit"),
@@ -90,7 +91,11 @@ def is_noreturn_call(call: Node) -> bool:
     if fn.type == "identifier":
         return text(fn) == "panic"
     parts = selector_parts(fn)
-    if parts is None or len(parts) < 2:
+    if parts is None:
+        # A chain with calls in it: logrus.WithError(err).Fatal(...)
+        name = text(child(fn, "field")) if fn.type == "selector_expression" else ""
+        return name in _CHAINED_FATAL
+    if len(parts) < 2:
         return False
     if (parts[-2], parts[-1]) in _NORETURN_FUNCS:
         return True

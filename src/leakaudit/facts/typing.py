@@ -12,10 +12,31 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from leakaudit.facts.symbols import PackageSymbols, file_imports, result_types, type_name
-from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing import queries
+from leakaudit.parsing.syntax import expressions, text, unparen
 from leakaudit.parsing.syntax import field as child
 
 Signatures = dict[str, tuple[str, ...]]
+
+
+class _Layered(dict):  # type: ignore[type-arg]
+    """Lookups see the function's own names first, then the enclosing ones."""
+
+    def __init__(self, own: dict[str, str | None], outer: dict[str, str | None]) -> None:
+        super().__init__()
+        self.own, self.outer = own, outer
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.own or key in self.outer
+
+    def __getitem__(self, key: str) -> str | None:
+        return self.own[key] if key in self.own else self.outer[key]
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,7 @@ class FileTypes:
         self.symbols = symbols
         self.signatures = signatures
         self._scopes: dict[int, dict[str, str | None]] = {}
+        self._own: dict[int, frozenset[str]] = {}
 
     # -- scopes -------------------------------------------------------------------------
 
@@ -62,8 +84,7 @@ class FileTypes:
             parent = parent.parent
         if parent is not None:
             outer = self.scope(parent)
-        scope = dict(outer)
-        self._scopes[key] = scope  # before filling: recursion through closures is safe
+        own: dict[str, str | None] = {}
         for list_name in ("receiver", "parameters", "result"):
             params = child(func, list_name)
             if params is None or params.type != "parameter_list":
@@ -71,14 +92,26 @@ class FileTypes:
             for decl in params.named_children:
                 tname = type_name(child(decl, "type"), self.imports)
                 for name in decl.children_by_field_name("name"):
-                    scope[text(name)] = tname
+                    own[text(name)] = tname
         body = child(func, "body")
         if body is not None:
-            self._declare(body, scope)
+            self._declare(body, own, outer)
+        scope = {**outer, **own}  # a closure's own declarations shadow the outer ones
+        self._scopes[key] = scope
+        self._own[key] = frozenset(own)
         return scope
 
-    def _declare(self, body: Node, scope: dict[str, str | None]) -> None:
-        for node in walk(body):
+    def declared_here(self, func: Node) -> frozenset[str]:
+        """Names the function itself declares (parameters, results, locals)."""
+        self.scope(func)
+        return self._own[func.id]
+
+    def _declare(
+        self, body: Node, scope: dict[str, str | None], outer: dict[str, str | None]
+    ) -> None:
+        """Fill `scope` with the body's declarations; `outer` is what the values may use."""
+        visible = _Layered(scope, outer)
+        for node in _declarations(body):
             kind = node.type
             if kind == "var_spec":
                 declared = child(node, "type")
@@ -87,7 +120,7 @@ class FileTypes:
                 types = (
                     [type_name(declared, self.imports)] * len(names)
                     if declared is not None
-                    else self._value_types(values, len(names), scope)
+                    else self._value_types(values, len(names), visible)
                 )
                 for name, tname in zip(names, types, strict=False):
                     scope.setdefault(text(name), tname)
@@ -96,7 +129,7 @@ class FileTypes:
             ):
                 left = expressions(child(node, "left"))
                 values = expressions(child(node, "right"))
-                types = self._value_types(values, len(left), scope)
+                types = self._value_types(values, len(left), visible)
                 for target, tname in zip(left, types, strict=False):
                     if target.type == "identifier" and tname is not None:
                         scope.setdefault(text(target), tname)
@@ -216,6 +249,25 @@ class FileTypes:
             iface = self.symbols.types.get(callee.receiver)
             return list(iface.methods.get(callee.name, [])) if iface is not None else []
         return list(self.signatures.get(callee.qualified, ()))
+
+
+_DECLARATIONS = "[(var_spec) (short_var_declaration) (assignment_statement)] @decl"
+
+
+def _declarations(body: Node) -> list[Node]:
+    """The declarations and assignments of a body in source order, not those of nested
+    func literals (functions of their own). A query finds them: walking every node of
+    every analyzed function in Python cost more than parsing."""
+    found = queries.captures(_DECLARATIONS, body).get("decl", ())
+    out = []
+    for node in found:
+        cur = node.parent
+        while cur is not None and cur != body and cur.type != "func_literal":
+            cur = cur.parent
+        if cur == body:
+            out.append(node)
+    out.sort(key=lambda n: n.start_byte)
+    return out
 
 
 def func_results(func: Node, types: FileTypes) -> list[str | None]:

@@ -38,13 +38,12 @@ def statements(block: Node | None) -> list[Node]:
     """Statements of a block or case clause (tree-sitter-go wraps them in statement_list)."""
     if block is None:
         return []
-    out: list[Node] = []
-    for child in block.named_children:
-        if child.type == "statement_list":
-            out.extend(c for c in child.named_children if c.type != "comment")
-        elif child.type not in ("comment",) and child.is_named:
-            out.append(child)
-    return out
+    lists = [c for c in block.named_children if c.type == "statement_list"]
+    if lists:
+        return [c for lst in lists for c in lst.named_children if c.type != "comment"]
+    if block.type.endswith("case"):
+        return []  # a case's value, type or communication is not one of its statements
+    return [c for c in block.named_children if c.type != "comment"]
 
 
 def walk(node: Node, *, into_funcs: bool = False) -> Iterator[Node]:

@@ -8,13 +8,14 @@ acquire list.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from leakaudit.findings import Severity
+from leakaudit.ruleset.compiled import RuleError, bundled_rules_dir
 from leakaudit.ruleset.model import (
     VIOLATIONS,
     AcquireSpec,
@@ -27,24 +28,18 @@ from leakaudit.ruleset.model import (
 from leakaudit.ruleset.schema import SCHEMAS, Field, list_item_pattern
 
 
-class RuleError(Exception):
-    """A rule file problem, already formatted as `path:line: message`."""
-
-
 @dataclass
 class _Value:
     value: Any
     line: int
 
 
-def bundled_rules_dir() -> Path:
-    """The rules shipped with leakaudit: inside the installed package (wheel), or the
-    repo's top-level rules/ when running from a checkout."""
-    here = Path(__file__).resolve().parent.parent
-    packaged = here / "rules"
-    if packaged.is_dir():
-        return packaged
-    return here.parent.parent / "rules"
+def known_checks() -> frozenset[str]:
+    """Check names a rule may use: the registered checks, plus `diagnostic` for the
+    engine's own rules, which nothing runs."""
+    from leakaudit.checks import REGISTRY
+
+    return frozenset(REGISTRY) | {"diagnostic"}
 
 
 def load_rules(extra_dirs: list[Path] | None = None) -> RuleSet:
@@ -186,6 +181,9 @@ def _build(doc: dict[str, _Value], path: Path) -> RuleSet:
         for name, results in (doc["signatures"].value if "signatures" in doc else {}).items()
     }
     rules = [_build_rule(item.value, item.line, family, path) for item in doc["rules"].value]
+    title = doc["title"].value.strip()
+    described = doc["description"].value.strip() if "description" in doc else ""
+    rules = [replace(r, family_title=title, family_description=described) for r in rules]
     return RuleSet(rules=rules, signatures=signatures)
 
 
@@ -225,6 +223,11 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
                 unknown_receivers=spec.get("unknown-receivers", True),
             )
         )
+    if values["check"] not in known_checks():
+        raise RuleError(
+            f"{path}:{raw['check'].line}: rule {rule_id} names unknown check "
+            f"{values['check']!r} (known: {', '.join(sorted(known_checks()))})"
+        )
     if values["check"] == "obligation" and not acquire:
         raise RuleError(f"{path}:{line}: obligation rule {rule_id} needs an `acquire` list")
     rel = _plain(values["release"]) if "release" in values else {}
@@ -234,6 +237,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         via=rel.get("via", ""),
         borrowers=tuple(rel.get("borrowers", ())),
         receives=tuple(rel.get("receives", ())),
+        exhausts=tuple(rel.get("exhausts", ())),
     )
     if values["check"] == "obligation" and not (release.methods or release.call):
         raise RuleError(

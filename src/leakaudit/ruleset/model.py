@@ -49,6 +49,7 @@ class ReleaseSpec:
     call: bool = False  # v() releases, as with a cancel func
     via: str = ""  # v.Body.Close(): the field the methods are called on
     receives: tuple[str, ...] = ()  # `<-v.C` releases: the timer fired and is done
+    exhausts: tuple[str, ...] = ()  # `v.Next()` returning false releases (rows auto-close)
     # Functions that only borrow the resource: passing it to them is not a hand-off.
     borrowers: tuple[str, ...] = ()
 
@@ -79,6 +80,8 @@ class Rule:
     precision: str = "high"  # SARIF: very-high | high | medium | low
     options: dict[str, object] = field(default_factory=dict)
     source: str = ""  # the YAML file it came from
+    family_title: str = ""  # the rule file's `title` and `description`, for docs and reports
+    family_description: str = ""
     line: int = 0
 
 

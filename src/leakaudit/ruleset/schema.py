@@ -67,6 +67,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "via": Field("str", pattern=GO_IDENT),
         "borrowers": Field("list[str]"),
         "receives": Field("list[str]"),
+        "exhausts": Field("list[str]"),
     },
     "companion": {
         "after": Field("list[str]", required=True),
@@ -83,6 +84,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "relaxed-reason": Field("str"),
         "calls": Field("list[str]"),  # structural checks: the calls they look at
         "packages": Field("list[str]"),
+        "leave-stopped-tickers": Field("bool"),  # ticker loops go to the ticker rule
     },
 }
 
@@ -92,6 +94,7 @@ _LIST_ITEM_PATTERNS = {
     ("release", "methods"): GO_IDENT,
     ("release", "borrowers"): QUALIFIED,
     ("release", "receives"): GO_IDENT,
+    ("release", "exhausts"): GO_IDENT,
     ("companion", "after"): GO_IDENT,
     ("companion", "require"): GO_IDENT,
     ("file", "signatures"): r"^$|^error$|^func$|^[A-Za-z0-9_.\-~/]+\.[A-Za-z_][A-Za-z0-9_]*$",
