@@ -7,10 +7,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function
-from leakaudit.checks.sites import callee_name
-from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import walk
+from leakaudit.checks.context import Function, Interest, Package
 from leakaudit.ruleset.model import Rule
 
 
@@ -19,14 +16,16 @@ def targets(rule: Rule) -> frozenset[str]:
     return frozenset(str(c) for c in rule.options.get("calls", ()))  # type: ignore[union-attr]
 
 
-def matching_calls(fn: Function, wanted: frozenset[str]) -> Iterator[Node]:
-    names = {w.rsplit(".", 1)[-1] for w in wanted}
-    body = child(fn.node, "body")
-    if body is None or not names:
+def interest(rule: Rule) -> Interest:
+    """Functions calling something named like a target (`Tick`) are the candidates."""
+    return Interest(calls=frozenset(w.rsplit(".", 1)[-1] for w in targets(rule)))
+
+
+def matching_calls(pkg: Package, fn: Function, wanted: frozenset[str]) -> Iterator[Node]:
+    names = frozenset(w.rsplit(".", 1)[-1] for w in wanted)
+    if not names:
         return
-    for node in walk(body):
-        if node.type != "call_expression" or callee_name(node) not in names:
-            continue
+    for node in pkg.calls_in(fn, names):
         callee = fn.types.callee(node, fn.scope)
         if callee is not None and callee.receiver is None and callee.qualified in wanted:
             yield node

@@ -4,8 +4,8 @@ called too, e.g. a `rows.Next()` loop ends on error as well as on exhaustion, an
 
 from __future__ import annotations
 
-from leakaudit.checks.context import Package, Sink
-from leakaudit.checks.sites import find_sites
+from leakaudit.checks.context import Function, Package, Sink
+from leakaudit.checks.sites import find_sites, interest
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import selector_parts, walk
@@ -16,7 +16,8 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     spec = rule.companion
     if spec is None:
         return
-    for fn in pkg.functions:
+
+    def check(fn: Function) -> None:
         for site in find_sites(pkg, fn, rule):
             if site.binding != "var" or site.var is None:
                 continue
@@ -46,3 +47,5 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 after=after,
                 require=spec.require[0],
             )
+
+    sink.each(pkg.candidates(interest(rule)), rule, check)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -11,11 +12,38 @@ from leakaudit.facts import cfg
 from leakaudit.facts.symbols import PackageSymbols
 from leakaudit.facts.typing import FileTypes
 from leakaudit.findings import Finding, Location, Related, Severity
+from leakaudit.parsing import queries
 from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import FUNC_NODES, text, walk
+from leakaudit.parsing.syntax import FUNC_NODES, text, unparen
 from leakaudit.parsing.syntax import field as child
 from leakaudit.result import Acquisition, GoroutineRecord
 from leakaudit.ruleset.model import Rule
+
+# Per-function analysis budget. A function over it gets an analysis-error note instead of
+# an answer: generated or pathological code must not stall a pre-commit hook.
+MAX_BLOCKS = 20_000  # CFG blocks (about one per statement)
+MAX_WORK = 2_000_000  # dataflow steps of one rule, summed over its acquire sites
+
+
+class BudgetExceeded(Exception):
+    """A function is too large to analyze within the budget."""
+
+
+@dataclass(frozen=True)
+class Interest:
+    """What a function must contain for a check to have anything to say about it: calls
+    by callee name, calls of this package's functions returning one of `returns` (a
+    resource type, e.g. "os.File"), or syntax nodes of the given types. The scan looks
+    them up with one tree-sitter query per file, so the other functions cost nothing."""
+
+    calls: frozenset[str] = frozenset()
+    returns: frozenset[str] = frozenset()
+    nodes: frozenset[str] = frozenset()
+
+    def __or__(self, other: Interest) -> Interest:
+        return Interest(
+            self.calls | other.calls, self.returns | other.returns, self.nodes | other.nodes
+        )
 
 
 @dataclass(eq=False)
@@ -26,10 +54,18 @@ class Function:
     file: SourceFile
     types: FileTypes
     name: str
+    work: int = 0
+    _memo: dict[object, object] = field(default_factory=dict, repr=False)
 
     @cached_property
     def cfg(self) -> cfg.CFG:
-        return cfg.build(child(self.node, "body"))
+        graph = cfg.build(child(self.node, "body"))
+        if len(graph.blocks) > MAX_BLOCKS:
+            raise BudgetExceeded(
+                f"function too large to analyze ({len(graph.blocks)} statements, "
+                f"the budget is {MAX_BLOCKS})"
+            )
+        return graph
 
     @cached_property
     def scope(self) -> dict[str, str | None]:
@@ -56,6 +92,18 @@ class Function:
             and text(child(self.node, "name")) == "main"
         )
 
+    def spend(self, steps: int = 1) -> None:
+        """Count analysis work on this function; raise BudgetExceeded past the budget."""
+        self.work += steps
+        if self.work > MAX_WORK:
+            raise BudgetExceeded(f"analysis budget of {MAX_WORK} dataflow steps exceeded")
+
+    def memo(self, key: object, compute: Callable[[], object]) -> object:
+        """Per-function cache for facts several acquire sites share."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
 
 def location(source: SourceFile, node: Node, first_line_only: bool = False) -> Location:
     (sl, sc), (el, ec) = node.start_point, node.end_point
@@ -65,11 +113,22 @@ def location(source: SourceFile, node: Node, first_line_only: bool = False) -> L
     return Location(source.path, sl + 1, sc + 1, el + 1, ec + 1)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A rule that could not analyze one function (reported as analysis-error)."""
+
+    rule_id: str
+    location: Location
+    function: str
+    why: str
+
+
 @dataclass
 class Sink:
     findings: list[Finding] = field(default_factory=list)
     acquisitions: list[Acquisition] = field(default_factory=list)
     goroutines: list[GoroutineRecord] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
     def report(
         self,
@@ -101,6 +160,39 @@ class Sink:
             )
         )
 
+    def each(
+        self, functions: Iterable[Function], rule: Rule, analyze: Callable[[Function], None]
+    ) -> None:
+        """Run `analyze` on each function. One that is over budget, nested too deep for
+        the analysis, or trips a checker bug loses only its own results (an
+        analysis-error note says so); the other functions are still analyzed."""
+        for fn in functions:
+            marks = (len(self.findings), len(self.acquisitions), len(self.goroutines))
+            fn.work = 0
+            try:
+                analyze(fn)
+                continue
+            except BudgetExceeded as exc:
+                why = str(exc)
+            except RecursionError:
+                why = "nesting too deep to analyze"
+            except Exception as exc:  # a checker bug must not cost the other functions
+                why = f"{type(exc).__name__}: {exc}"
+            del self.findings[marks[0] :]
+            del self.acquisitions[marks[1] :]
+            del self.goroutines[marks[2] :]
+            where = location(fn.file, fn.node, first_line_only=True)
+            self.failures.append(Failure(rule.id, where, fn.name, why))
+
+
+@dataclass
+class _FileIndex:
+    """What the query found in one file: interesting calls and nodes, by the function
+    whose body holds them (innermost; func literals are functions of their own)."""
+
+    calls: dict[int, list[tuple[str, Node]]] = field(default_factory=dict)
+    nodes: dict[int, list[Node]] = field(default_factory=dict)
+
 
 @dataclass
 class Package:
@@ -111,50 +203,213 @@ class Package:
     symbols: PackageSymbols
     signatures: dict[str, tuple[str, ...]]
     go_version: str | None = None
+    # What the rules that will run look for: indexed in one query per file up front.
+    # Checks may ask for more; that costs another query, not a wrong answer.
+    interest: Interest = field(default_factory=Interest)
     _cache: dict[object, object] = field(default_factory=dict)
+    _functions: dict[int, Function | None] = field(default_factory=dict, repr=False)
+    _indexed: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    _index: dict[str, _FileIndex] = field(default_factory=dict, repr=False)
 
     @cached_property
     def file_types(self) -> dict[str, FileTypes]:
         return {f.path: FileTypes(f.root, self.symbols, self.signatures) for f in self.files}
 
+    # -- functions ------------------------------------------------------------------------
+
     @cached_property
     def functions(self) -> list[Function]:
+        """Every analyzable function of the package, in source order (outer before
+        inner). Checks that only care about some calls should use `candidates`."""
         out: list[Function] = []
+        words = queries.finder(frozenset(), frozenset({"func_literal"}))  # every one says func
         for source in self.files:
-            types = self.file_types[source.path]
-            for node in walk(source.root, into_funcs=True):
-                # A function with a syntax error inside is skipped: its CFG would be
-                # guesswork. The rest of the file is still analyzed.
-                if (
-                    node.type in FUNC_NODES
-                    and child(node, "body") is not None
-                    and not node.has_error
-                ):
-                    out.append(Function(node, source, types, function_name(node)))
+            found = queries.captures_near(
+                queries.FUNCTIONS, source.root, source.content, words
+            ).get("fn", ())
+            for node in sorted(found, key=lambda n: n.start_byte):
+                fn = self._function(node, source)
+                if fn is not None:
+                    out.append(fn)
         return out
 
-    def memo(self, key: object, compute):  # type: ignore[no-untyped-def]
+    def _function(self, node: Node, source: SourceFile) -> Function | None:
+        # A function with a syntax error inside is skipped: its CFG would be guesswork.
+        # The rest of the file is still analyzed.
+        key = node.id
+        if key not in self._functions:
+            ok = child(node, "body") is not None and not node.has_error
+            self._functions[key] = (
+                Function(node, source, self.file_types[source.path], function_name(node))
+                if ok
+                else None
+            )
+        return self._functions[key]
+
+    def function_of(self, node: Node, source: SourceFile) -> Function | None:
+        """The analyzable function whose own body holds `node` (not a nested literal's)."""
+        cur = node.parent
+        while cur is not None and cur.type not in FUNC_NODES:
+            cur = cur.parent
+        if cur is None:
+            return None
+        body = child(cur, "body")
+        if body is None or node.start_byte < body.start_byte:
+            return None  # in a signature, not the body
+        return self._function(cur, source)
+
+    # -- the query index ------------------------------------------------------------------
+
+    def resource_call_names(self, returns: frozenset[str]) -> frozenset[str]:
+        """Names of this package's functions and methods (and local interface methods)
+        declared to return one of the `returns` types."""
+        if not returns:
+            return frozenset()
+
+        def compute() -> frozenset[str]:
+            names: set[str] = set()
+            symbols = self.symbols
+            for name, results in symbols.funcs.items():
+                if returns.intersection(r for r in results if r):
+                    names.add(name)
+            for (_, name), results in symbols.methods.items():
+                if returns.intersection(r for r in results if r):
+                    names.add(name)
+            for decl in symbols.types.values():
+                for name, results in decl.methods.items():
+                    if returns.intersection(r for r in results if r):
+                        names.add(name)
+            return frozenset(names)
+
+        return self.memo(("resource-call-names", returns), compute)  # type: ignore[return-value]
+
+    def _names(self, interest: Interest) -> frozenset[str]:
+        return interest.calls | self.resource_call_names(interest.returns)
+
+    def _ensure(self, names: frozenset[str], nodes: frozenset[str]) -> None:
+        """Index the calls named `names` and the nodes of types `nodes`, if not yet."""
+        have_names, have_nodes = self._indexed
+        if not self._index:  # first use: the whole interest of the rules, in one pass
+            names = names | self._names(self.interest)
+            nodes = nodes | self.interest.nodes
+        new_names, new_nodes = names - have_names, nodes - have_nodes
+        if not new_names and not new_nodes:
+            return
+        pattern = queries.calls_pattern(new_names, new_nodes)
+        words = queries.finder(new_names, new_nodes)
+        for source in self.files:
+            index = self._index.setdefault(source.path, _FileIndex())
+            found = queries.captures_near(pattern, source.root, source.content, words)
+            for name_node in found.get("call", ()):
+                call = name_node.parent
+                if call is not None and call.type == "selector_expression":
+                    call = call.parent
+                if call is not None:
+                    self._add_call(index, source, call, text(name_node))
+            for fn_node in found.get("paren", ()):
+                call = fn_node.parent
+                name = _callee_name(call) if call is not None else ""
+                if call is not None and name in new_names:
+                    self._add_call(index, source, call, name)
+            for node in found.get("node", ()):
+                if node.type in new_nodes:
+                    fn = self.function_of(node, source)
+                    if fn is not None:
+                        index.nodes.setdefault(fn.node.id, []).append(node)
+        for index in self._index.values():
+            for calls in index.calls.values():
+                calls.sort(key=lambda item: (item[1].start_byte, -item[1].end_byte))
+            for nodes_ in index.nodes.values():
+                nodes_.sort(key=lambda n: (n.start_byte, -n.end_byte))
+        self._indexed = (have_names | new_names, have_nodes | new_nodes)
+
+    def _add_call(self, index: _FileIndex, source: SourceFile, call: Node, name: str) -> None:
+        fn = self.function_of(call, source)
+        if fn is not None:
+            index.calls.setdefault(fn.node.id, []).append((name, call))
+
+    def candidates(self, interest: Interest) -> list[Function]:
+        """The functions holding something `interest` names, in source order: the only
+        ones a check with that interest needs to look at."""
+        names, nodes = self._names(interest), interest.nodes
+
+        def compute() -> list[Function]:
+            self._ensure(names, nodes)
+            out: list[Function] = []
+            for source in self.files:
+                index = self._index.get(source.path)
+                if index is None:
+                    continue
+                ids = {
+                    fid for fid, calls in index.calls.items() if any(n in names for n, _ in calls)
+                }
+                ids.update(
+                    fid for fid, found in index.nodes.items() if any(n.type in nodes for n in found)
+                )
+                found_fns = [fn for fn in map(self._functions.get, ids) if fn is not None]
+                out.extend(sorted(found_fns, key=lambda fn: fn.node.start_byte))
+            return out
+
+        return self.memo(("candidates", names, nodes), compute)  # type: ignore[no-any-return]
+
+    def calls_in(self, fn: Function, names: frozenset[str]) -> list[Node]:
+        """Calls in `fn`'s own body whose callee name is in `names`, in source order."""
+        self._ensure(names, frozenset())
+        index = self._index.get(fn.file.path)
+        if index is None:
+            return []
+        return [call for name, call in index.calls.get(fn.node.id, ()) if name in names]
+
+    def nodes_in(self, fn: Function, kind: str) -> list[Node]:
+        """Nodes of type `kind` in `fn`'s own body, in source order."""
+        self._ensure(frozenset(), frozenset({kind}))
+        index = self._index.get(fn.file.path)
+        if index is None:
+            return []
+        return [n for n in index.nodes.get(fn.node.id, ()) if n.type == kind]
+
+    def interested(self, interest: Interest) -> bool:
+        return bool(self.candidates(interest))
+
+    def memo(self, key, compute):  # type: ignore[no-untyped-def]
         """Per-package cache for facts several rules share (e.g. released fields)."""
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
 
 
+def _callee_name(call: Node) -> str:
+    fn = unparen(child(call, "function"))
+    if fn is None:
+        return ""
+    if fn.type == "selector_expression":
+        return text(child(fn, "field"))
+    if fn.type == "identifier":
+        return text(fn)
+    return ""
+
+
 def function_name(node: Node) -> str:
-    if node.type == "function_declaration":
-        return text(child(node, "name"))
-    if node.type == "method_declaration":
-        recv = child(node, "receiver")
+    """`Name`, `Recv.Name`, or `func literal in Outer` (iteratively: literals can nest
+    deeper than Python recursion goes)."""
+    depth = 0
+    cur: Node | None = node
+    while cur is not None and cur.type == "func_literal":
+        depth += 1
+        cur = cur.parent
+        while cur is not None and cur.type not in FUNC_NODES:
+            cur = cur.parent
+    if cur is None:
+        name = "<package>"
+    elif cur.type == "function_declaration":
+        name = text(child(cur, "name"))
+    else:
+        recv = child(cur, "receiver")
         recv_type = ""
         if recv is not None:
             for decl in recv.named_children:
                 t = child(decl, "type")
                 recv_type = text(t).lstrip("*").split("[", 1)[0] if t is not None else ""
-        return (
-            f"{recv_type}.{text(child(node, 'name'))}" if recv_type else text(child(node, "name"))
-        )
-    parent = node.parent
-    while parent is not None and parent.type not in FUNC_NODES:
-        parent = parent.parent
-    outer = function_name(parent) if parent is not None else "<package>"
-    return f"func literal in {outer}"
+        name = text(child(cur, "name"))
+        name = f"{recv_type}.{name}" if recv_type else name
+    return "func literal in " * depth + name

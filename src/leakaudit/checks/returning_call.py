@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from leakaudit.checks.calls import matching_calls, targets
-from leakaudit.checks.context import Package, Sink
+from leakaudit.checks.calls import interest, matching_calls, targets
+from leakaudit.checks.context import Function, Package, Sink
 from leakaudit.facts.cfg import CFG, Block, Kind
 from leakaudit.parsing.syntax import expressions, text, unparen
 from leakaudit.parsing.syntax import field as child
@@ -15,14 +15,17 @@ from leakaudit.ruleset.model import Rule
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     wanted = targets(rule)
-    for fn in pkg.functions:
+
+    def check(fn: Function) -> None:
         if fn.file.package == "main":
-            continue  # the process's own lifetime
+            return  # the process's own lifetime
         if rule.options.get("skip-tests") and fn.file.is_test:
-            continue
-        for call in matching_calls(fn, wanted):
+            return
+        for call in matching_calls(pkg, fn, wanted):
             if _can_return_after(fn.cfg, call):
                 sink.report(rule, "leak", fn.file, call, fn.name)
+
+    sink.each(pkg.candidates(interest(rule)), rule, check)
 
 
 def _can_return_after(graph: CFG, call: Node) -> bool:

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Benchmark leakaudit on a Go corpus, in one run on the same files.
+
+    python bench/run.py CORPUS_DIR [--one-file FILE] [--skip-semgrep]
+
+Measures (the page cache is warmed first, so every row reads files from memory):
+
+- parse-only: tree-sitter-go parsing every file leakaudit would parse (the floor for
+  any tree-sitter tool), in this process;
+- `leakaudit scan` cold with --jobs 1 and with --jobs 2, each with a fresh cache folder;
+- a warm re-scan of the unchanged corpus (the --jobs 2 cache);
+- `leakaudit scan ONE.go` wall time, interpreter start included (median of 5);
+- peak RSS of the largest leakaudit process (main or worker) of each scan;
+- semgrep with bench/semgrep-rules.yaml, when a `semgrep` executable is found (on PATH,
+  or $SEMGREP). semgrep is never a dependency of leakaudit.
+
+It also checks that the cold --jobs 1, cold --jobs 2 and warm scans produce identical
+JSON, and prints every number with its ratio against the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _measured(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB of the largest process in the tree, exit status),
+    run through a small wrapper so the RSS is this command's alone."""
+    wrapper = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "rc = subprocess.run(sys.argv[1:]).returncode\n"
+        "wall = time.perf_counter() - t\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(wall, rss, rc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    last = out.stdout.strip().splitlines()[-1]
+    wall, rss, rc = last.split()
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return float(wall), int(rss) / scale, int(rc)
+
+
+def _leakaudit(*args: str) -> list[str]:
+    return [sys.executable, "-m", "leakaudit", *args]
+
+
+def parse_only(corpus: Path) -> tuple[float, int, int]:
+    """Seconds to parse the files leakaudit parses; (seconds, files, bytes)."""
+    from leakaudit.discovery import discover
+    from leakaudit.parsing.parser import is_generated, parser
+
+    contents = []
+    for target in discover([str(corpus)], corpus):
+        try:
+            data = target.path.read_bytes()
+        except OSError:
+            continue
+        if data.strip() and not is_generated(data):
+            contents.append(data)
+    ts_parser = parser()
+    start = time.perf_counter()
+    for data in contents:
+        ts_parser.parse(data)
+    return time.perf_counter() - start, len(contents), sum(map(len, contents))
+
+
+def _one_file(corpus: Path) -> Path:
+    """A typical file: the median-sized non-test file of the corpus."""
+    files = sorted(
+        (p for p in corpus.rglob("*.go") if not p.name.endswith("_test.go") and p.is_file()),
+        key=lambda p: p.stat().st_size,
+    )
+    return files[len(files) // 2]
+
+
+def _semgrep() -> str | None:
+    return os.environ.get("SEMGREP") or shutil.which("semgrep")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--one-file", type=Path, help="file for the one-file row")
+    ap.add_argument("--skip-semgrep", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the numbers here")
+    args = ap.parse_args(argv)
+    corpus = args.corpus.resolve()
+    if not corpus.is_dir():
+        print(f"bench: {corpus}: not a directory", file=sys.stderr)
+        return 2
+
+    rows: dict[str, float | str] = {"corpus": str(corpus), "cpus": os.cpu_count() or 0}
+    print(f"corpus {corpus}  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+
+    with tempfile.TemporaryDirectory(prefix="leakaudit-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        # Warm the page cache and the compiled-rules cache of every cache folder used.
+        parse_s, files, size = parse_only(corpus)
+        parse_s = min(parse_s, parse_only(corpus)[0])
+        rows.update(parse_only_s=parse_s, files=files, mb=size / 1e6)
+        print(f"parse-only           {parse_s:8.2f} s   {files} files, {size / 1e6:.1f} MB")
+
+        outputs = {}
+        for jobs in (1, 2):
+            cache = tmp / f"cache-j{jobs}"
+            out = tmp / f"cold-j{jobs}.json"
+            wall, rss, rc = _measured(
+                _leakaudit(
+                    "scan",
+                    str(corpus),
+                    "-q",
+                    "-f",
+                    "json",
+                    "-o",
+                    str(out),
+                    "--jobs",
+                    str(jobs),
+                    "--cache-dir",
+                    str(cache),
+                )
+            )
+            if rc not in (0, 1):
+                print(f"bench: leakaudit scan --jobs {jobs} exited {rc}", file=sys.stderr)
+            outputs[f"cold-j{jobs}"] = out
+            rows[f"cold_j{jobs}_s"], rows[f"cold_j{jobs}_rss_mb"] = wall, rss
+            print(f"cold --jobs {jobs}        {wall:8.2f} s   peak RSS {rss:6.0f} MB")
+        out = tmp / "warm.json"
+        wall, rss, _ = _measured(
+            _leakaudit(
+                "scan",
+                str(corpus),
+                "-q",
+                "-f",
+                "json",
+                "-o",
+                str(out),
+                "--jobs",
+                "2",
+                "--cache-dir",
+                str(tmp / "cache-j2"),
+            )
+        )
+        outputs["warm"] = out
+        rows["warm_s"], rows["warm_rss_mb"] = wall, rss
+        print(f"warm re-scan         {wall:8.2f} s   peak RSS {rss:6.0f} MB")
+
+        one = (args.one_file or _one_file(corpus)).resolve()
+        times = []
+        for _ in range(5):
+            wall, rss, _ = _measured(
+                _leakaudit("scan", str(one), "-q", "--cache-dir", str(tmp / "cache-j1")),
+                cwd=one.parent,
+            )
+            times.append(wall)
+        rows["one_file_s"], rows["one_file"] = statistics.median(times), str(one)
+        print(f"one-file scan        {rows['one_file_s']:8.2f} s   ({one.name}, median of 5)")
+
+        semgrep = None if args.skip_semgrep else _semgrep()
+        if semgrep:
+            cmd = [
+                semgrep,
+                "scan",
+                "--config",
+                str(HERE / "semgrep-rules.yaml"),
+                "--metrics=off",
+                "--quiet",
+                "--json",
+                "--output",
+                str(tmp / "semgrep.json"),
+                "--no-git-ignore",
+                str(corpus),
+            ]
+            wall, rss, rc = _measured(cmd)
+            rows["semgrep_s"], rows["semgrep_rss_mb"] = wall, rss
+            print(f"semgrep (4 rules)    {wall:8.2f} s   peak RSS {rss:6.0f} MB   (exit {rc})")
+        else:
+            print("semgrep              not installed (set $SEMGREP or put it on PATH)")
+
+        docs = {name: json.loads(path.read_text()) for name, path in outputs.items()}
+        same = docs["cold-j1"] == docs["cold-j2"] == docs["warm"]
+        rows["identical_output"] = "yes" if same else "NO"
+        rows["findings"] = len(docs["cold-j1"]["findings"])
+
+    cold1, cold2 = float(rows["cold_j1_s"]), float(rows["cold_j2_s"])
+    peak = max(float(rows[k]) for k in ("cold_j1_rss_mb", "cold_j2_rss_mb", "warm_rss_mb"))
+    # (measure, value, shown as, target text, met)
+    table = [
+        ("cold --jobs 1 / parse-only", cold1 / parse_s, "x", "<= 2.0x", cold1 / parse_s <= 2.0),
+        ("speed-up of --jobs 2", cold1 / cold2, "x", ">= 1.7x", cold1 / cold2 >= 1.7),
+        (
+            "warm / cold --jobs 2",
+            float(rows["warm_s"]) / cold2,
+            "%",
+            "<= 10%",
+            float(rows["warm_s"]) / cold2 <= 0.10,
+        ),
+        ("peak RSS per process", peak, "MB", "<= 300 MB", peak <= 300),
+        (
+            "one-file scan",
+            float(rows["one_file_s"]),
+            "s",
+            "<= 0.3 s",
+            float(rows["one_file_s"]) <= 0.3,
+        ),
+    ]
+    if "semgrep_s" in rows:
+        ratio = float(rows["semgrep_s"]) / cold2
+        table.append(("semgrep / leakaudit --jobs 2", ratio, "x", ">= 10x", ratio >= 10))
+    rows["ratios"] = {name: round(value, 3) for name, value, *_ in table}
+    print()
+    print(f"{'measure':30s} {'value':>9s}  {'target':10s} met")
+    for name, value, unit, target, met in table:
+        shown = f"{value:.0%}" if unit == "%" else f"{value:.2f}{'' if unit == 'x' else ' '}{unit}"
+        print(f"{name:30s} {shown:>9s}  {target:10s} {'yes' if met else 'NO'}")
+    print(
+        f"identical JSON (cold -j1, cold -j2, warm): {rows['identical_output']}"
+        f" ({rows['findings']} findings)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

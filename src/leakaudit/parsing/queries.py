@@ -1,0 +1,135 @@
+"""Tree-sitter queries: finding the few nodes that matter without a Python walk.
+
+Matching runs in C. A Python walk over every node of a file costs more than parsing
+it, so code that looks for a handful of node kinds or callee names asks a query
+instead. Compiled queries are cached: compiling costs milliseconds, and packages ask
+the same questions again and again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from tree_sitter import Node, Query, QueryCursor
+
+from leakaudit.parsing.parser import GO
+
+FUNCTIONS = "[(function_declaration) (method_declaration) (func_literal)] @fn"
+
+
+@lru_cache(maxsize=256)
+def compiled(pattern: str) -> Query:
+    return Query(GO, pattern)
+
+
+def captures(pattern: str, node: Node) -> dict[str, list[Node]]:
+    """Capture name -> captured nodes, for one compiled-once pattern."""
+    return QueryCursor(compiled(pattern)).captures(node)
+
+
+def _strings(values: Iterable[str]) -> str:
+    return " ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+
+
+def calls_pattern(names: frozenset[str], nodes: frozenset[str] = frozenset()) -> str:
+    """Calls whose callee ends in one of `names` (captured as @call: the name node),
+    calls through a parenthesized callee (@paren: its `function`, to be checked by the
+    caller: `(f)(x)` is rare and not worth a pattern per nesting depth), and nodes of
+    the given types (@node)."""
+    parts: list[str] = []
+    if names:
+        alts = _strings(sorted(names))
+        parts.append(f"((call_expression function: (identifier) @call) (#any-of? @call {alts}))")
+        parts.append(
+            "((call_expression function: (selector_expression field: (field_identifier) @call))"
+            f" (#any-of? @call {alts}))"
+        )
+        parts.append("(call_expression function: (parenthesized_expression) @paren)")
+    parts.extend(f"({kind}) @node" for kind in sorted(nodes))
+    return "\n".join(parts)
+
+
+# Node types a keyword starts: where a byte search can point the query cursor.
+_KEYWORDS = {
+    "go_statement": "go",
+    "defer_statement": "defer",
+    "select_statement": "select",
+    "for_statement": "for",
+    "return_statement": "return",
+    "goto_statement": "goto",
+    "func_literal": "func",
+}
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _alternation(words: list[str]) -> str:
+    """A regex matching exactly `words`, as a prefix tree: Python's regex engine tries
+    alternatives one by one, and sharing prefixes makes that several times faster."""
+    if len(words) == 1:
+        return re.escape(words[0])
+    branches: dict[str, list[str]] = {}
+    optional = False
+    for word in words:
+        if word:
+            branches.setdefault(word[0], []).append(word[1:])
+        else:
+            optional = True
+    alts = []
+    for first, rests in sorted(branches.items()):
+        rest = _alternation(sorted(rests)) if rests != [""] else ""
+        alts.append(re.escape(first) + (f"(?:{rest})" if "|" in rest or "?" in rest else rest))
+    body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    return f"(?:{body})?" if optional else body
+
+
+@lru_cache(maxsize=256)
+def finder(names: frozenset[str], nodes: frozenset[str] = frozenset()) -> re.Pattern[bytes] | None:
+    """A byte regex for the words that must occur where `calls_pattern(names, nodes)`
+    can match (callee names, statement keywords); None when some node type starts with
+    no keyword, and the query must look everywhere."""
+    words = set(names)
+    for kind in nodes:
+        if kind not in _KEYWORDS:
+            return None
+        words.add(_KEYWORDS[kind])
+    if not words:
+        return None
+    return re.compile(_alternation(sorted(words)).encode() + rb"\b")
+
+
+def captures_near(
+    pattern: str, node: Node, content: bytes, words: re.Pattern[bytes] | None
+) -> dict[str, list[Node]]:
+    """`captures(pattern, node)` for a pattern whose every match covers a whole-word
+    occurrence of `words` in the file's bytes: a C regex finds those few places far
+    faster than a query cursor visits every node, and the cursor then only looks there
+    (nodes captured from two places are reported once)."""
+    if words is None:
+        return captures(pattern, node)
+    out: dict[str, list[Node]] = {}
+    cursor: QueryCursor | None = None
+    seen: set[tuple[str, int]] = set()
+    for match in words.finditer(content):
+        start = match.start()
+        if start and content[start - 1] in _WORD:
+            continue  # the tail of a longer identifier
+        if cursor is None:
+            cursor = QueryCursor(compiled(pattern))
+        cursor.set_byte_range(start, match.end())
+        for name, found in cursor.captures(node).items():
+            for captured in found:
+                key = (name, captured.id)
+                if key not in seen:
+                    seen.add(key)
+                    out.setdefault(name, []).append(captured)
+    return out
+
+
+def field_pattern(name: str) -> str:
+    """Selector expressions `x.name` (captured as @sel)."""
+    return (
+        "((selector_expression field: (field_identifier) @field) @sel"
+        f" (#eq? @field {_strings([name])}))"
+    )
