@@ -399,9 +399,7 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
                         family=parse_rule.family,
                     )
                 )
-        out.records.append(
-            FileRecord(target.rel, read.unit.directory, source.line_count(), status)
-        )
+        out.records.append(FileRecord(target.rel, read.unit.directory, source.line_count(), status))
         sources.append(source)
     sink = Sink(findings=findings)
     for pkg in _packages(read.unit.directory, sources, read.go_version, context):

@@ -317,8 +317,8 @@ def _record(
 
 
 def _block_at(fn: Function, stmt: Node) -> Block | None:
-    """`_block_of` in constant time for the usual case: a block for exactly the statement
-    (the innermost one there can be; the first of equals, as `_block_of` picks)."""
+    """`CFG.block_of` in constant time for the usual case: a block for exactly the statement
+    (the innermost one there can be; the first of equals, as `CFG.block_of` picks)."""
 
     def exact() -> dict[tuple[int, int], Block]:
         out: dict[tuple[int, int], Block] = {}
@@ -329,23 +329,7 @@ def _block_at(fn: Function, stmt: Node) -> Block | None:
 
     by_range: dict[tuple[int, int], Block] = fn.memo("blocks-by-range", exact)  # type: ignore[assignment]
     found = by_range.get((stmt.start_byte, stmt.end_byte))
-    return found if found is not None else _block_of(fn.cfg.blocks, stmt)
-
-
-def _block_of(blocks: list[Block], stmt: Node) -> Block | None:
-    """The innermost block whose node contains the statement."""
-    best: Block | None = None
-    for block in blocks:
-        node = block.node
-        if node is None or not (
-            node.start_byte <= stmt.start_byte and stmt.end_byte <= node.end_byte
-        ):
-            continue
-        if best is None or (node.end_byte - node.start_byte) < (
-            best.node.end_byte - best.node.start_byte
-        ):  # type: ignore[union-attr]
-            best = block
-    return best
+    return found if found is not None else fn.cfg.block_of(stmt)
 
 
 def _releases_anywhere(fn: Function, rule: Rule, var: str, body: Node) -> bool:

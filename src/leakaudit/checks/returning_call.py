@@ -29,7 +29,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
 
 
 def _can_return_after(graph: CFG, call: Node) -> bool:
-    start = _block_of(graph, call)
+    start = graph.block_of(call)
     if start is None:
         return True
     endless = _endless_sources(call)
@@ -68,18 +68,3 @@ def _endless_sources(call: Node) -> set[str]:
             if len(left) == len(right) and call in right:
                 out.add(text(left[right.index(call)]))
     return out
-
-
-def _block_of(graph: CFG, node: Node) -> Block | None:
-    best: Block | None = None
-    for block in graph.blocks:
-        b = block.node
-        if b is None or not (b.start_byte <= node.start_byte and node.end_byte <= b.end_byte):
-            continue
-        if (
-            best is None
-            or best.node is None
-            or (b.end_byte - b.start_byte) < (best.node.end_byte - best.node.start_byte)
-        ):
-            best = block
-    return best

@@ -62,6 +62,18 @@ class CFG:
     def __iter__(self) -> Iterator[Block]:
         return iter(self.blocks)
 
+    def block_of(self, node: Node) -> Block | None:
+        """The innermost block whose node contains `node` (a statement or a call)."""
+        best: Block | None = None
+        size = 0
+        for block in self.blocks:
+            b = block.node
+            if b is None or not (b.start_byte <= node.start_byte and node.end_byte <= b.end_byte):
+                continue
+            if best is None or b.end_byte - b.start_byte < size:
+                best, size = block, b.end_byte - b.start_byte
+        return best
+
 
 # A pending edge: from a block, optionally guarded by (cond, value).
 Pending = tuple[Block, Node | None, bool]
