@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
+
+import pytest
 
 from leakaudit.ruleset.loader import load_rules
 from leakaudit.ruleset.model import RuleSet
@@ -14,6 +17,19 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 _WANT = re.compile(r"//\s*want\s+((?:\"[^\"]+\"\s*)+)\s*$")
 _QUOTED = re.compile(r"\"([^\"]+)\"")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """CLI runs (in-process or subprocesses, which inherit the environment) cache under a
+    temporary folder, never in the user's ~/.cache."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
 
 
 @lru_cache(maxsize=1)

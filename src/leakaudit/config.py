@@ -12,17 +12,16 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from leakaudit.findings import Severity
 from leakaudit.ruleset.model import RuleSet
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+if TYPE_CHECKING:
+    import yaml
+
+# yaml and tomllib are imported where a configuration file is read: most scans have none,
+# and a pre-commit run of `leakaudit scan one.go` should not pay for them.
 
 YAML_NAME = ".leakaudit.yaml"
 PYPROJECT = "pyproject.toml"
@@ -149,6 +148,8 @@ def _has_tool_table(path: Path) -> bool:
 
 
 def _from_yaml(path: Path, text: str) -> _Entry:
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -164,6 +165,8 @@ def _from_yaml(path: Path, text: str) -> _Entry:
 
 
 def _yaml_entry(node: yaml.Node, line: int, path: Path) -> _Entry:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         out: dict[str, _Entry] = {}
         for key_node, value_node in node.value:
@@ -209,6 +212,11 @@ _TOML_KEY = re.compile(
 
 
 def _from_toml(path: Path, text: str) -> _Entry | None:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -39,21 +39,35 @@ def discover(paths: list[str], root: Path) -> list[Target]:
     seen: set[str] = set()
     out: list[Target] = []
 
-    def add(path: Path) -> None:
-        key = os.path.realpath(path)
+    def add(path: Path, key: str | None = None, rel: str | None = None) -> None:
+        key = key or os.path.realpath(path)
         if key in seen:
             return
         seen.add(key)
-        out.append(Target(path, relative(path, root)))
+        out.append(Target(path, rel or relative(path, root)))
 
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
                 dirnames[:] = sorted(d for d in dirnames if not _skip_dir(d))
-                for name in sorted(filenames):
-                    if name.endswith(".go"):
-                        add(Path(dirpath) / name)
+                names = sorted(name for name in filenames if name.endswith(".go"))
+                if not names:
+                    continue
+                # Resolved once per folder: a file that is no symlink resolves to its
+                # folder's real path plus its name (realpath per file dominated a
+                # cached re-scan).
+                folder = Path(dirpath)
+                real_folder = os.path.realpath(folder)
+                rel_folder = relative(folder, root)
+                for name in names:
+                    file = folder / name
+                    key = (
+                        os.path.realpath(file)
+                        if os.path.islink(file)
+                        else os.path.join(real_folder, name)
+                    )
+                    add(file, key, name if rel_folder == "." else f"{rel_folder}/{name}")
         elif path.exists() or path.is_symlink():
             add(path)
         else:

@@ -22,12 +22,17 @@ class GoMod:
 @lru_cache(maxsize=4096)
 def nearest(directory: Path) -> GoMod | None:
     """The go.mod governing `directory`, or None."""
-    directory = directory.resolve()
-    for candidate in (directory, *directory.parents):
-        gomod = candidate / "go.mod"
-        if gomod.is_file():
-            return read(gomod)
-    return None
+    return _nearest(directory.resolve())
+
+
+@lru_cache(maxsize=16384)
+def _nearest(directory: Path) -> GoMod | None:
+    # One folder at a time, each remembered: sibling packages share their parents' answer.
+    gomod = directory / "go.mod"
+    if gomod.is_file():
+        return read(gomod)
+    parent = directory.parent
+    return None if parent == directory else _nearest(parent)
 
 
 def read(path: Path) -> GoMod:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leakaudit import checks, gomod, suppress
-from leakaudit.checks.context import Failure, Interest, Package, Sink, location
+from leakaudit.checks.context import BudgetExceeded, Failure, Interest, Package, Sink, location
 from leakaudit.discovery import Target, discover
 from leakaudit.facts import symbols as symbols_mod
 from leakaudit.findings import Finding, Location, Severity
@@ -80,7 +80,6 @@ class UnitResult:
 class _Unit:
     directory: str
     targets: tuple[Target, ...]
-    size: int  # bytes on disk, to start the biggest units first
 
 
 @dataclass
@@ -193,34 +192,34 @@ def _units(targets: list[Target]) -> list[_Unit]:
     groups: dict[str, list[Target]] = defaultdict(list)
     for target in targets:
         groups[_pkg_dir(target.rel)].append(target)
-    units = []
-    for directory, members in sorted(groups.items()):
-        size = 0
-        for target in members:
-            with contextlib.suppress(OSError):
-                size += target.path.stat().st_size
-        units.append(_Unit(directory, tuple(members), size))
-    return units
+    return [_Unit(directory, tuple(members)) for directory, members in sorted(groups.items())]
+
+
+def _size(unit: _Unit) -> int:
+    """Bytes on disk, to start the biggest units first."""
+    size = 0
+    for target in unit.targets:
+        with contextlib.suppress(OSError):
+            size += target.path.stat().st_size
+    return size
 
 
 # -- running units ---------------------------------------------------------------------------
 
 
 def _run(units: list[_Unit], context: _Context, jobs: int) -> list[UnitResult]:
-    """Every unit's result, in unit order. Cached units are looked up here first, so a
-    warm scan never starts a worker; the rest go to a process pool, biggest first."""
+    """Every unit's result, in unit order. This process takes units from the cache until
+    the first miss, so a warm scan never starts a worker; from there a process pool
+    takes the rest, biggest first (each worker still uses the cache)."""
     results: list[UnitResult | None] = [None] * len(units)
     pending = list(range(len(units)))
     if jobs > 1 and len(units) > 1:
         if context.cache is not None:
-            misses = []
-            for i in pending:
-                hit = _cached(_read(units[i], context), context)
+            while pending:
+                hit = _cached(_read(units[pending[0]], context), context)
                 if hit is None:
-                    misses.append(i)
-                else:
-                    results[i] = hit
-            pending = misses
+                    break
+                results[pending.pop(0)] = hit
         if len(pending) > 1:
             _run_pool(units, pending, context, jobs, results)
             pending = [i for i in pending if results[i] is None]
@@ -258,7 +257,8 @@ def _run_pool(
     # fork shares the loaded rules and modules with the workers for free; elsewhere the
     # context is pickled once per worker.
     method = "fork" if sys.platform.startswith("linux") else None
-    order = sorted(indices, key=lambda i: (-units[i].size, i))
+    sizes = {i: _size(units[i]) for i in indices}
+    order = sorted(indices, key=lambda i: (-sizes[i], i))
     pool = ProcessPoolExecutor(
         max_workers=min(jobs, len(order)),
         mp_context=multiprocessing.get_context(method),
@@ -282,8 +282,9 @@ def _run_pool(
 
 @dataclass
 class _Read:
-    """A unit's files as read: a record per file (None: to be parsed), the problems to
-    report, and the cache key (None: something could not be read, do not cache)."""
+    """A unit's files as read: their bytes, or the record of why there are none, the
+    problems to report, and the cache key (None: something could not be read, do not
+    cache)."""
 
     unit: _Unit
     entries: list[tuple[Target, FileRecord | None, bytes]]
@@ -298,7 +299,7 @@ def _read(unit: _Unit, context: _Context) -> _Read:
     directory = unit.directory
     go_version = context.go_version
     if go_version is None and context.root.is_dir():
-        mod = gomod.nearest((context.root / directory).resolve())
+        mod = gomod.nearest(context.root / directory)  # it resolves the path itself
         go_version = mod.go if mod else None
     digest = None
     if context.cache is not None:
@@ -335,15 +336,7 @@ def _read(unit: _Unit, context: _Context) -> _Read:
         if digest is not None:
             digest.update(f"\0{rel}\0{len(content)}\0".encode("utf-8", "surrogateescape"))
             digest.update(content)
-        if not context.include_tests and rel.endswith("_test.go"):
-            entries.append((target, FileRecord(rel, directory, 0, "test"), b""))
-        elif not content.strip():
-            entries.append((target, FileRecord(rel, directory, 0, "empty"), b""))
-        elif parser.is_generated(content):
-            lines = content.count(b"\n") + 1
-            entries.append((target, FileRecord(rel, directory, lines, "generated"), b""))
-        else:
-            entries.append((target, None, content))
+        entries.append((target, None, content))  # classified by _analyze, on a miss only
     key = digest.hexdigest() if digest is not None and cacheable else None
     return _Read(unit, entries, problems, go_version, key)
 
@@ -379,10 +372,28 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
     sources: list[parser.SourceFile] = []
     findings: list[Finding] = []
     for target, record, content in read.entries:
+        record = record or _skipped(target, content, read.unit.directory, context)
         if record is not None:
             out.records.append(record)
             continue
-        source = parser.parse(target.rel, content)
+        try:
+            source = parser.parse(target.rel, content)
+        except Exception as exc:  # the parser itself failed: this file alone is lost
+            lines = content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
+            out.records.append(FileRecord(target.rel, read.unit.directory, lines, "parse-error"))
+            if parse_rule is not None:
+                findings.append(
+                    Finding(
+                        rule_id=parse_rule.id,
+                        severity=parse_rule.severity,
+                        message=parse_rule.messages["error"].format(
+                            what=f"cannot parse ({type(exc).__name__})"
+                        ),
+                        location=Location(target.rel, 1, 1, 1, 1),
+                        family=parse_rule.family,
+                    )
+                )
+            continue
         status = "scanned"
         error = parser.first_error(source.root)
         if error is not None:
@@ -414,6 +425,8 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
                 run(pkg, rule, sink)
             except RecursionError:
                 _analysis_error(sink, engine, pkg, rule, "nesting too deep to analyze")
+            except BudgetExceeded as exc:
+                _analysis_error(sink, engine, pkg, rule, str(exc))
             except Exception as exc:  # a checker bug must not stop the scan
                 _analysis_error(sink, engine, pkg, rule, f"{type(exc).__name__}: {exc}")
     sink.findings.extend(_failure_finding(f, engine) for f in sink.failures)
@@ -430,7 +443,8 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
 def _crashed(read: _Read, context: _Context, why: str) -> UnitResult:
     """The unit's files as records, and one analysis-error note saying what happened."""
     out = UnitResult(problems=list(read.problems))
-    for target, record, _ in read.entries:
+    for target, record, content in read.entries:
+        record = record or _skipped(target, content, read.unit.directory, context)
         out.records.append(record or FileRecord(target.rel, read.unit.directory, 0, "scanned"))
     engine = context.engine.get("analysis-error")
     first = next((t for t, r, _ in read.entries if r is None), None)
@@ -445,6 +459,20 @@ def _crashed(read: _Read, context: _Context, why: str) -> UnitResult:
             )
         )
     return out
+
+
+def _skipped(
+    target: Target, content: bytes, directory: str, context: _Context
+) -> FileRecord | None:
+    """The record of a file read but not analyzed (a test, empty, generated), or None."""
+    rel = target.rel
+    if not context.include_tests and rel.endswith("_test.go"):
+        return FileRecord(rel, directory, 0, "test")
+    if not content.strip():
+        return FileRecord(rel, directory, 0, "empty")
+    if parser.is_generated(content):
+        return FileRecord(rel, directory, content.count(b"\n") + 1, "generated")
+    return None
 
 
 def _packages(

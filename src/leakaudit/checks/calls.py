@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from tree_sitter import Node
 
 from leakaudit.checks.context import Function, Interest, Package
+from leakaudit.checks.sites import callee_of
 from leakaudit.ruleset.model import Rule
 
 
@@ -26,6 +27,6 @@ def matching_calls(pkg: Package, fn: Function, wanted: frozenset[str]) -> Iterat
     if not names:
         return
     for node in pkg.calls_in(fn, names):
-        callee = fn.types.callee(node, fn.scope)
+        callee = callee_of(fn, node)
         if callee is not None and callee.receiver is None and callee.qualified in wanted:
             yield node

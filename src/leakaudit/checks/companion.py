@@ -32,7 +32,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                         called.add(parts[1])
             if not called.intersection(spec.after) or called.intersection(spec.require):
                 continue
-            uses = UseClassifier(site.var, rule.release, fn.types, fn.scope)
+            uses = UseClassifier(site.var, rule.release, fn.types, fn.scope, fn.spend)
             if uses.effect(body).use >= Use.STORED:
                 continue  # handed off: the receiver checks
             after = sorted(called.intersection(spec.after))[0]

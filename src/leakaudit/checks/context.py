@@ -22,7 +22,7 @@ from leakaudit.ruleset.model import Rule
 # Per-function analysis budget. A function over it gets an analysis-error note instead of
 # an answer: generated or pathological code must not stall a pre-commit hook.
 MAX_BLOCKS = 20_000  # CFG blocks (about one per statement)
-MAX_WORK = 2_000_000  # dataflow steps of one rule, summed over its acquire sites
+MAX_WORK = 2_000_000  # dataflow steps and nodes walked by one rule, over its acquire sites
 
 
 class BudgetExceeded(Exception):
@@ -33,8 +33,10 @@ class BudgetExceeded(Exception):
 class Interest:
     """What a function must contain for a check to have anything to say about it: calls
     by callee name, calls of this package's functions returning one of `returns` (a
-    resource type, e.g. "os.File"), or syntax nodes of the given types. The scan looks
-    them up with one tree-sitter query per file, so the other functions cost nothing."""
+    resource type, e.g. "os.File"), or syntax nodes of the given types. The package finds
+    them all in one pass per file (a byte search for the names and keywords points a
+    tree-sitter query at the few places to look), so the other functions cost nothing:
+    no Function, no scope, no CFG. A check module declares it as `interest(rule)`."""
 
     calls: frozenset[str] = frozenset()
     returns: frozenset[str] = frozenset()
@@ -53,19 +55,21 @@ class Function:
     node: Node
     file: SourceFile
     types: FileTypes
-    name: str
     work: int = 0
     _memo: dict[object, object] = field(default_factory=dict, repr=False)
 
     @cached_property
+    def name(self) -> str:
+        return function_name(self.node)
+
+    @cached_property
     def cfg(self) -> cfg.CFG:
-        graph = cfg.build(child(self.node, "body"))
-        if len(graph.blocks) > MAX_BLOCKS:
+        try:
+            return cfg.build(child(self.node, "body"), max_blocks=MAX_BLOCKS)
+        except cfg.TooLarge:
             raise BudgetExceeded(
-                f"function too large to analyze ({len(graph.blocks)} statements, "
-                f"the budget is {MAX_BLOCKS})"
-            )
-        return graph
+                f"function too large to analyze (more than {MAX_BLOCKS} statements)"
+            ) from None
 
     @cached_property
     def scope(self) -> dict[str, str | None]:
@@ -96,7 +100,7 @@ class Function:
         """Count analysis work on this function; raise BudgetExceeded past the budget."""
         self.work += steps
         if self.work > MAX_WORK:
-            raise BudgetExceeded(f"analysis budget of {MAX_WORK} dataflow steps exceeded")
+            raise BudgetExceeded(f"analysis budget of {MAX_WORK} steps exceeded")
 
     def memo(self, key: object, compute: Callable[[], object]) -> object:
         """Per-function cache for facts several acquire sites share."""
@@ -185,6 +189,9 @@ class Sink:
             self.failures.append(Failure(rule.id, where, fn.name, why))
 
 
+_DECLARATIONS = ("function_declaration", "method_declaration")
+
+
 @dataclass
 class _FileIndex:
     """What the query found in one file: interesting calls and nodes, by the function
@@ -192,6 +199,9 @@ class _FileIndex:
 
     calls: dict[int, list[tuple[str, Node]]] = field(default_factory=dict)
     nodes: dict[int, list[Node]] = field(default_factory=dict)
+    # callee name / node type -> ids of the functions holding one
+    callers: dict[str, set[int]] = field(default_factory=dict)
+    holders: dict[str, set[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,7 +223,9 @@ class Package:
 
     @cached_property
     def file_types(self) -> dict[str, FileTypes]:
-        return {f.path: FileTypes(f.root, self.symbols, self.signatures) for f in self.files}
+        """Path -> FileTypes, each made on first use (most files of a package hold
+        nothing any rule looks at)."""
+        return _FileTypesByPath(self)
 
     # -- functions ------------------------------------------------------------------------
 
@@ -224,10 +236,17 @@ class Package:
         out: list[Function] = []
         words = queries.finder(frozenset(), frozenset({"func_literal"}))  # every one says func
         for source in self.files:
-            found = queries.captures_near(
-                queries.FUNCTIONS, source.root, source.content, words
+            # Declarations are the file's top-level nodes; literals are found where the
+            # word `func` starts anything but a declaration.
+            tops = [c for c in source.root.named_children if c.type in _DECLARATIONS]
+            literals = queries.captures_near(
+                queries.LITERALS,
+                source.root,
+                source.content,
+                words,
+                skip={c.start_byte for c in tops},
             ).get("fn", ())
-            for node in sorted(found, key=lambda n: n.start_byte):
+            for node in sorted([*tops, *literals], key=lambda n: n.start_byte):
                 fn = self._function(node, source)
                 if fn is not None:
                     out.append(fn)
@@ -240,9 +259,7 @@ class Package:
         if key not in self._functions:
             ok = child(node, "body") is not None and not node.has_error
             self._functions[key] = (
-                Function(node, source, self.file_types[source.path], function_name(node))
-                if ok
-                else None
+                Function(node, source, self.file_types[source.path]) if ok else None
             )
         return self._functions[key]
 
@@ -266,20 +283,23 @@ class Package:
         if not returns:
             return frozenset()
 
-        def compute() -> frozenset[str]:
-            names: set[str] = set()
+        def by_type() -> dict[str, set[str]]:
+            out: dict[str, set[str]] = {}
             symbols = self.symbols
-            for name, results in symbols.funcs.items():
-                if returns.intersection(r for r in results if r):
-                    names.add(name)
-            for (_, name), results in symbols.methods.items():
-                if returns.intersection(r for r in results if r):
-                    names.add(name)
-            for decl in symbols.types.values():
-                for name, results in decl.methods.items():
-                    if returns.intersection(r for r in results if r):
-                        names.add(name)
-            return frozenset(names)
+            declared = [
+                *symbols.funcs.items(),
+                *((name, results) for (_, name), results in symbols.methods.items()),
+                *(item for decl in symbols.types.values() for item in decl.methods.items()),
+            ]
+            for name, results in declared:
+                for result in results:
+                    if result:
+                        out.setdefault(result, set()).add(name)
+            return out
+
+        def compute() -> frozenset[str]:
+            returning: dict[str, set[str]] = self.memo("returning", by_type)  # type: ignore[assignment]
+            return frozenset(name for kind in returns for name in returning.get(kind, ()))
 
         return self.memo(("resource-call-names", returns), compute)  # type: ignore[return-value]
 
@@ -316,6 +336,7 @@ class Package:
                     fn = self.function_of(node, source)
                     if fn is not None:
                         index.nodes.setdefault(fn.node.id, []).append(node)
+                        index.holders.setdefault(node.type, set()).add(fn.node.id)
         for index in self._index.values():
             for calls in index.calls.values():
                 calls.sort(key=lambda item: (item[1].start_byte, -item[1].end_byte))
@@ -327,6 +348,7 @@ class Package:
         fn = self.function_of(call, source)
         if fn is not None:
             index.calls.setdefault(fn.node.id, []).append((name, call))
+            index.callers.setdefault(name, set()).add(fn.node.id)
 
     def candidates(self, interest: Interest) -> list[Function]:
         """The functions holding something `interest` names, in source order: the only
@@ -340,12 +362,11 @@ class Package:
                 index = self._index.get(source.path)
                 if index is None:
                     continue
-                ids = {
-                    fid for fid, calls in index.calls.items() if any(n in names for n, _ in calls)
-                }
-                ids.update(
-                    fid for fid, found in index.nodes.items() if any(n.type in nodes for n in found)
-                )
+                ids: set[int] = set()
+                for name in names:
+                    ids.update(index.callers.get(name, ()))
+                for kind in nodes:
+                    ids.update(index.holders.get(kind, ()))
                 found_fns = [fn for fn in map(self._functions.get, ids) if fn is not None]
                 out.extend(sorted(found_fns, key=lambda fn: fn.node.start_byte))
             return out
@@ -376,6 +397,18 @@ class Package:
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+class _FileTypesByPath(dict):  # type: ignore[type-arg]
+    def __init__(self, pkg: Package) -> None:
+        super().__init__()
+        self.by_path = {f.path: f for f in pkg.files}
+        self.pkg = pkg
+
+    def __missing__(self, path: str) -> FileTypes:
+        source = self.by_path[path]
+        types = self[path] = FileTypes(source.root, self.pkg.symbols, self.pkg.signatures)
+        return types
 
 
 def _callee_name(call: Node) -> str:

@@ -86,7 +86,7 @@ def _check_site(
 def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
     graph = fn.cfg
     var, err = site.var or "", site.err
-    uses = UseClassifier(var, rule.release, fn.types, fn.scope)
+    uses = UseClassifier(var, rule.release, fn.types, fn.scope, fn.spend)
     fn.spend(len(graph.blocks))  # the lookups and the recording pass below
     start = _block_at(fn, site.statement)
     reacquire = {
@@ -334,7 +334,7 @@ def _block_at(fn: Function, stmt: Node) -> Block | None:
 
 def _releases_anywhere(fn: Function, rule: Rule, var: str, body: Node) -> bool:
     """Stored in a field *and* released through the variable (say by a goroutine)."""
-    return UseClassifier(var, rule.release, fn.types, fn.scope).releases(body)
+    return UseClassifier(var, rule.release, fn.types, fn.scope, fn.spend).releases(body)
 
 
 def _exhausted(cond: Node, value: bool, var: str, methods: tuple[str, ...]) -> bool:
@@ -410,7 +410,7 @@ def _closing_brace(func: Node) -> Node:
 
 
 def _only_blank_uses(fn: Function, site: Site) -> bool:
-    uses = UseClassifier(site.var or "", ReleaseSpec(), fn.types, fn.scope)
+    uses = UseClassifier(site.var or "", ReleaseSpec(), fn.types, fn.scope, fn.spend)
     body = child(fn.node, "body")
     if body is None:
         return True

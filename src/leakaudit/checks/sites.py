@@ -73,8 +73,15 @@ def find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
     return sites
 
 
+def callee_of(fn: Function, call: Node) -> Callee | None:
+    """What `call` calls, without typing the function's locals when the call goes
+    through an import or names a local function (most calls the pre-filter lets through
+    never match, and need no more)."""
+    return fn.types.quick_callee(call, fn.node) or fn.types.callee(call, fn.scope)
+
+
 def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
-    callee = fn.types.callee(call, fn.scope)
+    callee = callee_of(fn, call)
     if callee is None:
         return None
     shape = _binding(call)
@@ -155,7 +162,7 @@ def _matches(
             return None
         return spec.resource, spec.error
     if spec.returns and callee.package is not None:
-        results = fn.types.call_results(call, fn.scope)
+        results = fn.types.results_of(callee)  # call_results, from the callee at hand
         if spec.returns in results:
             error = results.index("error") if "error" in results else None
             return results.index(spec.returns), error

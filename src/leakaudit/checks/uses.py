@@ -9,6 +9,7 @@ is a plain use too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -41,17 +42,32 @@ class Effect:
 NO_EFFECT = Effect()
 
 
+def _free(_: int) -> None:
+    return None
+
+
 class UseClassifier:
-    def __init__(self, var: str, release: ReleaseSpec, types: FileTypes, scope: dict) -> None:
+    def __init__(
+        self,
+        var: str,
+        release: ReleaseSpec,
+        types: FileTypes,
+        scope: dict,
+        spend: Callable[[int], None] = _free,
+    ) -> None:
         self.var = var
         self.release = release
         self.types = types
         self.scope = scope
+        # Charged with the nodes each walk visits (Function.spend): nested closures make
+        # walks over walks, and the budget turns that into a note instead of a stall.
+        self.spend = spend
 
     def effect(self, node: Node | None) -> Effect:
         """The strongest effect of `node` (a statement or expression) on the variable."""
         if node is None or self.var.encode() not in (node.text or b""):
             return NO_EFFECT
+        self.spend(node.descendant_count)
         best = NO_EFFECT
         for occ in walk(node):
             if occ.type == "func_literal" and occ != node:
@@ -65,6 +81,7 @@ class UseClassifier:
         return best
 
     def releases(self, node: Node) -> bool:
+        self.spend(node.descendant_count)
         return any(
             occ.type == "identifier"
             and text(occ) == self.var

@@ -124,10 +124,15 @@ class _Target:
     continue_to: Block | None = None
 
 
+class TooLarge(Exception):
+    """The function has more statements than the caller's budget allows."""
+
+
 class _Builder:
-    def __init__(self, is_noreturn: Callable[[Node], bool]) -> None:
+    def __init__(self, is_noreturn: Callable[[Node], bool], max_blocks: int | None = None) -> None:
         self.blocks: list[Block] = []
         self.is_noreturn = is_noreturn
+        self.max_blocks = max_blocks
         self.entry = self.new(Kind.ENTRY, None)
         self.exit = self.new(Kind.EXIT, None)
         self.targets: list[_Target] = []
@@ -137,6 +142,8 @@ class _Builder:
     def new(self, kind: Kind, node: Node | None) -> Block:
         block = Block(len(self.blocks), kind, node)
         self.blocks.append(block)
+        if self.max_blocks is not None and len(self.blocks) > self.max_blocks:
+            raise TooLarge(f"more than {self.max_blocks} statements")
         return block
 
     @staticmethod
@@ -331,9 +338,14 @@ def _case_values(case: Node) -> list[Node]:
     return [c for c in value.named_children if c.type != "comment"] or [value]
 
 
-def build(body: Node | None, is_noreturn: Callable[[Node], bool] = is_noreturn_call) -> CFG:
-    """The CFG of a function body (a `block` node; None for a declaration without body)."""
-    builder = _Builder(is_noreturn)
+def build(
+    body: Node | None,
+    is_noreturn: Callable[[Node], bool] = is_noreturn_call,
+    max_blocks: int | None = None,
+) -> CFG:
+    """The CFG of a function body (a `block` node; None for a declaration without body).
+    Raises TooLarge as soon as it would exceed `max_blocks` blocks."""
+    builder = _Builder(is_noreturn, max_blocks)
     frontier: list[Pending] = [(builder.entry, None, True)]
     if body is not None:
         frontier = builder.seq(statements(body), frontier)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tree_sitter import Node
 
@@ -46,6 +47,7 @@ BUILTIN_TYPES = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)
 def default_import_name(path: str) -> str:
     """The package name an import path most likely declares (no go.mod reading here):
     `github.com/jackc/pgx/v5` → pgx, `gopkg.in/yaml.v3` → yaml, `go-redis/redis/v8` → redis."""
@@ -155,6 +157,9 @@ class PackageSymbols:
     methods: dict[tuple[str, str], list[str | None]] = field(default_factory=dict)
     vars: dict[str, str | None] = field(default_factory=dict)
     imported: set[str] = field(default_factory=set)  # every import path of every file
+    # file_imports of each file, by root node id (valid while the trees live, as the
+    # package does): typing asks for them again.
+    imports_by_root: dict[int, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def field_type(self, type_qname: str, name: str, depth: int = 0) -> str | None:
         """Type of field `name` on a local struct, following embedded structs."""
@@ -211,6 +216,7 @@ def collect(files: list[SourceFile]) -> PackageSymbols:
     symbols = PackageSymbols(name=files[0].package if files else "")
     for source in files:
         imports = file_imports(source.root)
+        symbols.imports_by_root[source.root.id] = imports
         symbols.imported.update(imports.values())
         for decl in source.root.named_children:
             kind = decl.type

@@ -60,11 +60,15 @@ class FileTypes:
     """Typing for one file: its imports plus the package's symbols."""
 
     def __init__(self, root: Node, symbols: PackageSymbols, signatures: Signatures) -> None:
-        self.imports = file_imports(root)
+        self.root = root
+        known = symbols.imports_by_root.get(root.id)
+        self.imports = dict(known) if known is not None else file_imports(root)
         self.symbols = symbols
         self.signatures = signatures
         self._scopes: dict[int, dict[str, str | None]] = {}
         self._own: dict[int, frozenset[str]] = {}
+        self._decls: dict[int, list[Node]] = {}
+        self._unshadowed: dict[tuple[int, str], bool] = {}
 
     # -- scopes -------------------------------------------------------------------------
 
@@ -111,7 +115,7 @@ class FileTypes:
     ) -> None:
         """Fill `scope` with the body's declarations; `outer` is what the values may use."""
         visible = _Layered(scope, outer)
-        for node in _declarations(body):
+        for node in self.declarations(body):
             kind = node.type
             if kind == "var_spec":
                 declared = child(node, "type")
@@ -192,6 +196,68 @@ class FileTypes:
             return results[0] if results else None
         return None
 
+    def declarations(self, body: Node) -> list[Node]:
+        """The var specs, `:=` declarations and assignments of a body, in source order,
+        not those of func literals inside it (found by a query, not a walk)."""
+        if body.id not in self._decls:
+            self._decls[body.id] = _declarations(body)
+        return self._decls[body.id]
+
+    def quick_callee(self, call: Node, func: Node) -> Callee | None:
+        """What `callee(call, self.scope(func))` answers, when it can be told without
+        the scope: `pkg.Name(...)` through an import, or `Name(...)`, where no function
+        around the call declares that name. None: ask `callee` with the scope. Most
+        calls a pre-filter lets through are of these kinds (errors.New, http.Get, New),
+        and the scope (typing every local) is the costly part of typing a function."""
+        fn = unparen(child(call, "function"))
+        if fn is not None and fn.type in ("generic_type", "index_expression"):
+            fn = unparen(fn.named_children[0]) if fn.named_children else None
+        if fn is None:
+            return None
+        if fn.type == "identifier":
+            name = text(fn)
+            return Callee(".", None, name, name) if self.undeclared(func, name) else None
+        if fn.type != "selector_expression":
+            return None
+        operand = unparen(child(fn, "operand"))
+        if operand is None or operand.type != "identifier":
+            return None
+        name = text(operand)
+        if name not in self.imports or not self.undeclared(func, name):
+            return None
+        return Callee(self.imports[name], None, text(child(fn, "field")), text(fn))
+
+    def undeclared(self, func: Node, name: str) -> bool:
+        """True when `name` is surely not in `scope(func)`: no occurrence of the word in
+        the outermost function around `func` could declare it (each is a call's callee,
+        a selector's operand, a field, a type, or inside a comment or string)."""
+        top, cur = func, func.parent
+        while cur is not None:
+            if cur.type in _FUNC_TYPES:
+                top = cur
+            cur = cur.parent
+        key = (top.id, name)
+        if key not in self._unshadowed:
+            self._unshadowed[key] = self._no_declaration(top, name)
+        return self._unshadowed[key]
+
+    def _no_declaration(self, top: Node, name: str) -> bool:
+        source = top.text or b""
+        word = name.encode()
+        at = source.find(word)
+        while at >= 0:
+            end = at + len(word)
+            whole = (at == 0 or source[at - 1] not in _WORD_BYTES) and (
+                end == len(source) or source[end] not in _WORD_BYTES
+            )
+            if whole:
+                start = top.start_byte + at
+                node = self.root.descendant_for_byte_range(start, start + len(word))
+                if node is None or not _harmless(node):
+                    return False
+            at = source.find(word, at + 1)
+        return True
+
     def _is_import(self, name: str, scope: dict[str, str | None]) -> bool:
         return name in self.imports and name not in scope
 
@@ -234,7 +300,10 @@ class FileTypes:
         return decl is not None and decl.kind == "named" and decl.underlying is None
 
     def call_results(self, call: Node, scope: dict[str, str | None]) -> list[str | None]:
-        callee = self.callee(call, scope)
+        return self.results_of(self.callee(call, scope))
+
+    def results_of(self, callee: Callee | None) -> list[str | None]:
+        """The declared results of what `callee` names (what call_results answers)."""
         if callee is None or callee.package is None:
             return []
         if callee.package == ".":
@@ -252,6 +321,45 @@ class FileTypes:
 
 
 _DECLARATIONS = "[(var_spec) (short_var_declaration) (assignment_statement)] @decl"
+_FUNC_TYPES = ("function_declaration", "method_declaration", "func_literal")
+
+
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_QUOTED = frozenset(
+    {
+        "comment",
+        "interpreted_string_literal",
+        "interpreted_string_literal_content",
+        "raw_string_literal",
+        "raw_string_literal_content",
+        "escape_sequence",
+        "rune_literal",
+    }
+)
+_NOT_VALUES = frozenset({"field_identifier", "type_identifier", "package_identifier", "label_name"})
+
+
+def _harmless(node: Node) -> bool:
+    """An occurrence of a word that cannot bind a local value of that name."""
+    if node.type in _NOT_VALUES:
+        return True
+    cur: Node | None = node
+    for _ in range(3):  # string contents and escapes sit at most two levels down
+        if cur is None:
+            break
+        if cur.type in _QUOTED:
+            return True
+        cur = cur.parent
+    if node.type != "identifier":
+        return False
+    parent = node.parent
+    if parent is None:
+        return False
+    if parent.type == "selector_expression":
+        return child(parent, "operand") == node
+    if parent.type == "call_expression":
+        return child(parent, "function") == node
+    return False
 
 
 def _declarations(body: Node) -> list[Node]:

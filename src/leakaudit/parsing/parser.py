@@ -46,7 +46,9 @@ def parse(path: str, content: bytes) -> SourceFile:
     for child in tree.root_node.named_children:
         if child.type == "package_clause":
             ident = child.named_children[0] if child.named_children else None
-            package = ident.text.decode() if ident is not None and ident.text else ""
+            package = (
+                ident.text.decode("utf-8", "replace") if ident is not None and ident.text else ""
+            )
             break
     return SourceFile(path=path, content=content, tree=tree, package=package)
 

@@ -9,7 +9,7 @@ the same questions again and again.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from functools import lru_cache
 
 from tree_sitter import Node, Query, QueryCursor
@@ -17,6 +17,7 @@ from tree_sitter import Node, Query, QueryCursor
 from leakaudit.parsing.parser import GO
 
 FUNCTIONS = "[(function_declaration) (method_declaration) (func_literal)] @fn"
+LITERALS = "(func_literal) @fn"
 
 
 @lru_cache(maxsize=256)
@@ -100,12 +101,17 @@ def finder(names: frozenset[str], nodes: frozenset[str] = frozenset()) -> re.Pat
 
 
 def captures_near(
-    pattern: str, node: Node, content: bytes, words: re.Pattern[bytes] | None
+    pattern: str,
+    node: Node,
+    content: bytes,
+    words: re.Pattern[bytes] | None,
+    skip: Container[int] = (),
 ) -> dict[str, list[Node]]:
     """`captures(pattern, node)` for a pattern whose every match covers a whole-word
     occurrence of `words` in the file's bytes: a C regex finds those few places far
     faster than a query cursor visits every node, and the cursor then only looks there
-    (nodes captured from two places are reported once)."""
+    (nodes captured from two places are reported once; words starting at an offset in
+    `skip` are passed over)."""
     if words is None:
         return captures(pattern, node)
     out: dict[str, list[Node]] = {}
@@ -113,8 +119,8 @@ def captures_near(
     seen: set[tuple[str, int]] = set()
     for match in words.finditer(content):
         start = match.start()
-        if start and content[start - 1] in _WORD:
-            continue  # the tail of a longer identifier
+        if (start and content[start - 1] in _WORD) or start in skip:
+            continue  # the tail of a longer identifier, or a place known not to match
         if cursor is None:
             cursor = QueryCursor(compiled(pattern))
         cursor.set_byte_range(start, match.end())

@@ -15,9 +15,10 @@ end still see 100 characters. Equal hashes are told apart by a running count:
 
 from __future__ import annotations
 
+import re
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
 _WINDOW = 100
@@ -26,6 +27,7 @@ _MASK = (1 << 64) - 1
 _BASE_POW_WINDOW = pow(_BASE, _WINDOW, 1 << 64)  # weight of the unit leaving the window
 _TAB, _SPACE, _LF, _CR = 0x09, 0x20, 0x0A, 0x0D
 _END = 0xFFFF
+_NEWLINE = re.compile("\n")
 
 
 def _utf16_units(text: str) -> array[int]:
@@ -46,20 +48,21 @@ def line_hashes(text: str, lines: Iterable[int] | None = None) -> dict[int, str]
     # The unit stream the action hashes: spaces and tabs dropped, CR LF and CR as LF, then
     # the end marker and the zero padding. String operations do that in C.
     stream = text.replace("\r\n", "\n").replace("\r", "\n").replace(" ", "").replace("\t", "")
-    units = _utf16_units(stream)
-    count = len(units)
-    units.append(_END)
-    units.extend([0] * _WINDOW)
-    raw = units.tobytes()
-    # Lines start at the first unit and after every LF (a final LF starts a line at the
-    # end marker). A line's hash is that of its window: the 100 units from its start.
-    starts = [0]
-    lf = array("H", [_LF]).tobytes()
-    at = raw.find(lf)
-    while 0 <= at < 2 * count:
-        if at % 2 == 0:
-            starts.append(at // 2 + 1)
-        at = raw.find(lf, at + 1)
+    padding = chr(_END) + "\0" * _WINDOW
+    units: Sequence[int]
+    if not stream or max(stream) <= "\uffff":
+        # Every character is one UTF-16 unit: work on the string itself.
+        seq: Sequence[object] = stream + padding
+        units = [ord(c) for c in seq] if wanted is None else _Ords(seq)
+        starts = [0, *(m.end() for m in _NEWLINE.finditer(stream))]
+    else:
+        utf16 = _utf16_units(stream)
+        count = len(utf16)
+        utf16.extend(ord(c) for c in padding)
+        seq = units = utf16
+        starts = [0, *(i + 1 for i in range(count) if utf16[i] == _LF)]
+    # A line starts at the first unit and after every LF (a final LF starts a line at
+    # the end marker); its hash is that of its window, the 100 units from its start.
     if wanted is None:
         # Every line: prefix hashes, prefix[k] = hash of units[:k], so that
         # window(s) = prefix[s + 100] - 37**100 * prefix[s].
@@ -74,17 +77,28 @@ def line_hashes(text: str, lines: Iterable[int] | None = None) -> dict[int, str]
     # Some lines: the running count of equal hashes is a count of equal windows (equal
     # windows hash equally; distinct 100-unit windows colliding in 64 bits is not a
     # practical concern), so only the wanted lines' windows are hashed.
-    seen: dict[bytes, int] = {}
+    seen: dict[object, int] = {}
     last = min(max(wanted), len(starts))
     for line, start in enumerate(starts[:last], 1):
-        window = raw[2 * start : 2 * (start + _WINDOW)]
-        seen[window] = seen.get(window, 0) + 1
+        window = seq[start : start + _WINDOW]
+        key = window if isinstance(window, str) else bytes(window)  # type: ignore[arg-type]
+        seen[key] = seen.get(key, 0) + 1
         if line in wanted:
             value = 0
             for unit in units[start : start + _WINDOW]:
                 value = (value * _BASE + unit) & _MASK
-            out[line] = f"{value:x}:{seen[window]}"
+            out[line] = f"{value:x}:{seen[key]}"
     return out
+
+
+class _Ords:
+    """Code points of a string, sliced on demand (only wanted windows are hashed)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __getitem__(self, span: slice) -> list[int]:
+        return [ord(c) for c in self.text[span]]
 
 
 def line_hashes_of(content: bytes, lines: Iterable[int] | None = None) -> dict[int, str]:

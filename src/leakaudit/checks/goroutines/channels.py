@@ -73,7 +73,7 @@ def _collect(pkg: Package, fn: Function) -> list[LocalChan]:
         return []
     chans: dict[str, LocalChan] = {}
     counts: dict[str, int] = {}
-    for node in walk(body):
+    for node in fn.types.declarations(body):  # the nodes _bindings reads, by a query
         for name, value in _bindings(node):
             counts[name] = counts.get(name, 0) + 1
             capacity = make_capacity(value)

@@ -120,7 +120,7 @@ def never_closed(pkg: Package, fn: Function, expr: Node | None) -> bool:
     if expr is None:
         return False
     if expr.type == "call_expression":
-        callee = fn.types.callee(expr, fn.scope)
+        callee = fn.types.quick_callee(expr, fn.node) or fn.types.callee(expr, fn.scope)
         return callee is not None and callee.package == "time" and callee.name == "Tick"
     if expr.type != "selector_expression":
         return False

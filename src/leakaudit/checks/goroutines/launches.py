@@ -188,7 +188,7 @@ def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None,
     if fn_node.type == "func_literal":
         target = idx.by_node.get(fn_node.id)
     else:
-        callee = owner.types.callee(call, owner.scope)
+        callee = owner.types.quick_callee(call, owner.node) or owner.types.callee(call, owner.scope)
         if callee is not None and callee.package == ".":
             if callee.receiver is None:
                 target = idx.funcs.get(callee.name)
@@ -338,7 +338,11 @@ class Lifetime:
                     continue  # a declaration's own name
                 if not is_method and node.type == "identifier":
                     func = enclosing(node)
-                    if func is not None and name in types.scope(func):
+                    if (
+                        func is not None
+                        and not types.undeclared(func, name)  # skips typing the locals
+                        and name in types.scope(func)
+                    ):
                         continue  # a local of the same name
                     out.append(node)
                 elif is_method and node.type == "field_identifier":
@@ -347,8 +351,9 @@ class Lifetime:
                     call = parent.parent
                     if call is not None and call.type == "call_expression":
                         func = enclosing(parent)
-                        scope = types.scope(func) if func is not None else {}
-                        callee = types.callee(call, scope)
+                        callee = (types.quick_callee(call, func) if func is not None else None) or (
+                            types.callee(call, types.scope(func) if func is not None else {})
+                        )
                         if callee is not None and callee.package not in (None, "."):
                             continue  # another package's function of that name
                         if callee is not None and callee.package == "." and callee.receiver:

@@ -124,7 +124,9 @@ def _launched_methods(pkg: Package) -> set[Function]:
         for node in walk(body) if body is not None else ():
             if node.type != "call_expression":
                 continue
-            callee = target.types.callee(node, target.scope)
+            callee = target.types.quick_callee(node, target.node) or target.types.callee(
+                node, target.scope
+            )
             if callee is not None and callee.package == "." and callee.receiver:
                 found = idx.methods.get((callee.receiver, callee.name))
                 if found is not None:

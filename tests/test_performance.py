@@ -1,0 +1,255 @@
+"""The fast paths must not change a single byte of output: the query pre-filter, the
+process pool (`jobs`), the result cache and the compiled-rules cache. Speed itself is
+measured by bench/run.py, never asserted here."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, REPO, bundled_rules, scan_paths
+
+from leakaudit import scan as scan_mod
+from leakaudit.cache import Cache, default_dir
+from leakaudit.checks.context import Package
+from leakaudit.report.json_report import to_dict
+from leakaudit.ruleset import compiled
+
+
+def _json(result) -> str:  # type: ignore[no-untyped-def]
+    doc = to_dict(result)
+    doc.pop("repo_prefix", None)
+    return json.dumps(doc, sort_keys=True)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def sequential() -> str:
+    """The fixtures scanned the plain way: one process, no cache."""
+    result, _ = scan_paths(["fixtures"], REPO, jobs=1)
+    return _json(result)
+
+
+def test_jobs_do_not_change_the_output(sequential: str) -> None:
+    for jobs in (2, 3):
+        result, _ = scan_paths(["fixtures"], REPO, jobs=jobs)
+        assert _json(result) == sequential
+
+
+def test_warm_cache_gives_the_cold_output_without_analyzing(
+    sequential: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cold, _ = scan_paths(["fixtures"], REPO, jobs=2, cache_dir=tmp_path)
+    assert _json(cold) == sequential
+
+    def no_analysis(*_: object) -> None:
+        raise AssertionError("a cached unit was analyzed again")
+
+    monkeypatch.setattr(scan_mod, "_analyze", no_analysis)
+    for jobs in (1, 2):
+        warm, _ = scan_paths(["fixtures"], REPO, jobs=jobs, cache_dir=tmp_path)
+        assert _json(warm) == sequential
+
+
+def test_prefilter_finds_what_every_function_finds(
+    sequential: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The query pre-filter only skips functions that could not produce anything: give
+    every check every function and the output stays the same."""
+    monkeypatch.setattr(Package, "candidates", lambda self, interest: self.functions)
+    monkeypatch.setattr(Package, "interested", lambda self, interest: True)
+    result, _ = scan_paths(["fixtures"], REPO, jobs=1)
+    assert _json(result) == sequential
+
+
+# --- the cache key ------------------------------------------------------------------------
+
+HOLDER = """
+    package poll
+
+    import "time"
+
+    type Poller struct{ t *time.Ticker }
+
+    func New() *Poller {
+    \tp := &Poller{}
+    \tp.t = time.NewTicker(time.Second)
+    \treturn p
+    }
+    """
+
+STOPPER = """
+    package poll
+
+    func (p *Poller) Close() { p.t.Stop() }
+    """
+
+
+def _rules_found(result) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return {(f.location.path, f.rule_id) for f in result.findings}
+
+
+def test_cache_sees_a_change_in_another_file_of_the_package(tmp_path: Path) -> None:
+    """The field is released in b.go; a.go's verdict depends on it. Editing only b.go
+    must re-analyze a.go too."""
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _write(repo / "a.go", HOLDER)
+    _write(repo / "b.go", STOPPER)
+    first, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert _rules_found(first) == set()
+    _write(repo / "b.go", "package poll\n\nfunc (p *Poller) Close() {}\n")
+    second, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert ("a.go", "ticker-not-stopped") in _rules_found(second)
+    _write(repo / "b.go", STOPPER)
+    third, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert _rules_found(third) == set()
+
+
+def test_cache_key_covers_rules_and_options(tmp_path: Path) -> None:
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _write(repo / "a.go", HOLDER)
+    _write(repo / "a_test.go", HOLDER.replace("func New()", "func newForTest()"))
+    leak = {("a.go", "ticker-not-stopped"), ("a_test.go", "ticker-not-stopped")}
+    result, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert _rules_found(result) == leak
+    disabled = frozenset({"ticker-not-stopped"})
+    result, _ = scan_paths([str(repo)], repo, cache_dir=cache, disabled=disabled)
+    assert _rules_found(result) == set()
+    result, _ = scan_paths([str(repo)], repo, cache_dir=cache, include_tests=False)
+    assert _rules_found(result) == {("a.go", "ticker-not-stopped")}
+    # The rules' content is part of the key: an edited message is not served stale.
+    rules = bundled_rules()
+    edited = [
+        replace(r, messages={k: "EDITED " + v for k, v in r.messages.items()})
+        if r.id == "ticker-not-stopped"
+        else r
+        for r in rules.rules
+    ]
+    options = scan_mod.ScanOptions(
+        paths=[str(repo)], root=repo, ruleset=replace(rules, rules=edited), cache_dir=cache
+    )
+    result, _ = scan_mod.scan(options)
+    assert all(f.message.startswith("EDITED ") for f in result.findings)
+    result, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert _rules_found(result) == leak
+    assert not any(f.message.startswith("EDITED ") for f in result.findings)
+
+
+def test_cache_writes_only_into_the_cache_dir(tmp_path: Path) -> None:
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _write(repo / "a.go", HOLDER)
+    _write(repo / "sub" / "b.go", STOPPER.replace("package poll", "package sub"))
+    before = _files(repo)
+    for jobs in (1, 2):
+        scan_paths([str(repo)], repo, cache_dir=cache, jobs=jobs)
+    assert _files(repo) == before
+    assert any(cache.rglob("*"))
+
+
+def test_a_damaged_cache_entry_is_a_miss(tmp_path: Path) -> None:
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _write(repo / "a.go", HOLDER)
+    clean, _ = scan_paths([str(repo)], repo, cache_dir=cache, go_version="1.20")
+    entries = [p for p in cache.rglob("*") if p.is_file()]
+    assert entries
+    for i, entry in enumerate(entries):
+        entry.write_bytes(b"not a pickle" if i % 2 else pickle.dumps({"foreign": 1}))
+    again, _ = scan_paths([str(repo)], repo, cache_dir=cache, go_version="1.20")
+    assert _json(again) == _json(clean)
+
+
+def test_unreadable_units_are_not_cached(tmp_path: Path) -> None:
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _write(repo / "a.go", HOLDER)
+    (repo / "gone.go").symlink_to(repo / "missing.go")
+    _, problems = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert len(problems) == 1 and "gone.go" in problems[0]
+    assert not [p for p in (cache / "v1" / "unit").rglob("*") if p.is_file()]
+
+
+def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if sys.platform in ("darwin", "win32"):
+        pytest.skip("XDG applies to Linux and other Unix systems")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_dir() == tmp_path / "leakaudit"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    assert default_dir() == Path.home() / ".cache" / "leakaudit"
+
+
+# --- compiled rules --------------------------------------------------------------------------
+
+
+def test_compiled_rules_are_reused_until_a_rule_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Cache(tmp_path / "cache")
+    extra = tmp_path / "rules"
+    extra.mkdir()
+    rule = (REPO / "rules" / "time.yaml").read_text(encoding="utf-8")
+    rule = rule.replace("family: time", "family: mine").replace("id: ", "id: mine-")
+    (extra / "mine.yaml").write_text(rule, encoding="utf-8")
+    first = compiled.load([extra], cache)
+    assert first.by_id("mine-ticker-not-stopped") is not None
+
+    from leakaudit.ruleset import loader
+
+    def no_yaml(*_: object) -> None:
+        raise AssertionError("rules were parsed again")
+
+    monkeypatch.setattr(loader, "load_rules", no_yaml)
+    again = compiled.load([extra], cache)
+    assert [r.id for r in again.rules] == [r.id for r in first.rules]
+    monkeypatch.undo()
+    (extra / "mine.yaml").write_text(rule.replace("severity: error", "severity: note", 1))
+    changed = compiled.load([extra], cache)
+    assert changed.by_id("mine-ticker-not-stopped").severity.value == "note"  # type: ignore[union-attr]
+    assert [r.id for r in compiled.load([], None).rules] == [r.id for r in bundled_rules().rules]
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def _cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leakaudit", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+
+
+def test_cli_jobs_and_cache_flags(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    target = FIXTURES / "rules"
+    runs = [
+        _cli("scan", target, "-f", "json", "-q", "--jobs", "1", "--no-cache", cwd=tmp_path),
+        _cli("scan", target, "-f", "json", "-q", "--jobs", "2", "--cache-dir", cache, cwd=tmp_path),
+        _cli("scan", target, "-f", "json", "-q", "--cache-dir", cache, cwd=tmp_path),
+        _cli("scan", target, "-f", "json", "-q", "-j", "0", "--cache-dir", cache, cwd=tmp_path),
+    ]
+    assert {r.returncode for r in runs} == {1}, [r.stderr for r in runs]
+    assert len({r.stdout for r in runs}) == 1
+    assert (cache / "v1" / "unit").is_dir() and (cache / "v1" / "rules").is_dir()
+    bad = _cli("scan", target, "--jobs", "many", cwd=tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
