@@ -14,6 +14,9 @@ SKIP_DIRS = frozenset({"vendor", "testdata", "node_modules"})
 class Target:
     path: Path  # as opened
     rel: str  # relative to the scan root, forward slashes
+    # Read for the package's facts only (a sibling of a file named on the command line):
+    # nothing is reported in it.
+    context_only: bool = False
 
 
 class PathError(Exception):
@@ -31,6 +34,32 @@ def relative(path: Path, root: Path) -> str:
     except ValueError:  # another drive on Windows
         rel = str(path)
     return rel.replace(os.sep, "/")
+
+
+def siblings(paths: list[str], targets: list[Target], root: Path) -> list[Target]:
+    """The other Go files of each package a *file* argument belongs to, as context.
+
+    Package-level facts (struct fields, methods, which fields are released) live in any
+    file of the package; pre-commit passes only the changed files, so without their
+    siblings a cancel stored in a field closed in another file would look leaked."""
+    have = {os.path.realpath(t.path) for t in targets}
+    out: list[Target] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir() or not raw.endswith(".go"):
+            continue
+        folder = path.parent
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            sibling = folder / name
+            key = os.path.realpath(sibling)
+            if name.endswith(".go") and key not in have and sibling.is_file():
+                have.add(key)
+                out.append(Target(sibling, relative(sibling, root), context_only=True))
+    return out
 
 
 def discover(paths: list[str], root: Path) -> list[Target]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from leakaudit import checks, gomod, suppress
 from leakaudit.checks.context import BudgetExceeded, Failure, Interest, Package, Sink, location
-from leakaudit.discovery import Target, discover
+from leakaudit.discovery import Target, discover, siblings
 from leakaudit.facts import symbols as symbols_mod
 from leakaudit.findings import Finding, Location, Severity
 from leakaudit.parsing import parser
@@ -110,10 +110,11 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     """Scan and return the result plus I/O problems (one line each) for stderr."""
     targets = discover(options.paths, options.root)
     targets, excluded = _exclude(targets, options.exclude)
+    context_files, _ = _exclude(siblings(options.paths, targets, options.root), options.exclude)
     rules = [r for r in options.ruleset.rules if r.id not in options.disabled]
     engine_rules = {r.id: r for r in options.ruleset.rules}
     context = _context(options, rules, engine_rules)
-    units = _units(targets)
+    units = _units(sorted(targets + context_files, key=lambda t: t.rel))
     findings: list[Finding] = []
     acquisitions: list[Acquisition] = []
     goroutines: list[GoroutineRecord] = []
@@ -330,11 +331,13 @@ def _read(unit: _Unit, context: _Context) -> _Read:
         except OSError as exc:
             why = exc.strerror or str(exc)
             entries.append((target, FileRecord(rel, directory, 0, "unreadable", why), b""))
-            problems.append((rel, f"{rel}: cannot read: {why}"))
+            if not target.context_only:
+                problems.append((rel, f"{rel}: cannot read: {why}"))
             cacheable = False
             continue
         if digest is not None:
-            digest.update(f"\0{rel}\0{len(content)}\0".encode("utf-8", "surrogateescape"))
+            role = "context" if target.context_only else "target"  # results differ by role
+            digest.update(f"\0{rel}\0{role}\0{len(content)}\0".encode("utf-8", "surrogateescape"))
             digest.update(content)
         entries.append((target, None, content))  # classified by _analyze, on a miss only
     key = digest.hexdigest() if digest is not None and cacheable else None
@@ -374,13 +377,17 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
     for target, record, content in read.entries:
         record = record or _skipped(target, content, read.unit.directory, context)
         if record is not None:
-            out.records.append(record)
+            if not target.context_only:
+                out.records.append(record)
             continue
         try:
             source = parser.parse(target.rel, content)
         except Exception as exc:  # the parser itself failed: this file alone is lost
             lines = content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
-            out.records.append(FileRecord(target.rel, read.unit.directory, lines, "parse-error"))
+            if not target.context_only:
+                out.records.append(
+                    FileRecord(target.rel, read.unit.directory, lines, "parse-error")
+                )
             if parse_rule is not None:
                 findings.append(
                     Finding(
@@ -410,7 +417,10 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
                         family=parse_rule.family,
                     )
                 )
-        out.records.append(FileRecord(target.rel, read.unit.directory, source.line_count(), status))
+        if not target.context_only:
+            out.records.append(
+                FileRecord(target.rel, read.unit.directory, source.line_count(), status)
+            )
         sources.append(source)
     sink = Sink(findings=findings)
     for pkg in _packages(read.unit.directory, sources, read.go_version, context):
@@ -433,6 +443,12 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
     by_path = {s.path: s for s in sources}
     enabled = {r.id for r in context.rules}
     sink.findings = suppress.apply(sink.findings, by_path, engine, enabled)
+    # Siblings were read for their facts; findings belong to the files asked for.
+    context_only = {t.rel for t, _, _ in read.entries if t.context_only}
+    if context_only:
+        sink.findings = [f for f in sink.findings if f.location.path not in context_only]
+        sink.acquisitions = [a for a in sink.acquisitions if a.location.path not in context_only]
+        sink.goroutines = [g for g in sink.goroutines if g.location.path not in context_only]
     out.findings = _evidence(sink.findings, by_path)
     out.acquisitions = sink.acquisitions
     out.goroutines = sink.goroutines
