@@ -8,7 +8,7 @@ from tree_sitter import Node
 from leakaudit.checks.calls import interest, matching_calls, targets
 from leakaudit.checks.context import Function, Package, Sink
 from leakaudit.facts.cfg import is_noreturn_call
-from leakaudit.parsing.syntax import FUNC_NODES, statements, unparen
+from leakaudit.parsing.syntax import FUNC_NODES, statements, text, unparen
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -24,10 +24,29 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
             others = [
                 c for c in case.parent.named_children if c.type.endswith("case") and c != case
             ]
-            if any(not _leaves_loop(c) for c in others):
+            if any(not _leaves_loop(c) and not _fires_once(c) for c in others):
                 sink.report(rule, "leak", fn.file, call, fn.name)
 
     sink.each(pkg.candidates(interest(rule)), rule, check)
+
+
+def _fires_once(case: Node) -> bool:
+    """`case <-ctx.Done():` fires once, when the context ends, so it cannot keep a
+    loop creating timers (the cancellable-sleep idiom)."""
+    comm = child(case, "communication") if case.type == "communication_case" else None
+    node = comm
+    if node is not None and node.type == "receive_statement":
+        node = child(node, "right")
+    node = unparen(node)
+    if node is None or node.type != "unary_expression":
+        return False
+    call = unparen(child(node, "operand"))
+    if call is None or call.type != "call_expression":
+        return False
+    fn = unparen(child(call, "function"))
+    return (
+        fn is not None and fn.type == "selector_expression" and text(child(fn, "field")) == "Done"
+    )
 
 
 def _select_case(call: Node) -> Node | None:
