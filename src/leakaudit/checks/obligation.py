@@ -133,6 +133,9 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
         kind = block.kind
         if kind == Kind.NORETURN:
             return 0
+        asserted = _asserted(fn, block, var, err, rule) if kind == Kind.STMT else None
+        if asserted == "exhausted" or (asserted == "error" and state & OPEN):
+            return (state & ~(LIVE if asserted == "exhausted" else OPEN)) | DONE
         eff = effect(block)
         if kind == Kind.RETURN:
             returned = eff.use >= Use.STORED or (
@@ -330,6 +333,40 @@ def _block_at(fn: Function, stmt: Node) -> Block | None:
     by_range: dict[tuple[int, int], Block] = fn.memo("blocks-by-range", exact)  # type: ignore[assignment]
     found = by_range.get((stmt.start_byte, stmt.end_byte))
     return found if found is not None else fn.cfg.block_of(stmt)
+
+
+# Test assertions that establish a fact for the rest of the test (testify). A failing
+# `require` ends the test; a failing `assert` marks it failed: either way the path on
+# which the fact is false is not one where a leak matters.
+_TESTIFY = ("github.com/stretchr/testify/require", "github.com/stretchr/testify/assert")
+_ASSERT_FALSE = frozenset({"False", "Falsef"})
+_ASSERT_ERROR = frozenset({"Error", "Errorf", "ErrorIs", "ErrorAs", "ErrorContains", "EqualError"})
+
+
+def _asserted(fn: Function, block: Block, var: str, err: str | None, rule: Rule) -> str | None:
+    """ "exhausted" for `require.False(t, v.Next())`, "error" for `require.Error(t, err)`
+    on the acquiring call's error; None otherwise."""
+    node = block.node
+    if node is None or node.type != "expression_statement" or not node.named_children:
+        return None
+    call = unparen(node.named_children[0])
+    if call is None or call.type != "call_expression":
+        return None
+    name = text(child(unparen(child(call, "function")), "field"))
+    if name not in _ASSERT_FALSE and name not in _ASSERT_ERROR:
+        return None
+    callee = fn.types.callee(call, fn.scope)
+    if callee is None or callee.package not in _TESTIFY:
+        return None
+    args = [a for a in (child(call, "arguments") or call).named_children if a.type != "comment"]
+    if len(args) < 2:
+        return None
+    subject = unparen(args[1])
+    if name in _ASSERT_ERROR:
+        return "error" if err is not None and text(subject) == err else None
+    if rule.release.exhausts and _exhausted(subject, False, var, rule.release.exhausts):
+        return "exhausted"
+    return None
 
 
 def _releases_anywhere(fn: Function, rule: Rule, var: str, body: Node) -> bool:
