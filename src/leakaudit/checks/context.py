@@ -363,8 +363,10 @@ class Package:
                 if index is None:
                     continue
                 ids: set[int] = set()
-                for name in names:
-                    ids.update(index.callers.get(name, ()))
+                callers = index.callers
+                # Loop over the smaller side: rules name many calls, files hold few.
+                for name in names if len(names) <= len(callers) else callers.keys() & names:
+                    ids.update(callers.get(name, ()))
                 for kind in nodes:
                     ids.update(index.holders.get(kind, ()))
                 found_fns = [fn for fn in map(self._functions.get, ids) if fn is not None]

@@ -16,7 +16,7 @@ from tree_sitter import Node
 
 from leakaudit.checks.context import Function, Package
 from leakaudit.checks.goroutines.launches import Launch, declares, launched_literals, launches
-from leakaudit.parsing.syntax import FUNC_NODES, expressions, text, unparen, walk
+from leakaudit.parsing.syntax import FUNC_NODES, expressions, named, text, unparen
 from leakaudit.parsing.syntax import field as child
 
 SEND, RECV, RANGE, CLOSE, USE, ARG, ASSIGN, ESCAPE = (
@@ -159,9 +159,7 @@ def _owner_uses(
     literal_of: dict[int, Launch],
     go_calls: dict[int, Launch],
 ) -> None:
-    for occ in walk(body, into_funcs=True):
-        if occ.type != "identifier" or text(occ) != chan.name:
-            continue
+    for occ in named(body, (chan.name,)):
         lit = _innermost_literal(occ, owner)
         if lit is not None and _inside_launched(occ, owner, literal_of):
             continue  # read through the launch, with its own names
@@ -210,9 +208,7 @@ def _target_uses(chan: LocalChan, target: Function, names: set[str]) -> list[Cha
     if body is None:
         return []
     ops: list[ChanOp] = []
-    for occ in walk(body, into_funcs=True):
-        if occ.type != "identifier" or text(occ) not in names:
-            continue
+    for occ in named(body, names):
         op = classify(occ)
         lit = _innermost_literal(occ, target.node)
         if lit is not None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tree_sitter import Node
 
@@ -220,13 +222,46 @@ def _in_loop(stmt: Node, stop: Node) -> bool:
     return False
 
 
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+@lru_cache(maxsize=512)
+def _compiled(pattern: bytes) -> tuple[re.Pattern[bytes], bool]:
+    if pattern.startswith(rb"\b"):
+        return re.compile(pattern[2:]), True
+    return re.compile(pattern), False
+
+
+def matches(pattern: bytes, content: bytes) -> Iterator[re.Match[bytes]]:
+    """`re.finditer(pattern, content)`, faster for a pattern that starts with `\\b`:
+    a leading `\\b` stops the regex engine from jumping to its literal prefix, so the
+    boundary is checked here instead, at each place the rest of the pattern matches."""
+    regex, boundary = _compiled(pattern)
+    if not boundary:
+        yield from regex.finditer(content)
+        return
+    pos, size = 0, len(content)
+    while pos <= size:
+        match = regex.search(content, pos)
+        if match is None:
+            return
+        start, end = match.span()
+        before = start > 0 and content[start - 1] in _WORD
+        after = start < size and content[start] in _WORD
+        if before == after:  # no word boundary here: as the regex, try the next byte
+            pos = start + 1
+            continue
+        yield match
+        pos = end if end > start else start + 1
+
+
 def find(source: SourceFile, pattern: bytes, kinds: tuple[str, ...]) -> list[Node]:
     """Nodes of the given kinds that start where `pattern` matches in the file: a cheap
     way to visit only the few places that matter instead of walking every node."""
     out: list[Node] = []
     seen: set[int] = set()
     root = source.root
-    for match in re.finditer(pattern, source.content):
+    for match in matches(pattern, source.content):
         start = match.start()
         node: Node | None = root.descendant_for_byte_range(start, start + 1)
         while node is not None and node.type not in kinds and node.start_byte == start:
@@ -329,7 +364,7 @@ class Lifetime:
             if name.encode() not in source.content:
                 continue
             types = self.pkg.file_types[source.path]
-            for match in re.finditer(pattern, source.content):
+            for match in matches(pattern, source.content):
                 node = source.root.descendant_for_byte_range(match.start(), match.end())
                 if node is None or node.start_byte != match.start():
                     continue

@@ -15,7 +15,7 @@ from leakaudit.checks.context import Function, Interest, Package, Sink
 from leakaudit.checks.goroutines.launches import declares, launches
 from leakaudit.facts.cfg import Kind
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import text, unparen, walk
+from leakaudit.parsing.syntax import named, text, unparen, walk
 from leakaudit.ruleset.model import Rule
 
 WAITGROUP = "sync.WaitGroup"
@@ -46,14 +46,9 @@ def wait_group_calls(fn: Function, method: str, into_funcs: bool = False) -> lis
     out: list[tuple[Node, str]] = []
     if body is None:
         return out
-    for node in walk(body, into_funcs=into_funcs):
-        if node.type != "call_expression":
-            continue
+    for node in _method_calls(fn, body, method, into_funcs):
         callee = unparen(child(node, "function"))
-        if callee is None or callee.type != "selector_expression":
-            continue
-        if text(child(callee, "field")) != method:
-            continue
+        assert callee is not None
         operand = unparen(child(callee, "operand"))
         if operand is not None and operand.type == "unary_expression":
             operand = unparen(child(operand, "operand"))
@@ -63,6 +58,32 @@ def wait_group_calls(fn: Function, method: str, into_funcs: bool = False) -> lis
         if fn.types.type_of(operand, scope) == WAITGROUP:
             out.append((node, text(operand)))
     return out
+
+
+def _method_calls(fn: Function, body: Node, method: str, into_funcs: bool) -> list[Node]:
+    """Calls `x.<method>(...)` in body, in the order a walk visits them (by start, the
+    outer call first), found from the few field identifiers spelled `method`."""
+    calls: list[Node] = []
+    for ident in named(body, (method,), kind="field_identifier"):
+        sel = ident.parent
+        field_node = child(sel, "field") if sel is not None else None
+        if sel is None or sel.type != "selector_expression" or field_node is None:
+            continue
+        if field_node.id != ident.id:
+            continue
+        call = sel.parent
+        while call is not None and call.type == "parenthesized_expression":
+            call = call.parent
+        if call is None or call.type != "call_expression":
+            continue
+        callee = unparen(child(call, "function"))
+        if callee is None or callee.id != sel.id:
+            continue
+        if not into_funcs and _enclosing_or(call, fn.node).id != fn.node.id:
+            continue  # inside a func literal of its own, which the walk would not enter
+        calls.append(call)
+    calls.sort(key=lambda call: (call.start_byte, -call.end_byte))
+    return calls
 
 
 def _enclosing_or(node: Node, default: Node) -> Node:
