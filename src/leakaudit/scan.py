@@ -390,14 +390,10 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
                 )
             if parse_rule is not None:
                 findings.append(
-                    Finding(
-                        rule_id=parse_rule.id,
-                        severity=parse_rule.severity,
-                        message=parse_rule.messages["error"].format(
-                            what=f"cannot parse ({type(exc).__name__})"
-                        ),
-                        location=Location(target.rel, 1, 1, 1, 1),
-                        family=parse_rule.family,
+                    _parse_error(
+                        parse_rule,
+                        Location(target.rel, 1, 1, 1, 1),
+                        f"cannot parse ({type(exc).__name__})",
                     )
                 )
             continue
@@ -406,16 +402,9 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
         if error is not None:
             status = "parse-error"
             if parse_rule is not None:
+                what = "missing " + error.type if error.is_missing else "syntax error"
                 findings.append(
-                    Finding(
-                        rule_id=parse_rule.id,
-                        severity=parse_rule.severity,
-                        message=parse_rule.messages["error"].format(
-                            what="missing " + error.type if error.is_missing else "syntax error"
-                        ),
-                        location=location(source, error, first_line_only=True),
-                        family=parse_rule.family,
-                    )
+                    _parse_error(parse_rule, location(source, error, first_line_only=True), what)
                 )
         if not target.context_only:
             out.records.append(
@@ -454,6 +443,16 @@ def _analyze(read: _Read, context: _Context) -> UnitResult:
     out.goroutines = sink.goroutines
     out.spans = _spans(out.findings, by_path)
     return out
+
+
+def _parse_error(rule: Rule, where: Location, what: str) -> Finding:
+    return Finding(
+        rule_id=rule.id,
+        severity=rule.severity,
+        message=rule.messages["error"].format(what=what),
+        location=where,
+        family=rule.family,
+    )
 
 
 def _crashed(read: _Read, context: _Context, why: str) -> UnitResult:

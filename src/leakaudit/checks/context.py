@@ -328,7 +328,7 @@ class Package:
                     self._add_call(index, source, call, text(name_node))
             for fn_node in found.get("paren", ()):
                 call = fn_node.parent
-                name = _callee_name(call) if call is not None else ""
+                name = callee_name(call) if call is not None else ""
                 if call is not None and name in new_names:
                     self._add_call(index, source, call, name)
             for node in found.get("node", ()):
@@ -413,7 +413,8 @@ class _FileTypesByPath(dict):  # type: ignore[type-arg]
         return types
 
 
-def _callee_name(call: Node) -> str:
+def callee_name(call: Node) -> str:
+    """The last name of what a call calls: `Query` in `r.db.Query(...)`."""
     fn = unparen(child(call, "function"))
     if fn is None:
         return ""

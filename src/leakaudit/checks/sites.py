@@ -50,17 +50,6 @@ def call_names(pkg: Package, rule: Rule) -> frozenset[str]:
     return pkg.memo(("call-names", rule.id), compute)  # type: ignore[no-any-return]
 
 
-def callee_name(call: Node) -> str:
-    fn = unparen(child(call, "function"))
-    if fn is None:
-        return ""
-    if fn.type == "selector_expression":
-        return text(child(fn, "field"))
-    if fn.type == "identifier":
-        return text(fn)
-    return ""
-
-
 def find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
     names = call_names(pkg, rule)
     if not names:

@@ -11,6 +11,7 @@ ever makes and never closes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -24,10 +25,11 @@ from leakaudit.checks.goroutines.channels import (
     done_receive,
     make_capacity,
 )
-from leakaudit.checks.goroutines.launches import Launch, declares, find
+from leakaudit.checks.goroutines.launches import Launch, declares, find, launches
 from leakaudit.facts.cfg import Block, Kind
 from leakaudit.parsing.syntax import expressions, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
+from leakaudit.ruleset.model import Rule
 
 TICKER = "time.Ticker"
 
@@ -40,6 +42,21 @@ class Ending:
     watches_done: bool  # receives from x.Done(): it is told when to stop
     loops: bool  # has a loop at all
     tickers: list[Node] = field(default_factory=list)  # `t` of each `<-t.C` / `range t.C`
+
+
+def endless_launches(pkg: Package, rule: Rule) -> Iterator[tuple[Launch, Function, Ending]]:
+    """Launches whose body can never end and does not watch a Done() channel (the
+    shared first half of the unstoppable and ticker checks). Process-lifetime launches
+    and, with `skip-tests`, test files are left out."""
+    for launch in launches(pkg):
+        target = launch.target
+        if target is None or launch.lifetime is not None:
+            continue
+        if rule.options.get("skip-tests") and launch.owner.file.is_test:
+            continue
+        shape = ending(pkg, target)
+        if not (shape.can_end or shape.watches_done):
+            yield launch, target, shape
 
 
 def ending(pkg: Package, fn: Function) -> Ending:

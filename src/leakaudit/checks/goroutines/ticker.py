@@ -8,8 +8,7 @@ way out, while the ticker is stopped elsewhere.
 from __future__ import annotations
 
 from leakaudit.checks.context import Interest, Package, Sink, location
-from leakaudit.checks.goroutines.exits import ending, ticker_stop
-from leakaudit.checks.goroutines.launches import launches
+from leakaudit.checks.goroutines.exits import endless_launches, ticker_stop
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import line_of, text
 from leakaudit.ruleset.model import Rule
@@ -21,14 +20,8 @@ def interest(rule: Rule) -> Interest:
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
-    for launch in launches(pkg):
-        target = launch.target
-        if target is None or launch.lifetime is not None:
-            continue
-        if rule.options.get("skip-tests") and launch.owner.file.is_test:
-            continue
-        shape = ending(pkg, target)
-        if shape.can_end or shape.watches_done or not shape.tickers:
+    for launch, _, shape in endless_launches(pkg, rule):
+        if not shape.tickers:
             continue
         stop = ticker_stop(pkg, launch)
         if stop is None:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from leakaudit.checks.context import Interest, Package, Sink
 from leakaudit.checks.goroutines import inventory
-from leakaudit.checks.goroutines.exits import ending, ticker_stop
-from leakaudit.checks.goroutines.launches import launches
+from leakaudit.checks.goroutines.exits import endless_launches, ticker_stop
 from leakaudit.ruleset.model import Rule
 
 
@@ -29,15 +28,7 @@ def interest(rule: Rule) -> Interest:
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     sink.goroutines.extend(inventory.records(pkg))
-    for launch in launches(pkg):
-        target = launch.target
-        if target is None or launch.lifetime is not None:
-            continue
-        if rule.options.get("skip-tests") and launch.owner.file.is_test:
-            continue
-        shape = ending(pkg, target)
-        if shape.can_end or shape.watches_done:
-            continue
+    for launch, target, _ in endless_launches(pkg, rule):
         if rule.options.get("leave-stopped-tickers") and ticker_stop(pkg, launch) is not None:
             continue
         what = "function literal" if target.is_literal else target.name
