@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, REPO, bundled_rules, scan_paths
 
+from leakaudit import analyze as analyze_mod
 from leakaudit import scan as scan_mod
 from leakaudit.cache import Cache, default_dir
 from leakaudit.checks.context import Package
@@ -63,10 +64,34 @@ def test_warm_cache_gives_the_cold_output_without_analyzing(
     def no_analysis(*_: object) -> None:
         raise AssertionError("a cached unit was analyzed again")
 
-    monkeypatch.setattr(scan_mod, "_analyze", no_analysis)
+    monkeypatch.setattr(analyze_mod, "analyze", no_analysis)
     for jobs in (1, 2):
         warm, _ = scan_paths(["fixtures"], REPO, jobs=jobs, cache_dir=tmp_path)
         assert _json(warm) == sequential
+
+
+def test_a_warm_scan_loads_neither_parser_nor_checks(tmp_path: Path) -> None:
+    """A warm re-scan pays for reading, hashing and the cache only."""
+    probe = (
+        "import sys\n"
+        "from leakaudit.cli import main\n"
+        "code = main(['scan', 'fixtures/demo-service', '-q', '-o', sys.argv[1],"
+        " '--cache-dir', sys.argv[2]])\n"
+        "heavy = ('tree_sitter', 'leakaudit.checks', 'leakaudit.facts', 'leakaudit.analyze')\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith(heavy)))"
+    )
+    cold, warm = (
+        subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path / "out.txt"), str(tmp_path)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    )
+    assert "leakaudit.checks" in cold
+    assert warm.split(maxsplit=1) == ["1", "[]\n"]
 
 
 def test_prefilter_finds_what_every_function_finds(

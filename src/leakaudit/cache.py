@@ -16,7 +16,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -60,6 +59,7 @@ class Cache:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.root = self.directory / f"v{FORMAT}"
+        self._made: set[Path] = set()  # folders this process created or found
 
     def _path(self, kind: str, key: str) -> Path:
         return self.root / kind / key[:2] / key
@@ -76,11 +76,15 @@ class Cache:
     def put(self, kind: str, key: str, value: object) -> None:
         """Store `value`; a cache that cannot be written only costs speed."""
         path = self._path(kind, key)
+        # Named after this process: no other writer uses the name, and a cold scan
+        # writes hundreds of entries (a random name and a mkdir each cost as much).
+        tmp = path.parent / f".tmp-{os.getpid()}-{key}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            if path.parent not in self._made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._made.add(path.parent)
             try:
-                with os.fdopen(fd, "wb") as handle:
+                with open(tmp, "wb") as handle:
                     pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, path)
             except BaseException:

@@ -4,6 +4,7 @@ anything is left out."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +43,12 @@ def siblings(paths: list[str], targets: list[Target], root: Path) -> list[Target
     Package-level facts (struct fields, methods, which fields are released) live in any
     file of the package; pre-commit passes only the changed files, so without their
     siblings a cancel stored in a field closed in another file would look leaked."""
+    files = [Path(raw) for raw in paths if raw.endswith(".go") and not os.path.isdir(raw)]
+    if not files:
+        return []  # directories only: every file is a target already
     have = {os.path.realpath(t.path) for t in targets}
     out: list[Target] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir() or not raw.endswith(".go"):
-            continue
+    for path in files:
         folder = path.parent
         try:
             names = sorted(os.listdir(folder))
@@ -60,6 +61,35 @@ def siblings(paths: list[str], targets: list[Target], root: Path) -> list[Target
                 have.add(key)
                 out.append(Target(sibling, relative(sibling, root), context_only=True))
     return out
+
+
+def _go_files(top: Path) -> Iterator[tuple[Path, str, list[tuple[str, bool]]]]:
+    """(folder, its real path, sorted (name, is a symlink) of its .go files) for `top`
+    and the folders below it the go tool would read, in pre-order with sorted names.
+    Like os.walk without following folder symlinks, but one scandir per folder and no
+    system call per file (os.walk plus islink per file cost ten times as much)."""
+    stack = [(top, os.path.realpath(top))]
+    while stack:
+        folder, real = stack.pop()
+        files: list[tuple[str, bool]] = []
+        subfolders: list[str] = []
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    try:
+                        is_dir = entry.is_dir()  # through a symlink, as os.walk tells
+                        if is_dir and not entry.is_symlink() and not _skip_dir(entry.name):
+                            subfolders.append(entry.name)
+                        elif not is_dir and entry.name.endswith(".go"):
+                            files.append((entry.name, entry.is_symlink()))
+                    except OSError:
+                        continue
+        except OSError:
+            continue  # an unreadable folder is skipped, as os.walk does
+        if files:
+            yield folder, real, sorted(files)
+        for name in sorted(subfolders, reverse=True):
+            stack.append((folder / name, os.path.join(real, name)))
 
 
 def discover(paths: list[str], root: Path) -> list[Target]:
@@ -78,24 +108,13 @@ def discover(paths: list[str], root: Path) -> list[Target]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
-                dirnames[:] = sorted(d for d in dirnames if not _skip_dir(d))
-                names = sorted(name for name in filenames if name.endswith(".go"))
-                if not names:
-                    continue
-                # Resolved once per folder: a file that is no symlink resolves to its
-                # folder's real path plus its name (realpath per file dominated a
-                # cached re-scan).
-                folder = Path(dirpath)
-                real_folder = os.path.realpath(folder)
+            for folder, real_folder, names in _go_files(path):
                 rel_folder = relative(folder, root)
-                for name in names:
+                for name, is_link in names:
                     file = folder / name
-                    key = (
-                        os.path.realpath(file)
-                        if os.path.islink(file)
-                        else os.path.join(real_folder, name)
-                    )
+                    # A file that is no symlink resolves to its folder's real path plus
+                    # its name (realpath per file dominated a cached re-scan).
+                    key = os.path.realpath(file) if is_link else os.path.join(real_folder, name)
                     add(file, key, name if rel_folder == "." else f"{rel_folder}/{name}")
         elif path.exists() or path.is_symlink():
             add(path)

@@ -22,17 +22,19 @@ class GoMod:
 @lru_cache(maxsize=4096)
 def nearest(directory: Path) -> GoMod | None:
     """The go.mod governing `directory`, or None."""
-    return _nearest(directory.resolve())
+    return nearest_resolved(directory.resolve())
 
 
 @lru_cache(maxsize=16384)
-def _nearest(directory: Path) -> GoMod | None:
+def nearest_resolved(directory: Path) -> GoMod | None:
+    """`nearest` for an absolute path without `..` (resolving costs a system call per
+    path component: a scan resolves its root once and joins its packages to it)."""
     # One folder at a time, each remembered: sibling packages share their parents' answer.
     gomod = directory / "go.mod"
     if gomod.is_file():
         return read(gomod)
     parent = directory.parent
-    return None if parent == directory else _nearest(parent)
+    return None if parent == directory else nearest_resolved(parent)
 
 
 def read(path: Path) -> GoMod:
