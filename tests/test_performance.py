@@ -105,6 +105,44 @@ def test_prefilter_finds_what_every_function_finds(
     assert _json(result) == sequential
 
 
+def test_word_anchored_index_finds_what_the_query_finds() -> None:
+    """calls_and_nodes (syntax steps from each word) against the query it replaces,
+    on every fixture file, for the call names and statements all bundled rules ask for."""
+    from leakaudit import checks
+    from leakaudit.checks.context import Interest
+    from leakaudit.parsing import parser, queries
+
+    interest = Interest()
+    for rule in bundled_rules().rules:
+        wanted = checks.interest(rule) if checks.get(rule.check) else None
+        interest = interest | wanted if wanted is not None else interest
+    names = interest.calls | {"Close", "Stop", "Wait"}
+    nodes = interest.nodes | {"defer_statement", "select_statement", "return_statement"}
+    tricky = b"""package p
+// Query(x) in a comment, "Query(x)" in a string
+func f() {
+    rows, _ := (db.Query)("q")
+    _ = ((Query))(x)
+    go (func() {})()
+    defer Query[int](x)
+    x.QueryRow(); NotQuery(x); Query.Field(x)
+}
+"""
+    compared = 0
+    inputs = [(path.name, path.read_bytes()) for path in sorted(FIXTURES.rglob("*.go"))]
+    for name, content in [*inputs, ("tricky.go", tricky)]:
+        source = parser.parse(name, content)
+        fast = queries.calls_and_nodes(source.root, source.content, names, nodes)
+        assert fast is not None
+        calls, found = Package._query(source, names, nodes)
+        assert sorted((n, c.start_byte, c.end_byte) for n, c in fast[0]) == sorted(
+            (n, c.start_byte, c.end_byte) for n, c in calls
+        ), name
+        assert sorted(n.id for n in fast[1]) == sorted(n.id for n in found), name
+        compared += len(calls) + len(found)
+    assert compared > 500
+
+
 # --- the cache key ------------------------------------------------------------------------
 
 HOLDER = """

@@ -10,7 +10,7 @@ from tree_sitter import Node
 
 from leakaudit.facts import cfg
 from leakaudit.facts.symbols import PackageSymbols
-from leakaudit.facts.typing import FileTypes
+from leakaudit.facts.typing import FileTypes, Scope
 from leakaudit.findings import Finding, Location, Related, Severity
 from leakaudit.parsing import queries
 from leakaudit.parsing.parser import SourceFile
@@ -72,7 +72,7 @@ class Function:
             ) from None
 
     @cached_property
-    def scope(self) -> dict[str, str | None]:
+    def scope(self) -> Scope:
         return self.types.scope(self.node)
 
     @cached_property
@@ -233,12 +233,16 @@ class Package:
     def functions(self) -> list[Function]:
         """Every analyzable function of the package, in source order (outer before
         inner). Checks that only care about some calls should use `candidates`."""
-        out: list[Function] = []
-        words = queries.finder(frozenset(), frozenset({"func_literal"}))  # every one says func
-        for source in self.files:
+        return [fn for source in self.files for fn in self.functions_in(source)]
+
+    def functions_in(self, source: SourceFile) -> list[Function]:
+        """Every analyzable function of one file, in source order (outer before inner)."""
+
+        def compute() -> list[Function]:
             # Declarations are the file's top-level nodes; literals are found where the
             # word `func` starts anything but a declaration.
-            tops = [c for c in source.root.named_children if c.type in _DECLARATIONS]
+            words = queries.finder(frozenset(), frozenset({"func_literal"}))  # all say func
+            tops = self.declarations_in(source)
             literals = queries.captures_near(
                 queries.LITERALS,
                 source.root,
@@ -246,13 +250,21 @@ class Package:
                 words,
                 skip={c.start_byte for c in tops},
             ).get("fn", ())
+            out = []
             for node in sorted([*tops, *literals], key=lambda n: n.start_byte):
-                fn = self._function(node, source)
+                fn = self.function(node, source)
                 if fn is not None:
                     out.append(fn)
-        return out
+            return out
 
-    def _function(self, node: Node, source: SourceFile) -> Function | None:
+        return self.memo(("functions-in", source.path), compute)  # type: ignore[no-any-return]
+
+    def declarations_in(self, source: SourceFile) -> list[Node]:
+        """The file's function and method declarations (its top-level nodes)."""
+        return [c for c in source.root.named_children if c.type in _DECLARATIONS]
+
+    def function(self, node: Node, source: SourceFile) -> Function | None:
+        """The Function of a function node of `source`; None when it cannot be analyzed."""
         # A function with a syntax error inside is skipped: its CFG would be guesswork.
         # The rest of the file is still analyzed.
         key = node.id
@@ -273,7 +285,7 @@ class Package:
         body = child(cur, "body")
         if body is None or node.start_byte < body.start_byte:
             return None  # in a signature, not the body
-        return self._function(cur, source)
+        return self.function(cur, source)
 
     # -- the query index ------------------------------------------------------------------
 
@@ -315,23 +327,15 @@ class Package:
         new_names, new_nodes = names - have_names, nodes - have_nodes
         if not new_names and not new_nodes:
             return
-        pattern = queries.calls_pattern(new_names, new_nodes)
-        words = queries.finder(new_names, new_nodes)
         for source in self.files:
             index = self._index.setdefault(source.path, _FileIndex())
-            found = queries.captures_near(pattern, source.root, source.content, words)
-            for name_node in found.get("call", ()):
-                call = name_node.parent
-                if call is not None and call.type == "selector_expression":
-                    call = call.parent
-                if call is not None:
-                    self._add_call(index, source, call, text(name_node))
-            for fn_node in found.get("paren", ()):
-                call = fn_node.parent
-                name = callee_name(call) if call is not None else ""
-                if call is not None and name in new_names:
-                    self._add_call(index, source, call, name)
-            for node in found.get("node", ()):
+            found = queries.calls_and_nodes(source.root, source.content, new_names, new_nodes)
+            if found is None:  # a node type no keyword starts: the query looks everywhere
+                found = self._query(source, new_names, new_nodes)
+            calls, nodes_found = found
+            for name, call in calls:
+                self._add_call(index, source, call, name)
+            for node in nodes_found:
                 if node.type in new_nodes:
                     fn = self.function_of(node, source)
                     if fn is not None:
@@ -343,6 +347,25 @@ class Package:
             for nodes_ in index.nodes.values():
                 nodes_.sort(key=lambda n: (n.start_byte, -n.end_byte))
         self._indexed = (have_names | new_names, have_nodes | new_nodes)
+
+    @staticmethod
+    def _query(
+        source: SourceFile, names: frozenset[str], nodes: frozenset[str]
+    ) -> tuple[list[tuple[str, Node]], list[Node]]:
+        found = queries.captures(queries.calls_pattern(names, nodes), source.root)
+        calls = []
+        for name_node in found.get("call", ()):
+            call = name_node.parent
+            if call is not None and call.type == "selector_expression":
+                call = call.parent
+            if call is not None:
+                calls.append((text(name_node), call))
+        for fn_node in found.get("paren", ()):
+            call = fn_node.parent
+            name = callee_name(call) if call is not None else ""
+            if call is not None and name in names:
+                calls.append((name, call))
+        return calls, list(found.get("node", ()))
 
     def _add_call(self, index: _FileIndex, source: SourceFile, call: Node, name: str) -> None:
         fn = self.function_of(call, source)

@@ -86,7 +86,7 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         ):
             return None  # a getter, or a helper that closes what it returns
         site = _site(call, callee, shape, resource, error)
-        if site.binding == "var" and site.var not in fn.types.declared_here(fn.node):
+        if site.binding == "var" and not fn.types.declares(fn.node, site.var):
             # `cancel = ...` into a closure's outer variable or a package variable:
             # the enclosing function or the package owns it now.
             site = replace(site, binding="stored")

@@ -15,7 +15,7 @@ from enum import IntEnum
 
 from tree_sitter import Node
 
-from leakaudit.facts.typing import FileTypes
+from leakaudit.facts.typing import FileTypes, Names
 from leakaudit.parsing.syntax import expressions, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import ReleaseSpec
@@ -52,7 +52,7 @@ class UseClassifier:
         var: str,
         release: ReleaseSpec,
         types: FileTypes,
-        scope: dict,
+        scope: Names,
         spend: Callable[[int], None] = _free,
     ) -> None:
         self.var = var

@@ -7,6 +7,7 @@ first value assigned to it. Good enough to tell `db.Query` (db *sql.DB) from
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -19,24 +20,180 @@ from leakaudit.parsing.syntax import field as child
 Signatures = dict[str, tuple[str, ...]]
 
 
-class _Layered(dict):  # type: ignore[type-arg]
-    """Lookups see the function's own names first, then the enclosing ones."""
+class Scope:
+    """Local name → declared type for one function, closures included, typed on demand.
 
-    def __init__(self, own: dict[str, str | None], outer: dict[str, str | None]) -> None:
-        super().__init__()
-        self.own, self.outer = own, outer
+    The answers are those of declaring every local in source order: parameters first,
+    then the first declaration of each name wins (a plain `=` assignment counts only when
+    its value's type is known), each value typed with the names declared before it, and
+    the enclosing function's names (all of them) behind the function's own. But a check
+    asks about a few receivers per function, so only what a question needs is typed:
+    typing every local of every candidate function cost more than parsing the files."""
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.own or key in self.outer
+    def __init__(self, types: FileTypes, func: Node, outer: Scope | None) -> None:
+        self.types = types
+        self.outer = outer
+        self.params: dict[str, str | None] = {}
+        for list_name in ("receiver", "parameters", "result"):
+            params = child(func, list_name)
+            if params is None or params.type != "parameter_list":
+                continue
+            for decl in params.named_children:
+                tname = type_name(child(decl, "type"), types.imports)
+                for name in decl.children_by_field_name("name"):
+                    self.params[text(name)] = tname
+        self.body = child(func, "body")
+        self._text = (self.body.text or b"") if self.body is not None else b""
+        # name -> (declaration, position among its names), in source order; found per
+        # name from the word's occurrences (no walk or query over the whole body)
+        self._entries: dict[str, list[tuple[Node, int]]] = {}
+        self._values: dict[int, list[str | None]] = {}
+        self._own: dict[str, tuple[bool, str | None]] = {}
 
-    def __getitem__(self, key: str) -> str | None:
-        return self.own[key] if key in self.own else self.outer[key]
+    def own(self, name: str, before: int | None = None) -> tuple[bool, str | None]:
+        """(declared by this function, its type), seeing the declarations that start
+        before byte `before` only (None: all of them)."""
+        if name in self.params:
+            return True, self.params[name]
+        if before is None and name in self._own:
+            return self._own[name]
+        found: tuple[bool, str | None] = (False, None)
+        for decl, position in self.entries(name):
+            if before is not None and decl.start_byte >= before:
+                break
+            values = self._value(decl)
+            if position >= len(values):
+                continue  # more names than values: left undeclared, as zip leaves it
+            tname = values[position]
+            if decl.type != "assignment_statement" or tname is not None:
+                found = (True, tname)
+                break
+        if before is None:
+            self._own[name] = found
+        return found
 
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        try:
-            return self[key]
-        except KeyError:
-            return default
+    def entries(self, name: str) -> list[tuple[Node, int]]:
+        """The var specs, `:=` declarations and `=` assignments of this function's own
+        body (not of literals inside it) that name `name`, in source order."""
+        if name not in self._entries:
+            self._entries[name] = self._find_entries(name) if self.body is not None else []
+        return self._entries[name]
+
+    def _find_entries(self, name: str) -> list[tuple[Node, int]]:
+        assert self.body is not None
+        out: list[tuple[Node, int]] = []
+        word, source, base = name.encode(), self._text, self.body.start_byte
+        root = self.types.root
+        at = source.find(word)
+        while at >= 0:
+            end = at + len(word)
+            if (at == 0 or source[at - 1] not in _WORD_BYTES) and (
+                end == len(source) or source[end] not in _WORD_BYTES
+            ):
+                node = root.descendant_for_byte_range(base + at, base + end)
+                if (
+                    node is not None
+                    and node.type == "identifier"
+                    and node.start_byte == base + at
+                    and node.end_byte == base + end
+                ):
+                    entry = _declared_at(node)
+                    if entry is not None and self._own_body(entry[0]):
+                        out.append(entry)
+            at = source.find(word, at + 1)
+        return out
+
+    def _own_body(self, decl: Node) -> bool:
+        cur = decl.parent
+        while cur is not None and cur != self.body:
+            if cur.type == "func_literal":
+                return False
+            cur = cur.parent
+        return cur is not None
+
+    def _value(self, decl: Node) -> list[str | None]:
+        """The types a declaration gives its names (deeper lookups only see earlier
+        declarations, so this always ends)."""
+        if decl.id not in self._values:
+            visible = _Visible(self, decl.start_byte)
+            types = self.types
+            if decl.type == "var_spec":
+                declared = child(decl, "type")
+                count = len(decl.children_by_field_name("name"))
+                self._values[decl.id] = (
+                    [type_name(declared, types.imports)] * count
+                    if declared is not None
+                    else types._value_types(expressions(child(decl, "value")), count, visible)
+                )
+            else:
+                count = len(expressions(child(decl, "left")))
+                values = expressions(child(decl, "right"))
+                self._values[decl.id] = types._value_types(values, count, visible)
+        return self._values[decl.id]
+
+    def declares(self, name: str) -> bool:
+        """Whether the function itself declares `name` (parameter, result or local)."""
+        return self.own(name)[0]
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        return self.own(name)[0] or (self.outer is not None and name in self.outer)
+
+    def __getitem__(self, name: str) -> str | None:
+        declared, tname = self.own(name)
+        if declared:
+            return tname
+        if self.outer is None:
+            raise KeyError(name)
+        return self.outer[name]
+
+
+def _declared_at(name: Node) -> tuple[Node, int] | None:
+    """(declaration, position) when identifier `name` is one of the names a var spec,
+    a `:=` declaration or a plain `=` assignment declares or assigns."""
+    parent = name.parent
+    if parent is None:
+        return None
+    if parent.type == "var_spec":
+        names = parent.children_by_field_name("name")
+        return (parent, names.index(name)) if name in names else None
+    left, decl = (parent, parent.parent) if parent.type == "expression_list" else (name, parent)
+    if decl is None or decl.type not in ("short_var_declaration", "assignment_statement"):
+        return None
+    if decl.child_by_field_name("left") != left:
+        return None
+    if decl.type == "assignment_statement" and text(child(decl, "operator")) != "=":
+        return None
+    names = expressions(left)
+    return (decl, names.index(name)) if name in names else None
+
+
+class _Visible:
+    """What a declaration's value sees: the function's names declared before it, then
+    the enclosing function's."""
+
+    def __init__(self, scope: Scope, before: int) -> None:
+        self.scope, self.before = scope, before
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        outer = self.scope.outer
+        return self.scope.own(name, self.before)[0] or (outer is not None and name in outer)
+
+    def __getitem__(self, name: str) -> str | None:
+        declared, tname = self.scope.own(name, self.before)
+        if declared:
+            return tname
+        if self.scope.outer is None:
+            raise KeyError(name)
+        return self.scope.outer[name]
+
+
+# What the typing functions accept as a scope: a Scope, what a declaration sees, or a
+# plain dict (a caller with no function at hand passes {}).
+Names = Scope | _Visible | dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -65,84 +222,29 @@ class FileTypes:
         self.imports = dict(known) if known is not None else file_imports(root)
         self.symbols = symbols
         self.signatures = signatures
-        self._scopes: dict[int, dict[str, str | None]] = {}
-        self._own: dict[int, frozenset[str]] = {}
+        self._scopes: dict[int, Scope] = {}
         self._decls: dict[int, list[Node]] = {}
         self._unshadowed: dict[tuple[int, str], bool] = {}
 
     # -- scopes -------------------------------------------------------------------------
 
-    def scope(self, func: Node) -> dict[str, str | None]:
+    def scope(self, func: Node) -> Scope:
         """Local name → type for a function, including the names visible from enclosing
         functions (closures)."""
         key = func.id
-        if key in self._scopes:
-            return self._scopes[key]
-        outer: dict[str, str | None] = {}
-        parent = func.parent
-        while parent is not None and parent.type not in (
-            "function_declaration",
-            "method_declaration",
-            "func_literal",
-        ):
-            parent = parent.parent
-        if parent is not None:
-            outer = self.scope(parent)
-        own: dict[str, str | None] = {}
-        for list_name in ("receiver", "parameters", "result"):
-            params = child(func, list_name)
-            if params is None or params.type != "parameter_list":
-                continue
-            for decl in params.named_children:
-                tname = type_name(child(decl, "type"), self.imports)
-                for name in decl.children_by_field_name("name"):
-                    own[text(name)] = tname
-        body = child(func, "body")
-        if body is not None:
-            self._declare(body, own, outer)
-        scope = {**outer, **own}  # a closure's own declarations shadow the outer ones
-        self._scopes[key] = scope
-        self._own[key] = frozenset(own)
-        return scope
+        if key not in self._scopes:
+            parent = func.parent
+            while parent is not None and parent.type not in _FUNC_TYPES:
+                parent = parent.parent
+            outer = self.scope(parent) if parent is not None else None
+            self._scopes[key] = Scope(self, func, outer)
+        return self._scopes[key]
 
-    def declared_here(self, func: Node) -> frozenset[str]:
-        """Names the function itself declares (parameters, results, locals)."""
-        self.scope(func)
-        return self._own[func.id]
+    def declares(self, func: Node, name: str) -> bool:
+        """Whether the function itself declares `name` (parameter, result or local)."""
+        return self.scope(func).declares(name)
 
-    def _declare(
-        self, body: Node, scope: dict[str, str | None], outer: dict[str, str | None]
-    ) -> None:
-        """Fill `scope` with the body's declarations; `outer` is what the values may use."""
-        visible = _Layered(scope, outer)
-        for node in self.declarations(body):
-            kind = node.type
-            if kind == "var_spec":
-                declared = child(node, "type")
-                values = expressions(child(node, "value"))
-                names = node.children_by_field_name("name")
-                types = (
-                    [type_name(declared, self.imports)] * len(names)
-                    if declared is not None
-                    else self._value_types(values, len(names), visible)
-                )
-                for name, tname in zip(names, types, strict=False):
-                    scope.setdefault(text(name), tname)
-            elif kind == "short_var_declaration" or (
-                kind == "assignment_statement" and text(child(node, "operator")) == "="
-            ):
-                left = expressions(child(node, "left"))
-                values = expressions(child(node, "right"))
-                types = self._value_types(values, len(left), visible)
-                for target, tname in zip(left, types, strict=False):
-                    if target.type == "identifier" and tname is not None:
-                        scope.setdefault(text(target), tname)
-                    elif target.type == "identifier" and kind == "short_var_declaration":
-                        scope.setdefault(text(target), None)
-
-    def _value_types(
-        self, values: list[Node], count: int, scope: dict[str, str | None]
-    ) -> list[str | None]:
+    def _value_types(self, values: list[Node], count: int, scope: Names) -> list[str | None]:
         if len(values) == 1 and count > 1:
             call = unparen(values[0])
             if call is not None and call.type == "call_expression":
@@ -153,7 +255,7 @@ class FileTypes:
 
     # -- expressions ----------------------------------------------------------------------
 
-    def type_of(self, expr: Node | None, scope: dict[str, str | None]) -> str | None:
+    def type_of(self, expr: Node | None, scope: Names) -> str | None:
         expr = unparen(expr)
         if expr is None:
             return None
@@ -258,12 +360,12 @@ class FileTypes:
             at = source.find(word, at + 1)
         return True
 
-    def _is_import(self, name: str, scope: dict[str, str | None]) -> bool:
+    def _is_import(self, name: str, scope: Names) -> bool:
         return name in self.imports and name not in scope
 
     # -- calls ----------------------------------------------------------------------------
 
-    def callee(self, call: Node, scope: dict[str, str | None]) -> Callee | None:
+    def callee(self, call: Node, scope: Names) -> Callee | None:
         fn = unparen(child(call, "function"))
         if fn is None:
             return None
@@ -299,7 +401,7 @@ class FileTypes:
         decl = self.symbols.local(recv)
         return decl is not None and decl.kind == "named" and decl.underlying is None
 
-    def call_results(self, call: Node, scope: dict[str, str | None]) -> list[str | None]:
+    def call_results(self, call: Node, scope: Names) -> list[str | None]:
         return self.results_of(self.callee(call, scope))
 
     def results_of(self, callee: Callee | None) -> list[str | None]:
@@ -320,7 +422,9 @@ class FileTypes:
         return list(self.signatures.get(callee.qualified, ()))
 
 
-_DECLARATIONS = "[(var_spec) (short_var_declaration) (assignment_statement)] @decl"
+_DECLARATIONS = (
+    "[(var_spec) (short_var_declaration) (assignment_statement)] @decl (func_literal) @lit"
+)
 _FUNC_TYPES = ("function_declaration", "method_declaration", "func_literal")
 
 
@@ -365,14 +469,18 @@ def _harmless(node: Node) -> bool:
 def _declarations(body: Node) -> list[Node]:
     """The declarations and assignments of a body in source order, not those of nested
     func literals (functions of their own). A query finds them: walking every node of
-    every analyzed function in Python cost more than parsing."""
-    found = queries.captures(_DECLARATIONS, body).get("decl", ())
+    every analyzed function in Python cost more than parsing; the literals' byte ranges
+    tell which are nested (climbing parents costs a descent from the root each)."""
+    found = queries.captures(_DECLARATIONS, body)
+    literals: list[tuple[int, int]] = []  # outermost nested literals, by start
+    for lit in sorted(found.get("lit", ()), key=lambda n: n.start_byte):
+        if not literals or lit.start_byte >= literals[-1][1]:
+            literals.append((lit.start_byte, lit.end_byte))
+    starts = [start for start, _ in literals]
     out = []
-    for node in found:
-        cur = node.parent
-        while cur is not None and cur != body and cur.type != "func_literal":
-            cur = cur.parent
-        if cur == body:
+    for node in found.get("decl", ()):
+        at = bisect_right(starts, node.start_byte) - 1
+        if at < 0 or node.end_byte > literals[at][1]:
             out.append(node)
     out.sort(key=lambda n: n.start_byte)
     return out

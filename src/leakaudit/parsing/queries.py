@@ -133,6 +133,61 @@ def captures_near(
     return out
 
 
+def calls_and_nodes(
+    root: Node, content: bytes, names: frozenset[str], nodes: frozenset[str] = frozenset()
+) -> tuple[list[tuple[str, Node]], list[Node]] | None:
+    """What `calls_pattern(names, nodes)` matches, found from the syntax at each word
+    `finder` finds instead of a query cursor per word (a cursor run costs several times
+    the few node steps that tell a call's name or a statement's keyword): (callee name,
+    call) pairs, including calls through a parenthesized callee, and the nodes of the
+    given types. None when some node type starts with no keyword: ask the query."""
+    words = finder(names, nodes)
+    if words is None:
+        return None
+    calls: list[tuple[str, Node]] = []
+    found: list[Node] = []
+    seen: set[int] = set()
+    for match in words.finditer(content):
+        start, end = match.span()
+        if start and content[start - 1] in _WORD:
+            continue  # the tail of a longer identifier
+        node = root.descendant_for_byte_range(start, end)
+        if node is None or node.start_byte != start or node.end_byte != end:
+            continue
+        kind = node.type
+        if kind == "identifier" or kind == "field_identifier":
+            call = _call_named_by(node)
+            if call is not None and call.id not in seen:
+                seen.add(call.id)
+                calls.append((content[start:end].decode(), call))
+        elif not node.is_named:  # a keyword: the statement it starts
+            parent = node.parent
+            if (
+                parent is not None
+                and parent.type in nodes
+                and parent.start_byte == start
+                and parent.id not in seen
+            ):
+                seen.add(parent.id)
+                found.append(parent)
+    return calls, found
+
+
+def _call_named_by(name: Node) -> Node | None:
+    """The call whose callee is `name` (`name(...)`, `x.name(...)`, `(x.name)(...)`)."""
+    callee = name
+    parent = name.parent
+    if name.type == "field_identifier":
+        if parent is None or parent.type != "selector_expression":
+            return None
+        callee, parent = parent, parent.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        callee, parent = parent, parent.parent
+    if parent is None or parent.type != "call_expression":
+        return None
+    return parent if parent.child_by_field_name("function") == callee else None
+
+
 def field_pattern(name: str) -> str:
     """Selector expressions `x.name` (captured as @sel)."""
     return (

@@ -12,9 +12,10 @@ FUNC_NODES = ("function_declaration", "method_declaration", "func_literal")
 
 
 def text(node: Node | None) -> str:
-    if node is None or node.text is None:
+    if node is None:
         return ""
-    return node.text.decode("utf-8", "replace")
+    data = node.text  # a slice of the source made on every access: read it once
+    return "" if data is None else data.decode("utf-8", "replace")
 
 
 def unparen(node: Node | None) -> Node | None:

@@ -172,31 +172,41 @@ def _has_call(pkg: Package, names: tuple[str, ...]) -> bool:
 def _group_records(pkg: Package) -> list[GoroutineRecord]:
     """`g.Go(func...)` on an errgroup.Group or sync.WaitGroup launches a joined goroutine."""
     out: list[GoroutineRecord] = []
-    for fn in pkg.functions:
-        body = child(fn.node, "body")
-        if body is None or b".Go(" not in (body.text or b""):
+    for source in pkg.files:
+        if b".Go(" not in source.content:
             continue
-        for node in walk(body):
-            if node.type != "call_expression":
-                continue
-            callee = unparen(child(node, "function"))
-            if callee is None or callee.type != "selector_expression":
-                continue
-            if text(child(callee, "field")) not in ("Go", "TryGo"):
-                continue
-            kind = _group_kind(fn, unparen(child(callee, "operand")))
-            if kind is None:
-                continue
-            operand = text(child(callee, "operand"))
-            method = text(child(callee, "field"))
-            out.append(
-                GoroutineRecord(
-                    location=location(fn.file, node, first_line_only=True),
-                    function=fn.name,
-                    kind=kind,
-                    evidence=f"{operand}.{method}; joined by {operand}.Wait()",
-                )
+        for fn in pkg.functions_in(source):
+            out.extend(_group_calls(fn))
+    return out
+
+
+def _group_calls(fn: Function) -> list[GoroutineRecord]:
+    """The records of the g.Go(...) calls in one function's own body."""
+    body = child(fn.node, "body")
+    if body is None or b".Go(" not in (body.text or b""):
+        return []
+    out: list[GoroutineRecord] = []
+    for node in walk(body):
+        if node.type != "call_expression":
+            continue
+        callee = unparen(child(node, "function"))
+        if callee is None or callee.type != "selector_expression":
+            continue
+        if text(child(callee, "field")) not in ("Go", "TryGo"):
+            continue
+        kind = _group_kind(fn, unparen(child(callee, "operand")))
+        if kind is None:
+            continue
+        operand = text(child(callee, "operand"))
+        method = text(child(callee, "field"))
+        out.append(
+            GoroutineRecord(
+                location=location(fn.file, node, first_line_only=True),
+                function=fn.name,
+                kind=kind,
+                evidence=f"{operand}.{method}; joined by {operand}.Wait()",
             )
+        )
     return out
 
 

@@ -14,7 +14,6 @@ process, which is what the author wanted.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -63,31 +62,33 @@ class Launch:
 
 @dataclass
 class Index:
-    """Functions of the package by syntax node and by name."""
+    """The package's function and method declarations, by syntax node and by name (a
+    literal is found from its node: listing every literal of a package costs a query
+    per `func` in its files)."""
 
-    by_node: dict[int, Function]
+    declared: dict[int, Function]
     funcs: dict[str, Function]
     methods: dict[tuple[str, str], Function]
-    methods_named: dict[str, list[Function]]
 
 
 def index(pkg: Package) -> Index:
     def compute() -> Index:
-        by_node: dict[int, Function] = {}
+        declared: dict[int, Function] = {}
         funcs: dict[str, Function] = {}
         methods: dict[tuple[str, str], Function] = {}
-        named: dict[str, list[Function]] = defaultdict(list)
-        for fn in pkg.functions:
-            by_node[fn.node.id] = fn
-            if fn.node.type == "function_declaration":
-                funcs.setdefault(text(child(fn.node, "name")), fn)
-            elif fn.node.type == "method_declaration":
-                recv = receiver_type(fn)
-                name = text(child(fn.node, "name"))
-                if recv:
-                    methods.setdefault((recv, name), fn)
-                named[name].append(fn)
-        return Index(by_node, funcs, methods, dict(named))
+        for source in pkg.files:
+            for node in pkg.declarations_in(source):
+                fn = pkg.function(node, source)
+                if fn is None:
+                    continue
+                declared[node.id] = fn
+                if node.type == "function_declaration":
+                    funcs.setdefault(text(child(node, "name")), fn)
+                else:
+                    recv = receiver_type(fn)
+                    if recv:
+                        methods.setdefault((recv, text(child(node, "name"))), fn)
+        return Index(declared, funcs, methods)
 
     return pkg.memo("goroutines:index", compute)  # type: ignore[no-any-return]
 
@@ -188,7 +189,7 @@ def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None,
     if fn_node is None:
         return None, {}
     if fn_node.type == "func_literal":
-        target = idx.by_node.get(fn_node.id)
+        target = pkg.function(fn_node, owner.file)
     else:
         callee = owner.types.quick_callee(call, owner.node) or owner.types.callee(call, owner.scope)
         if callee is not None and callee.package == ".":
@@ -274,9 +275,10 @@ def find(source: SourceFile, pattern: bytes, kinds: tuple[str, ...]) -> list[Nod
     return out
 
 
-def owner_of(pkg: Package, node: Node) -> Function | None:
+def owner_of(pkg: Package, node: Node, source: SourceFile) -> Function | None:
+    """The function (declared or literal) around `node`, a node of `source`."""
     func = enclosing(node)
-    return index(pkg).by_node.get(func.id) if func is not None else None
+    return pkg.function(func, source) if func is not None else None
 
 
 def launches(pkg: Package) -> list[Launch]:
@@ -287,7 +289,7 @@ def launches(pkg: Package) -> list[Launch]:
         out: list[Launch] = []
         for source in pkg.files:
             for node in find(source, rb"\bgo\b", ("go_statement",)):
-                fn = owner_of(pkg, node)
+                fn = owner_of(pkg, node, source)
                 call = launch_call(node)
                 if fn is None or call is None:
                     continue
@@ -424,7 +426,7 @@ class Lifetime:
             return "started once (sync.Once or a singleton helper)"
         if _looped(node, cur):
             return None  # once per iteration: as many as the loop runs
-        decl = self.idx.by_node.get(cur.id)
+        decl = self.idx.declared.get(cur.id)
         if decl is not None and self._is_lifetime(decl):
             name = text(child(cur, "name"))
             if name in ("main", "init"):

@@ -43,12 +43,15 @@ def interest(rule: Rule) -> Interest:
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     by_owner: dict[int, list[Launch]] = {}
+    owners: list[Function] = []
     for launch in launches(pkg):
+        if launch.owner.node.id not in by_owner:
+            owners.append(launch.owner)
         by_owner.setdefault(launch.owner.node.id, []).append(launch)
-    for fn in pkg.functions:
-        mine = by_owner.get(fn.node.id)
-        if not mine:
-            continue
+    order = {source.path: i for i, source in enumerate(pkg.files)}
+    owners.sort(key=lambda fn: (order[fn.file.path], fn.node.start_byte))
+    for fn in owners:  # in source order
+        mine = by_owner[fn.node.id]
         if rule.options.get("exempt-main") and fn.is_main:
             continue
         if rule.options.get("skip-tests") and fn.file.is_test:

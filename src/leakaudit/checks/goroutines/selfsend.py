@@ -98,7 +98,7 @@ def _receive_sites(
                 kind = classify(chan).kind
                 if kind not in (RECV, RANGE):
                     continue
-                fn = owner_of(pkg, chan)
+                fn = owner_of(pkg, chan, source)
                 if fn is None:
                     continue
                 node = chan.parent  # the `<-x.f` or the range clause
