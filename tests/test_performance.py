@@ -4,9 +4,11 @@ measured by bench/run.py, never asserted here."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -231,12 +233,28 @@ def test_a_damaged_cache_entry_is_a_miss(tmp_path: Path) -> None:
     repo, cache = tmp_path / "repo", tmp_path / "cache"
     _write(repo / "a.go", HOLDER)
     clean, _ = scan_paths([str(repo)], repo, cache_dir=cache, go_version="1.20")
-    entries = [p for p in cache.rglob("*") if p.is_file()]
-    assert entries
-    for i, entry in enumerate(entries):
-        entry.write_bytes(b"not a pickle" if i % 2 else pickle.dumps({"foreign": 1}))
+    with contextlib.closing(sqlite3.connect(Cache(cache).file)) as db, db:
+        keys = db.execute("SELECT kind, key FROM entries").fetchall()
+        assert "unit" in {kind for kind, _ in keys}
+        for i, (kind, key) in enumerate(keys):
+            damaged = b"not a pickle" if i % 2 else pickle.dumps({"foreign": 1})
+            db.execute(
+                "UPDATE entries SET value = ? WHERE kind = ? AND key = ?", (damaged, kind, key)
+            )
     again, _ = scan_paths([str(repo)], repo, cache_dir=cache, go_version="1.20")
     assert _json(again) == _json(clean)
+    # A cache file that is no database at all is replaced.
+    Cache(cache).file.write_bytes(b"garbage" * 100)
+    again, _ = scan_paths([str(repo)], repo, cache_dir=cache, go_version="1.20")
+    assert _json(again) == _json(clean)
+    assert _cached_kinds(cache) == {"unit"}
+
+
+def _cached_kinds(cache: Path) -> set[str]:
+    if not Cache(cache).file.exists():
+        return set()
+    with contextlib.closing(sqlite3.connect(Cache(cache).file)) as db:
+        return {kind for (kind,) in db.execute("SELECT DISTINCT kind FROM entries")}
 
 
 def test_unreadable_units_are_not_cached(tmp_path: Path) -> None:
@@ -245,7 +263,7 @@ def test_unreadable_units_are_not_cached(tmp_path: Path) -> None:
     (repo / "gone.go").symlink_to(repo / "missing.go")
     _, problems = scan_paths([str(repo)], repo, cache_dir=cache)
     assert len(problems) == 1 and "gone.go" in problems[0]
-    assert not [p for p in (cache / "v1" / "unit").rglob("*") if p.is_file()]
+    assert "unit" not in _cached_kinds(cache)
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -302,6 +320,30 @@ def _cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_concurrent_scans_share_one_cache(tmp_path: Path) -> None:
+    """Two scans writing the same cache at once (two pre-commit runs, say) both finish
+    with the same report, and a third finds everything cached."""
+    cache = tmp_path / "cache"
+    target = FIXTURES / "rules"
+    cmd = [sys.executable, "-m", "leakaudit", "scan", str(target), "-f", "json", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--cache-dir", str(cache), "--jobs", str(jobs)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for jobs in (1, 2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [1, 1], [err for _, err in outs]
+    assert outs[0][0] == outs[1][0] and not any(err for _, err in outs)
+    third = _cli("scan", target, "-f", "json", "-q", "--cache-dir", cache, cwd=tmp_path)
+    assert third.stdout.encode() == outs[0][0]
+
+
 def test_cli_jobs_and_cache_flags(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     target = FIXTURES / "rules"
@@ -313,6 +355,6 @@ def test_cli_jobs_and_cache_flags(tmp_path: Path) -> None:
     ]
     assert {r.returncode for r in runs} == {1}, [r.stderr for r in runs]
     assert len({r.stdout for r in runs}) == 1
-    assert (cache / "v1" / "unit").is_dir() and (cache / "v1" / "rules").is_dir()
+    assert _cached_kinds(cache) == {"unit", "rules"}
     bad = _cli("scan", target, "--jobs", "many", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

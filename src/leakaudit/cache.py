@@ -3,10 +3,12 @@
 A directory's result is keyed by everything it depends on: the bytes and paths of all
 its Go files (package-level facts feed every file's analysis, so one edited file
 invalidates its whole package), the rules, the options that change what checks run,
-and the code of leakaudit itself. Entries are pickles written atomically (a temporary
-file renamed into place), so concurrent workers and interrupted runs never leave a
-torn entry; an entry that cannot be read is a miss. Nothing is ever written outside
-the cache directory.
+and the code of leakaudit itself. Entries are pickles in one SQLite file, written in
+transactions by the scan's main process: a cold scan stores hundreds of results, and
+a file per result cost as much as analyzing a tenth of them. Concurrent scans take
+turns (WAL, a busy timeout), an interrupted one leaves no torn entry, and an entry or
+a database that cannot be read is a miss, never an error. Nothing is ever written
+outside the cache directory.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import contextlib
 import hashlib
 import os
 import pickle
+import sqlite3
 import sys
 from functools import lru_cache
 from pathlib import Path
 
 from leakaudit import __version__
 
-FORMAT = 1  # bump when the pickled shapes change incompatibly
+FORMAT = 2  # bump when the storage or the pickled shapes change incompatibly
 
 
 def default_dir() -> Path:
@@ -54,45 +57,90 @@ def code_version() -> str:
 
 
 class Cache:
-    """A folder of pickled values, one file per key."""
+    """Pickled values by (kind, key) in one SQLite file. `put` buffers; `flush` (at the
+    end of a scan, or every FLUSH_EVERY entries) writes the buffer in one transaction.
+    A process opens its own connection (one made before a fork is not used after it)."""
+
+    FLUSH_EVERY = 256
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.root = self.directory / f"v{FORMAT}"
-        self._made: set[Path] = set()  # folders this process created or found
+        self.file = self.root / "cache.sqlite3"
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+        self._broken = False  # this process could not open or use the database
+        self._pending: list[tuple[str, str, bytes]] = []
 
-    def _path(self, kind: str, key: str) -> Path:
-        return self.root / kind / key[:2] / key
+    def _this_process(self) -> None:
+        if self._pid != os.getpid():  # first use, or a forked worker: its own state
+            self._db, self._pid, self._broken, self._pending = None, os.getpid(), False, []
+
+    def _connection(self) -> sqlite3.Connection | None:
+        self._this_process()
+        if self._db is None and not self._broken:
+            try:
+                self._db = self._open()
+            except (OSError, sqlite3.Error):
+                try:  # not a database (damaged, foreign): start a new one, once
+                    self.file.unlink(missing_ok=True)
+                    self._db = self._open()
+                except (OSError, sqlite3.Error):
+                    self._broken = True
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        self.root.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.file, timeout=10, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # a lost last write is only a miss
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS entries"
+                " (kind TEXT, key TEXT, value BLOB, PRIMARY KEY (kind, key)) WITHOUT ROWID"
+            )
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
 
     def get(self, kind: str, key: str) -> object | None:
-        try:
-            with open(self._path(kind, key), "rb") as handle:
-                return pickle.load(handle)
-        except FileNotFoundError:
+        db = self._connection()
+        if db is None:
             return None
-        except Exception:  # a torn or foreign file is a miss, never an error
+        try:
+            row = db.execute(
+                "SELECT value FROM entries WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+            return pickle.loads(row[0]) if row is not None else None
+        except Exception:  # a damaged or foreign entry is a miss, never an error
             return None
 
     def put(self, kind: str, key: str, value: object) -> None:
-        """Store `value`; a cache that cannot be written only costs speed."""
-        path = self._path(kind, key)
-        # Named after this process: no other writer uses the name, and a cold scan
-        # writes hundreds of entries (a random name and a mkdir each cost as much).
-        tmp = path.parent / f".tmp-{os.getpid()}-{key}"
+        """Store `value` (at the next flush); a cache that cannot be written only costs
+        speed."""
         try:
-            if path.parent not in self._made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._made.add(path.parent)
-            try:
-                with open(tmp, "wb") as handle:
-                    pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-        except (OSError, pickle.PicklingError):
-            pass
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return
+        self._this_process()
+        self._pending.append((kind, key, data))
+        if len(self._pending) >= self.FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        db = self._connection() if pending else None
+        if db is None:
+            return
+        try:
+            with contextlib.closing(db.cursor()) as cursor:
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", pending)
+                cursor.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
 
 
 def hasher() -> hashlib.blake2b:

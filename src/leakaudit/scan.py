@@ -159,8 +159,10 @@ def _size(unit: Unit) -> int:
 def _run(units: list[Unit], context: UnitContext, jobs: int) -> list[UnitResult]:
     """Every unit's result, in unit order. This process takes units from the cache until
     the first miss, so a warm scan never starts a worker; from there a process pool
-    takes the rest, biggest first (each worker still uses the cache)."""
+    takes the rest, biggest first (each worker still reads the cache). Only this
+    process writes the cache: what the units computed, in one transaction."""
     results: list[UnitResult | None] = [None] * len(units)
+    fresh: list[tuple[str, UnitResult]] = []  # computed results by cache key
     pending = list(range(len(units)))
     if jobs > 1 and len(units) > 1:
         if context.cache is not None:
@@ -170,10 +172,16 @@ def _run(units: list[Unit], context: UnitContext, jobs: int) -> list[UnitResult]
                     break
                 results[pending.pop(0)] = hit
         if len(pending) > 1:
-            _run_pool(units, pending, context, jobs, results)
+            _run_pool(units, pending, context, jobs, results, fresh)
             pending = [i for i in pending if results[i] is None]
     for i in pending:  # jobs == 1, a single unit, or what a broken worker left undone
-        results[i] = run_unit(units[i], context)
+        results[i], key = run_unit(units[i], context)
+        if key is not None:
+            fresh.append((key, results[i]))
+    if context.cache is not None:
+        for key, result in fresh:
+            context.cache.put("unit", key, result)
+        context.cache.flush()
     return [r for r in results if r is not None]
 
 
@@ -188,7 +196,7 @@ def _init_worker(context: UnitContext) -> None:
     _WORKER_CONTEXT = context
 
 
-def _worker_unit(unit: Unit) -> UnitResult:
+def _worker_unit(unit: Unit) -> tuple[UnitResult, str | None]:
     assert _WORKER_CONTEXT is not None
     return run_unit(unit, _WORKER_CONTEXT)
 
@@ -199,6 +207,7 @@ def _run_pool(
     context: UnitContext,
     jobs: int,
     results: list[UnitResult | None],
+    fresh: list[tuple[str, UnitResult]],
 ) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -219,7 +228,10 @@ def _run_pool(
         for future in as_completed(futures):
             # A worker that died (killed, out of memory) leaves its unit to this process.
             with contextlib.suppress(Exception):
-                results[futures[future]] = future.result()
+                result, key = future.result()
+                results[futures[future]] = result
+                if key is not None:
+                    fresh.append((key, result))
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -301,18 +313,16 @@ def _cached(read: UnitFiles, context: UnitContext) -> UnitResult | None:
     return found if isinstance(found, UnitResult) else None
 
 
-def run_unit(unit: Unit, context: UnitContext) -> UnitResult:
-    """Read, analyze and finish one directory (or take it from the cache)."""
+def run_unit(unit: Unit, context: UnitContext) -> tuple[UnitResult, str | None]:
+    """Read, analyze and finish one directory, or take it from the cache; with the key
+    to cache a computed result under (None: from the cache, or not cacheable)."""
     read = _read(unit, context)
     hit = _cached(read, context)
     if hit is not None:
-        return hit
+        return hit, None
     from leakaudit.analyze import analyze
 
-    result = analyze(read, context)
-    if context.cache is not None and read.key is not None:
-        context.cache.put("unit", read.key, result)
-    return result
+    return analyze(read, context), read.key if context.cache is not None else None
 
 
 # -- after the merge: options that do not change what units compute -------------------------

@@ -61,4 +61,5 @@ def load(extra_dirs: list[Path] | None = None, cache: Cache | None = None) -> Ru
     ruleset = load_rules(extra)
     if cache is not None and key is not None:
         cache.put("rules", key, ruleset)
+        cache.flush()
     return ruleset
