@@ -93,7 +93,7 @@ def parse_only(corpus: Path) -> tuple[float, int, int]:
     contents = []
     for target in discover([str(corpus)], corpus):
         try:
-            data = target.path.read_bytes()
+            data = Path(target.path).read_bytes()
         except OSError:
             continue
         if data.strip() and not is_generated(data):

@@ -145,6 +145,24 @@ func f() {
     assert compared > 500
 
 
+def test_selectors_naming_finds_what_the_query_finds() -> None:
+    from leakaudit.parsing import parser, queries
+
+    compared = 0
+    for path in sorted(FIXTURES.rglob("*.go")):
+        source = parser.parse(path.name, path.read_bytes())
+        for name in ("Body", "cancel", "stop", "rows", "C", "done"):
+            pattern = (
+                "((selector_expression field: (field_identifier) @field) @sel"
+                f' (#eq? @field "{name}"))'
+            )
+            expected = queries.captures(pattern, source.root).get("sel", [])
+            found = queries.selectors_naming(source.root, source.content, name)
+            assert sorted(n.id for n in found) == sorted(n.id for n in expected), (path, name)
+            compared += len(found)
+    assert compared > 100
+
+
 # --- the cache key ------------------------------------------------------------------------
 
 HOLDER = """

@@ -3,6 +3,7 @@ above a directory (as the go tool finds it)."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,18 +23,18 @@ class GoMod:
 @lru_cache(maxsize=4096)
 def nearest(directory: Path) -> GoMod | None:
     """The go.mod governing `directory`, or None."""
-    return nearest_resolved(directory.resolve())
+    return nearest_resolved(str(directory.resolve()))
 
 
 @lru_cache(maxsize=16384)
-def nearest_resolved(directory: Path) -> GoMod | None:
+def nearest_resolved(directory: str) -> GoMod | None:
     """`nearest` for an absolute path without `..` (resolving costs a system call per
     path component: a scan resolves its root once and joins its packages to it)."""
     # One folder at a time, each remembered: sibling packages share their parents' answer.
-    gomod = directory / "go.mod"
-    if gomod.is_file():
-        return read(gomod)
-    parent = directory.parent
+    gomod = os.path.join(directory, "go.mod")
+    if os.path.isfile(gomod):
+        return read(Path(gomod))
+    parent = os.path.dirname(directory)
     return None if parent == directory else nearest_resolved(parent)
 
 

@@ -125,7 +125,7 @@ def _context(options: ScanOptions, rules: list[Rule], engine: dict[str, Rule]) -
         engine=engine,
         signatures={k: v.results for k, v in options.ruleset.signatures.items()},
         root=options.root,
-        real_root=options.root.resolve(),
+        real_root=str(options.root.resolve()),
         go_version=options.go_version,
         include_tests=options.include_tests,
         cache=cache,
@@ -149,7 +149,7 @@ def _size(unit: Unit) -> int:
     size = 0
     for target in unit.targets:
         with contextlib.suppress(OSError):
-            size += target.path.stat().st_size
+            size += os.stat(target.path).st_size
     return size
 
 
@@ -247,7 +247,7 @@ def _read(unit: Unit, context: UnitContext) -> UnitFiles:
     directory = unit.directory
     go_version = context.go_version
     if go_version is None and context.root.is_dir():
-        mod = gomod.nearest_resolved(context.real_root / directory)
+        mod = gomod.nearest_resolved(os.path.normpath(os.path.join(context.real_root, directory)))
         go_version = mod.go if mod else None
     digest = None
     if context.cache is not None:
@@ -286,7 +286,7 @@ def _read(unit: Unit, context: UnitContext) -> UnitFiles:
     return UnitFiles(unit, entries, problems, go_version, key)
 
 
-def _read_file(path: Path) -> tuple[bytes | None, int]:
+def _read_file(path: str) -> tuple[bytes | None, int]:
     """(content, size), or (None, size) when the file is over MAX_FILE_BYTES. One open
     and one fstat: non-blocking, so a FIFO or device named *.go is refused, not waited
     on."""

@@ -53,7 +53,7 @@ class UnitContext:
     engine: dict[str, Rule]  # every loaded rule, by id
     signatures: dict[str, tuple[str, ...]]
     root: Path
-    real_root: Path  # resolved once: packages' go.mod is looked up below it
+    real_root: str  # resolved once: packages' go.mod is looked up below it
     go_version: str | None
     include_tests: bool
     cache: Cache | None

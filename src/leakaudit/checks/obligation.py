@@ -475,15 +475,11 @@ def _field_released(pkg: Package, rule: Rule, stored: tuple[str | None, str]) ->
 
 def _released_fields(pkg: Package, rule: Rule, name: str) -> set[tuple[str | None, str]]:
     """(owner, name) for each release or hand-off of a field `name` in the package: only
-    the selectors naming that field are visited (found by a query), not every node."""
+    the selectors naming that field are visited (found from the word), not every node."""
     out: set[tuple[str | None, str]] = set()
     methods = set(rule.release.methods)
-    pattern = queries.field_pattern(name)
-    words = queries.finder(frozenset({name}))
     for source in pkg.files:
-        for sel in queries.captures_near(pattern, source.root, source.content, words).get(
-            "sel", ()
-        ):
+        for sel in queries.selectors_naming(source.root, source.content, name):
             fn = pkg.function_of(sel, source)
             if fn is None:
                 continue

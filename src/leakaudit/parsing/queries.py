@@ -188,9 +188,26 @@ def _call_named_by(name: Node) -> Node | None:
     return parent if parent.child_by_field_name("function") == callee else None
 
 
-def field_pattern(name: str) -> str:
-    """Selector expressions `x.name` (captured as @sel)."""
-    return (
-        "((selector_expression field: (field_identifier) @field) @sel"
-        f" (#eq? @field {_strings([name])}))"
-    )
+def selectors_naming(root: Node, content: bytes, name: str) -> list[Node]:
+    """Selector expressions `x.name` in the file, in source order, found from each
+    occurrence of the word (what a query for `x.name` would capture)."""
+    out: list[Node] = []
+    word = name.encode()
+    at = content.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if (at == 0 or content[at - 1] not in _WORD) and (
+            end == len(content) or content[end] not in _WORD
+        ):
+            node = root.descendant_for_byte_range(at, end)
+            if (
+                node is not None
+                and node.type == "field_identifier"
+                and node.start_byte == at
+                and node.end_byte == end
+            ):
+                sel = node.parent
+                if sel is not None and sel.type == "selector_expression":
+                    out.append(sel)
+        at = content.find(word, end)
+    return out

@@ -50,12 +50,12 @@ def endless_launches(pkg: Package, rule: Rule) -> Iterator[tuple[Launch, Functio
     and, with `skip-tests`, test files are left out."""
     for launch in launches(pkg):
         target = launch.target
-        if target is None or launch.lifetime is not None:
+        if target is None:
             continue
         if rule.options.get("skip-tests") and launch.owner.file.is_test:
             continue
         shape = ending(pkg, target)
-        if not (shape.can_end or shape.watches_done):
+        if not (shape.can_end or shape.watches_done) and launch.lifetime is None:
             yield launch, target, shape
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
@@ -37,7 +37,14 @@ class Launch:
     # target parameter (and method receiver) name -> argument expression in the owner
     bindings: dict[str, Node] = field(default_factory=dict)
     in_loop: bool = False  # the go statement sits in a loop of its owner
-    lifetime: str | None = None  # why it is process-lifetime, or None
+    # Decides `lifetime` on first use: it searches the package for the callers of the
+    # owner, and most launches are classified (joined, stoppable...) before asking.
+    lifetimes: Lifetime | None = field(default=None, repr=False)
+
+    @cached_property
+    def lifetime(self) -> str | None:
+        """Why the goroutine is started a bounded number of times per process, or None."""
+        return self.lifetimes.of(self.stmt) if self.lifetimes is not None else None
 
     @property
     def captures(self) -> bool:
@@ -302,7 +309,7 @@ def launches(pkg: Package) -> list[Launch]:
                         target=target,
                         bindings=bindings,
                         in_loop=_in_loop(node, fn.node),
-                        lifetime=lifetime.of(node),
+                        lifetimes=lifetime,
                     )
                 )
         out.sort(key=lambda launch: (launch.owner.file.path, launch.stmt.start_byte))
