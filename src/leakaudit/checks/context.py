@@ -327,12 +327,21 @@ class Package:
         new_names, new_nodes = names - have_names, nodes - have_nodes
         if not new_names and not new_nodes:
             return
+        # The rules' own names are the same for every package (one regex, compiled once);
+        # the package's functions that return a resource add a few names of their own.
+        common = new_names & self.interest.calls
+        parts = [(common, new_nodes), (new_names - common, frozenset())]
         for source in self.files:
             index = self._index.setdefault(source.path, _FileIndex())
-            found = queries.calls_and_nodes(source.root, source.content, new_names, new_nodes)
-            if found is None:  # a node type no keyword starts: the query looks everywhere
-                found = self._query(source, new_names, new_nodes)
-            calls, nodes_found = found
+            calls, nodes_found = [], []
+            for part_names, part_nodes in parts:
+                if not part_names and not part_nodes:
+                    continue
+                found = queries.calls_and_nodes(source.root, source.content, part_names, part_nodes)
+                if found is None:  # a node type no keyword starts: the query looks everywhere
+                    found = self._query(source, part_names, part_nodes)
+                calls.extend(found[0])
+                nodes_found.extend(found[1])
             for name, call in calls:
                 self._add_call(index, source, call, name)
             for node in nodes_found:

@@ -101,7 +101,7 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
     error_only = bool(rule.options.get("error-paths-only"))
     outcome = _Outcome()
 
-    if _deferred_closure_releases(graph.blocks, uses, site.statement):
+    if _deferred_closure_releases(graph.of_kind(Kind.DEFER), uses, site.statement):
         # `defer func() { cancel() }()` reads the variable when the function returns,
         # so it releases whatever the variable holds then, this value included.
         outcome.deferred = True
@@ -397,10 +397,10 @@ def _exhausted(cond: Node, value: bool, var: str, methods: tuple[str, ...]) -> b
     )
 
 
-def _deferred_closure_releases(blocks: list[Block], uses: UseClassifier, before: Node) -> bool:
-    for block in blocks:
+def _deferred_closure_releases(defers: list[Block], uses: UseClassifier, before: Node) -> bool:
+    for block in defers:
         node = block.node
-        if block.kind != Kind.DEFER or node is None or node.start_byte >= before.start_byte:
+        if node is None or node.start_byte >= before.start_byte:
             continue
         call = node.named_children[0] if node.named_children else None
         fn = unparen(child(call, "function")) if call is not None else None

@@ -62,9 +62,18 @@ class CFG:
     entry: Block
     exit: Block
     blocks: list[Block]
+    _by_kind: dict[Kind, list[Block]] = field(default_factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[Block]:
         return iter(self.blocks)
+
+    def of_kind(self, kind: Kind) -> list[Block]:
+        """The blocks of one kind, in order (asked once per acquire site: a function's
+        defers, say, without visiting all its blocks each time)."""
+        if not self._by_kind:
+            for block in self.blocks:
+                self._by_kind.setdefault(block.kind, []).append(block)
+        return self._by_kind.get(kind, [])
 
     def block_of(self, node: Node) -> Block | None:
         """The innermost block whose node contains `node` (a statement or a call)."""

@@ -140,11 +140,43 @@ def result_types(sig_owner: Node, imports: dict[str, str]) -> list[str | None]:
 class TypeDecl:
     name: str
     kind: str  # "struct" | "interface" | "named"
-    fields: dict[str, str | None] = field(default_factory=dict)
-    embedded: list[str] = field(default_factory=list)  # qualified names
     # interface methods: name -> results
     methods: dict[str, list[str | None]] = field(default_factory=dict)
     underlying: str | None = None  # for `type X Y`
+    # A struct's field list, read on first use (most structs of a package are never
+    # asked about, and typing every field of every struct cost as much as a check).
+    body: Node | None = field(default=None, repr=False)
+    imports: dict[str, str] = field(default_factory=dict, repr=False)
+    _fields: dict[str, str | None] | None = field(default=None, repr=False)
+    _embedded: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def fields(self) -> dict[str, str | None]:
+        """Field name -> type name (an embedded type's field is named after it)."""
+        return self._read_fields()
+
+    @property
+    def embedded(self) -> list[str]:
+        """Qualified names of the embedded types (struct fields or interface elements)."""
+        self._read_fields()
+        return self._embedded
+
+    def _read_fields(self) -> dict[str, str | None]:
+        if self._fields is not None:
+            return self._fields
+        self._fields = {}
+        for fdecl in self.body.named_children if self.body is not None else []:
+            if fdecl.type != "field_declaration":
+                continue
+            ftype = type_name(child(fdecl, "type"), self.imports)
+            names = fdecl.children_by_field_name("name")
+            if names:
+                for n in names:
+                    self._fields[text(n)] = ftype
+            elif ftype is not None:  # embedded: the field is named after the type
+                self._embedded.append(ftype)
+                self._fields[ftype.rsplit(".", 1)[-1]] = ftype
+        return self._fields
 
 
 @dataclass
@@ -265,21 +297,10 @@ def _type_spec(spec: Node, imports: dict[str, str], symbols: PackageSymbols) -> 
     if body is None:
         return
     if body.type == "struct_type":
-        decl = TypeDecl(name, "struct")
         fields = next((c for c in body.named_children if c.type == "field_declaration_list"), None)
-        for fdecl in fields.named_children if fields is not None else []:
-            if fdecl.type != "field_declaration":
-                continue
-            ftype = type_name(child(fdecl, "type"), imports)
-            names = fdecl.children_by_field_name("name")
-            if names:
-                for n in names:
-                    decl.fields[text(n)] = ftype
-            elif ftype is not None:  # embedded: the field is named after the type
-                decl.embedded.append(ftype)
-                decl.fields[ftype.rsplit(".", 1)[-1]] = ftype
+        decl = TypeDecl(name, "struct", body=fields, imports=imports)
     elif body.type == "interface_type":
-        decl = TypeDecl(name, "interface")
+        decl = TypeDecl(name, "interface", _fields={})
         for elem in body.named_children:
             if elem.type == "method_elem":
                 decl.methods[text(child(elem, "name"))] = result_types(elem, imports)
@@ -288,5 +309,5 @@ def _type_spec(spec: Node, imports: dict[str, str], symbols: PackageSymbols) -> 
                 if emb is not None:
                     decl.embedded.append(emb)
     else:
-        decl = TypeDecl(name, "named", underlying=type_name(body, imports))
+        decl = TypeDecl(name, "named", underlying=type_name(body, imports), _fields={})
     symbols.types[name] = decl

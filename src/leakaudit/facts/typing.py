@@ -14,7 +14,7 @@ from tree_sitter import Node
 
 from leakaudit.facts.symbols import PackageSymbols, file_imports, result_types, type_name
 from leakaudit.parsing import queries
-from leakaudit.parsing.syntax import expressions, text, unparen
+from leakaudit.parsing.syntax import expressions, text, unparen, word_starts
 from leakaudit.parsing.syntax import field as child
 
 Signatures = dict[str, tuple[str, ...]]
@@ -82,25 +82,19 @@ class Scope:
     def _find_entries(self, name: str) -> list[tuple[Node, int]]:
         assert self.body is not None
         out: list[tuple[Node, int]] = []
-        word, source, base = name.encode(), self._text, self.body.start_byte
+        word, base = name.encode(), self.body.start_byte
         root = self.types.root
-        at = source.find(word)
-        while at >= 0:
-            end = at + len(word)
-            if (at == 0 or source[at - 1] not in _WORD_BYTES) and (
-                end == len(source) or source[end] not in _WORD_BYTES
+        for at in word_starts(self._text, word):
+            node = root.descendant_for_byte_range(base + at, base + at + len(word))
+            if (
+                node is not None
+                and node.type == "identifier"
+                and node.start_byte == base + at
+                and node.end_byte == base + at + len(word)
             ):
-                node = root.descendant_for_byte_range(base + at, base + end)
-                if (
-                    node is not None
-                    and node.type == "identifier"
-                    and node.start_byte == base + at
-                    and node.end_byte == base + end
-                ):
-                    entry = _declared_at(node)
-                    if entry is not None and self._own_body(entry[0]):
-                        out.append(entry)
-            at = source.find(word, at + 1)
+                entry = _declared_at(node)
+                if entry is not None and self._own_body(entry[0]):
+                    out.append(entry)
         return out
 
     def _own_body(self, decl: Node) -> bool:
@@ -344,20 +338,12 @@ class FileTypes:
         return self._unshadowed[key]
 
     def _no_declaration(self, top: Node, name: str) -> bool:
-        source = top.text or b""
         word = name.encode()
-        at = source.find(word)
-        while at >= 0:
-            end = at + len(word)
-            whole = (at == 0 or source[at - 1] not in _WORD_BYTES) and (
-                end == len(source) or source[end] not in _WORD_BYTES
-            )
-            if whole:
-                start = top.start_byte + at
-                node = self.root.descendant_for_byte_range(start, start + len(word))
-                if node is None or not _harmless(node):
-                    return False
-            at = source.find(word, at + 1)
+        for at in word_starts(top.text or b"", word):
+            start = top.start_byte + at
+            node = self.root.descendant_for_byte_range(start, start + len(word))
+            if node is None or not _harmless(node):
+                return False
         return True
 
     def _is_import(self, name: str, scope: Names) -> bool:
@@ -428,7 +414,6 @@ _DECLARATIONS = (
 _FUNC_TYPES = ("function_declaration", "method_declaration", "func_literal")
 
 
-_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _QUOTED = frozenset(
     {
         "comment",

@@ -15,6 +15,7 @@ from functools import lru_cache
 from tree_sitter import Node, Query, QueryCursor
 
 from leakaudit.parsing.parser import GO
+from leakaudit.parsing.syntax import word_starts
 
 FUNCTIONS = "[(function_declaration) (method_declaration) (func_literal)] @fn"
 LITERALS = "(func_literal) @fn"
@@ -193,21 +194,15 @@ def selectors_naming(root: Node, content: bytes, name: str) -> list[Node]:
     occurrence of the word (what a query for `x.name` would capture)."""
     out: list[Node] = []
     word = name.encode()
-    at = content.find(word)
-    while at >= 0:
-        end = at + len(word)
-        if (at == 0 or content[at - 1] not in _WORD) and (
-            end == len(content) or content[end] not in _WORD
+    for at in word_starts(content, word):
+        node = root.descendant_for_byte_range(at, at + len(word))
+        if (
+            node is not None
+            and node.type == "field_identifier"
+            and node.start_byte == at
+            and node.end_byte == at + len(word)
         ):
-            node = root.descendant_for_byte_range(at, end)
-            if (
-                node is not None
-                and node.type == "field_identifier"
-                and node.start_byte == at
-                and node.end_byte == end
-            ):
-                sel = node.parent
-                if sel is not None and sel.type == "selector_expression":
-                    out.append(sel)
-        at = content.find(word, end)
+            sel = node.parent
+            if sel is not None and sel.type == "selector_expression":
+                out.append(sel)
     return out

@@ -68,6 +68,26 @@ def identifiers(node: Node, *, into_funcs: bool = True) -> Iterator[Node]:
             yield n
 
 
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def word_starts(data: bytes, word: bytes) -> Iterator[int]:
+    """Offsets of the whole-word occurrences of `word` in `data` (ASCII word bytes, as a
+    bytes regex's \\b tells them). A substring search needs no regex to compile: the
+    checks look for thousands of different names per scan."""
+    at = data.find(word)
+    size = len(word)
+    while at >= 0:
+        end = at + size
+        if (at == 0 or data[at - 1] not in _WORD_BYTES) and (
+            end == len(data) or data[end] not in _WORD_BYTES
+        ):
+            yield at
+            at = data.find(word, end)
+        else:
+            at = data.find(word, at + 1)
+
+
 def named(node: Node, names: Collection[str], kind: str = "identifier") -> Iterator[Node]:
     """The identifiers (or another leaf `kind`, e.g. field_identifier) under `node`
     spelled as one of `names`, in source order (func literals included): what a walk

@@ -25,7 +25,7 @@ from leakaudit.checks.goroutines.channels import (
     done_receive,
     make_capacity,
 )
-from leakaudit.checks.goroutines.launches import Launch, declares, find, launches
+from leakaudit.checks.goroutines.launches import Launch, declares, find, find_word, launches
 from leakaudit.facts.cfg import Block, Kind
 from leakaudit.parsing.syntax import expressions, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
@@ -188,8 +188,7 @@ def field_channels(pkg: Package) -> FieldChannels:
             for name in sorted(facts.made - facts.open):
                 if name.encode() not in source.content:
                     continue
-                escaped = re.escape(name.encode())
-                for sel in find(source, rb"\b" + escaped + rb"\b", ("field_identifier",)):
+                for sel in find_word(source, name, ("field_identifier",)):
                     node = sel.parent
                     if node is None or node.type != "selector_expression":
                         continue
@@ -198,9 +197,8 @@ def field_channels(pkg: Package) -> FieldChannels:
                         op.kind == ASSIGN and not _made_or_nil(_value_for(op.stmt, node))
                     ):
                         facts.open.add(name)
-                for key in find(
-                    source, rb"\b" + escaped + rb"\s*:", ("field_identifier", "identifier")
-                ):
+                keyed = rb"\b" + re.escape(name.encode()) + rb"\s*:"
+                for key in find(source, keyed, ("field_identifier", "identifier")):
                     element = key.parent
                     if element is not None and element.type == "literal_element":
                         element = element.parent

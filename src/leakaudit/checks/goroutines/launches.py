@@ -22,7 +22,7 @@ from tree_sitter import Node
 
 from leakaudit.checks.context import Function, Package
 from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import FUNC_NODES, expressions, text, unparen, walk
+from leakaudit.parsing.syntax import FUNC_NODES, expressions, text, unparen, walk, word_starts
 from leakaudit.parsing.syntax import field as child
 
 LOOPS = ("for_statement",)
@@ -282,6 +282,23 @@ def find(source: SourceFile, pattern: bytes, kinds: tuple[str, ...]) -> list[Nod
     return out
 
 
+def find_word(source: SourceFile, word: str, kinds: tuple[str, ...]) -> list[Node]:
+    """`find` for the whole word `word`, by substring search (no regex to compile)."""
+    out: list[Node] = []
+    seen: set[int] = set()
+    root = source.root
+    for start in word_starts(source.content, word.encode()):
+        node: Node | None = root.descendant_for_byte_range(start, start + 1)
+        while node is not None and node.type not in kinds and node.start_byte == start:
+            node = node.parent
+        if node is None or node.type not in kinds or node.start_byte != start:
+            continue
+        if node.id not in seen:
+            seen.add(node.id)
+            out.append(node)
+    return out
+
+
 def owner_of(pkg: Package, node: Node, source: SourceFile) -> Function | None:
     """The function (declared or literal) around `node`, a node of `source`."""
     func = enclosing(node)
@@ -366,16 +383,16 @@ class Lifetime:
         name = text(child(fn.node, "name"))
         if not name:
             return []
-        pattern = rb"\b" + re.escape(name.encode()) + rb"\b"
+        word = name.encode()
         out: list[Node] = []
         is_method = fn.node.type == "method_declaration"
         for source in self.pkg.files:
-            if name.encode() not in source.content:
+            if word not in source.content:
                 continue
             types = self.pkg.file_types[source.path]
-            for match in matches(pattern, source.content):
-                node = source.root.descendant_for_byte_range(match.start(), match.end())
-                if node is None or node.start_byte != match.start():
+            for start in word_starts(source.content, word):
+                node = source.root.descendant_for_byte_range(start, start + len(word))
+                if node is None or node.start_byte != start:
                     continue
                 parent = node.parent
                 if parent is None or parent.type in ("function_declaration", "method_declaration"):

@@ -9,7 +9,6 @@ receiver is the loop, which is busy making the send. It blocks forever.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 
 from tree_sitter import Node
@@ -18,7 +17,7 @@ from leakaudit.checks.context import Function, Package, Sink, location
 from leakaudit.checks.goroutines.channels import RANGE, RECV, classify, select_alternatives
 from leakaudit.checks.goroutines.exits import field_channels
 from leakaudit.checks.goroutines.launches import (
-    find,
+    find_word,
     index,
     launches,
     owner_of,
@@ -34,6 +33,8 @@ from leakaudit.ruleset.model import Rule
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     facts = field_channels(pkg)
     idx = index(pkg)
+    if not facts.made:
+        return  # no channel made into a field: no type's loop can deadlock itself
     candidates: dict[str, set[str]] = {}  # type name -> unbuffered chan fields
     for tname, decl in pkg.symbols.types.items():
         for fname, ftype in decl.fields.items():
@@ -90,8 +91,7 @@ def _receive_sites(
         for fname in names:
             if fname.encode() not in source.content:
                 continue
-            pattern = rb"\b" + re.escape(fname.encode()) + rb"\b"
-            for ident in find(source, pattern, ("field_identifier",)):
+            for ident in find_word(source, fname, ("field_identifier",)):
                 chan = ident.parent
                 if chan is None or chan.type != "selector_expression":
                     continue
