@@ -107,6 +107,21 @@ def test_prefilter_finds_what_every_function_finds(
     assert _json(result) == sequential
 
 
+def test_text_runs_skip_the_goroutine_inventory_but_not_a_finding(tmp_path: Path) -> None:
+    """The inventory is evidence for markdown and JSON; without it the findings and
+    acquisitions are the same, and the cache keeps the two results apart."""
+    full, _ = scan_paths(["fixtures"], REPO, jobs=1, cache_dir=tmp_path)
+    lean, _ = scan_paths(["fixtures"], REPO, jobs=1, cache_dir=tmp_path, inventory=False)
+    assert full.goroutines and not lean.goroutines
+    assert lean.findings == full.findings and lean.acquisitions == full.acquisitions
+    again, _ = scan_paths(["fixtures"], REPO, jobs=1, cache_dir=tmp_path)
+    assert again.goroutines == full.goroutines
+    text = _cli("scan", FIXTURES / "demo-service", "-q", "--no-cache", cwd=tmp_path)
+    doc = _cli("scan", FIXTURES / "demo-service", "-q", "-f", "json", "--no-cache", cwd=tmp_path)
+    assert text.returncode == doc.returncode == 1
+    assert json.loads(doc.stdout)["goroutines"]
+
+
 def test_word_anchored_index_finds_what_the_query_finds() -> None:
     """calls_and_nodes (syntax steps from each word) against the query it replaces,
     on every fixture file, for the call names and statements all bundled rules ask for."""

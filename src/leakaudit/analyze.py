@@ -77,7 +77,7 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
                 FileRecord(target.rel, read.unit.directory, source.line_count(), status)
             )
         sources.append(source)
-    sink = Sink(findings=findings)
+    sink = Sink(findings=findings, inventory=context.inventory)
     for pkg in _packages(read.unit.directory, sources, read.go_version, context):
         for rule in context.rules:
             run = checks.get(rule.check)

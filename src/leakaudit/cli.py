@@ -407,6 +407,7 @@ def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-unty
         exclude=(*config.exclude, *args.exclude),
         jobs=args.jobs or _cpus(),
         cache_dir=_cache_dir(args),
+        inventory=getattr(args, "format", None) in ("json", "markdown"),
     )
     fail_on = Severity(getattr(args, "fail_on", None) or (config.fail_on or Severity.NOTE))
     if args.command == "baseline":

@@ -52,6 +52,10 @@ class ScanOptions:
     # folder (None: no cache). Neither changes the output.
     jobs: int = 1
     cache_dir: Path | None = None
+    # The goroutine inventory (how each launch is joined or stopped) is evidence for the
+    # reports that show it (markdown, JSON); text and SARIF runs skip classifying every
+    # `go` statement. It changes the result's goroutine records, never the findings.
+    inventory: bool = True
 
 
 def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
@@ -117,6 +121,7 @@ def _context(options: ScanOptions, rules: list[Rule], engine: dict[str, Rule]) -
             repr(sorted(r.id for r in rules)),
             repr(options.go_version),
             repr(options.include_tests),
+            repr(options.inventory),
         ):
             digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
         key_base = digest.digest()
@@ -128,6 +133,7 @@ def _context(options: ScanOptions, rules: list[Rule], engine: dict[str, Rule]) -
         real_root=str(options.root.resolve()),
         go_version=options.go_version,
         include_tests=options.include_tests,
+        inventory=options.inventory,
         cache=cache,
         key_base=key_base,
     )

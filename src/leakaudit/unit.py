@@ -56,6 +56,7 @@ class UnitContext:
     real_root: str  # resolved once: packages' go.mod is looked up below it
     go_version: str | None
     include_tests: bool
+    inventory: bool  # goroutine records wanted (reports that show them)
     cache: Cache | None
     key_base: bytes  # the cache key's part shared by every unit
 

@@ -133,6 +133,7 @@ class Sink:
     acquisitions: list[Acquisition] = field(default_factory=list)
     goroutines: list[GoroutineRecord] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    inventory: bool = True  # whether `goroutines` is wanted (only reports show it)
 
     def report(
         self,

@@ -161,9 +161,11 @@ class _Builder:
 
     @staticmethod
     def connect(frontier: list[Pending], target: Block) -> None:
+        preds = target.preds
         for src, cond, value in frontier:
-            src.succs.append(Edge(target, cond, value))
-            target.preds.append(src)
+            # tuple.__new__ directly: a NamedTuple's own constructor is a Python function
+            src.succs.append(_new_edge(Edge, (target, cond, value)))
+            preds.append(src)
 
     def step(self, kind: Kind, node: Node | None, frontier: list[Pending]) -> Block:
         block = self.new(kind, node)
@@ -181,9 +183,9 @@ class _Builder:
 
     def stmt(self, node: Node, frontier: list[Pending], label: str | None = None) -> list[Pending]:
         kind = node.type
-        handler = getattr(self, "_" + kind, None)
+        handler = _HANDLERS.get(kind)
         if handler is not None:
-            return handler(node, frontier, label)
+            return handler(self, node, frontier, label)  # type: ignore[no-any-return]
         if kind in ("empty_statement", "comment", "fallthrough_statement"):
             return frontier
         if kind == "expression_statement":
@@ -342,6 +344,15 @@ class _Builder:
             if name in self.labels:
                 self.connect(pending, self.labels[name])
         return CFG(self.entry, self.exit, self.blocks)
+
+
+# Statement type -> the _Builder method for it (`_if_statement` for if_statement...).
+_HANDLERS: dict[str, Callable[..., list[Pending]]] = {
+    name[1:]: method
+    for name, method in vars(_Builder).items()
+    if name.endswith("_statement") or name == "_block"
+}
+_new_edge = tuple.__new__
 
 
 def _case_values(case: Node) -> list[Node]:

@@ -27,7 +27,8 @@ def interest(rule: Rule) -> Interest:
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
-    sink.goroutines.extend(inventory.records(pkg))
+    if sink.inventory:
+        sink.goroutines.extend(inventory.records(pkg))
     for launch, target, _ in endless_launches(pkg, rule):
         if rule.options.get("leave-stopped-tickers") and ticker_stop(pkg, launch) is not None:
             continue
