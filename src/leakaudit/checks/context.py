@@ -34,9 +34,9 @@ class Interest:
     """What a function must contain for a check to have anything to say about it: calls
     by callee name, calls of this package's functions returning one of `returns` (a
     resource type, e.g. "os.File"), or syntax nodes of the given types. The package finds
-    them all in one pass per file (a byte search for the names and keywords points a
-    tree-sitter query at the few places to look), so the other functions cost nothing:
-    no Function, no scope, no CFG. A check module declares it as `interest(rule)`."""
+    them all in one pass per file (a byte search for the names and keywords, then a few
+    syntax steps from each place found), so the other functions cost nothing: no
+    Function, no scope, no CFG. A check module declares it as `interest(rule)`."""
 
     calls: frozenset[str] = frozenset()
     returns: frozenset[str] = frozenset()
@@ -386,9 +386,9 @@ class Package:
     def candidates(self, interest: Interest) -> list[Function]:
         """The functions holding something `interest` names, in source order: the only
         ones a check with that interest needs to look at."""
-        names, nodes = self._names(interest), interest.nodes
 
         def compute() -> list[Function]:
+            names, nodes = self._names(interest), interest.nodes
             self._ensure(names, nodes)
             out: list[Function] = []
             for source in self.files:
@@ -406,7 +406,7 @@ class Package:
                 out.extend(sorted(found_fns, key=lambda fn: fn.node.start_byte))
             return out
 
-        return self.memo(("candidates", names, nodes), compute)  # type: ignore[no-any-return]
+        return self.memo(("candidates", interest), compute)  # type: ignore[no-any-return]
 
     def calls_in(self, fn: Function, names: frozenset[str]) -> list[Node]:
         """Calls in `fn`'s own body whose callee name is in `names`, in source order."""

@@ -107,6 +107,10 @@ _NORETURN_FUNCS = frozenset(
 )
 
 
+# Every last name a never-returning call can have.
+_NORETURN_NAMES = _FATAL_METHODS | _CHAINED_FATAL | {name for _, name in _NORETURN_FUNCS}
+
+
 def is_noreturn_call(call: Node) -> bool:
     """Calls that never return to the caller. Name-based on purpose: `x.Fatal(...)` is a
     process-ending logger call (or testing.T's) in practically every Go code base."""
@@ -115,6 +119,8 @@ def is_noreturn_call(call: Node) -> bool:
         return False
     if fn.type == "identifier":
         return text(fn) == "panic"
+    if fn.type == "selector_expression" and text(child(fn, "field")) not in _NORETURN_NAMES:
+        return False  # the common case, told without spelling out the whole selector
     parts = selector_parts(fn)
     if parts is None:
         # A chain with calls in it: logrus.WithError(err).Fatal(...)

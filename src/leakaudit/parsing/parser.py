@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import tree_sitter_go
@@ -27,10 +27,11 @@ class SourceFile:
     content: bytes
     tree: Tree
     package: str  # the package clause's name ("" when missing)
+    # The root node, made once: Tree.root_node builds a new Node on every access.
+    root: Node = field(init=False, repr=False, compare=False)
 
-    @property
-    def root(self) -> Node:
-        return self.tree.root_node
+    def __post_init__(self) -> None:
+        self.root = self.tree.root_node
 
     @property
     def is_test(self) -> bool:
@@ -43,8 +44,12 @@ class SourceFile:
 def parse(path: str, content: bytes) -> SourceFile:
     tree = parser().parse(content)
     package = ""
-    for child in tree.root_node.named_children:
-        if child.type == "package_clause":
+    cursor = tree.walk()  # the clause comes first: step to it, no list of every child
+    more = cursor.goto_first_child()
+    while more:
+        child = cursor.node
+        more = cursor.goto_next_sibling()
+        if child is not None and child.type == "package_clause":
             ident = child.named_children[0] if child.named_children else None
             package = (
                 ident.text.decode("utf-8", "replace") if ident is not None and ident.text else ""
