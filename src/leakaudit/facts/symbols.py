@@ -67,10 +67,29 @@ def default_import_name(path: str) -> str:
     return last.replace("-", "_").replace(".", "_")
 
 
+_AFTER_IMPORTS = frozenset(
+    {
+        "function_declaration",
+        "method_declaration",
+        "type_declaration",
+        "var_declaration",
+        "const_declaration",
+    }
+)
+
+
 def file_imports(root: Node) -> dict[str, str]:
     """Import name → import path for one file (blank and dot imports are left out)."""
     out: dict[str, str] = {}
-    for decl in root.named_children:
+    cursor = root.walk()
+    more = cursor.goto_first_child()
+    while more:
+        decl = cursor.node
+        more = cursor.goto_next_sibling()
+        if decl is None:
+            continue
+        if decl.type in _AFTER_IMPORTS:
+            break  # imports precede every declaration: no need to list them all
         if decl.type != "import_declaration":
             continue
         for spec in _import_specs(decl):

@@ -430,16 +430,17 @@ _NOT_VALUES = frozenset({"field_identifier", "type_identifier", "package_identif
 
 def _harmless(node: Node) -> bool:
     """An occurrence of a word that cannot bind a local value of that name."""
-    if node.type in _NOT_VALUES:
+    kind = node.type
+    if kind in _NOT_VALUES:
         return True
-    cur: Node | None = node
-    for _ in range(3):  # string contents and escapes sit at most two levels down
-        if cur is None:
-            break
-        if cur.type in _QUOTED:
-            return True
-        cur = cur.parent
-    if node.type != "identifier":
+    if kind != "identifier":  # an identifier never sits inside a string or comment
+        cur: Node | None = node
+        for _ in range(3):  # string contents and escapes sit at most two levels down
+            if cur is None:
+                break
+            if cur.type in _QUOTED:
+                return True
+            cur = cur.parent
         return False
     parent = node.parent
     if parent is None:
