@@ -69,40 +69,56 @@ class Launch:
 
 @dataclass
 class Index:
-    """The package's function and method declarations, by syntax node and by name (a
-    literal is found from its node: listing every literal of a package costs a query
-    per `func` in its files)."""
+    """The package's analyzable function and method declarations, by syntax node and
+    by name; the Function of one is made when asked for (a literal is found from its
+    node: listing every literal of a package costs a query per `func` in its files)."""
 
-    declared: dict[int, Function]
-    funcs: dict[str, Function]
-    methods: dict[tuple[str, str], Function]
+    pkg: Package
+    declared: dict[int, tuple[Node, SourceFile]]
+    funcs: dict[str, tuple[Node, SourceFile]]
+    methods: dict[tuple[str, str], tuple[Node, SourceFile]]
+
+    def declaration(self, node: Node) -> Function | None:
+        return self._function(self.declared.get(node.id))
+
+    def func(self, name: str) -> Function | None:
+        return self._function(self.funcs.get(name))
+
+    def method(self, receiver: str, name: str) -> Function | None:
+        return self._function(self.methods.get((receiver, name)))
+
+    def _function(self, found: tuple[Node, SourceFile] | None) -> Function | None:
+        return self.pkg.function(*found) if found is not None else None
 
 
 def index(pkg: Package) -> Index:
     def compute() -> Index:
-        declared: dict[int, Function] = {}
-        funcs: dict[str, Function] = {}
-        methods: dict[tuple[str, str], Function] = {}
+        declared: dict[int, tuple[Node, SourceFile]] = {}
+        funcs: dict[str, tuple[Node, SourceFile]] = {}
+        methods: dict[tuple[str, str], tuple[Node, SourceFile]] = {}
         for source in pkg.files:
             for node in pkg.declarations_in(source):
-                fn = pkg.function(node, source)
-                if fn is None:
-                    continue
-                declared[node.id] = fn
+                if child(node, "body") is None or node.has_error:
+                    continue  # what Package.function leaves out
+                declared[node.id] = (node, source)
                 if node.type == "function_declaration":
-                    funcs.setdefault(text(child(node, "name")), fn)
+                    funcs.setdefault(text(child(node, "name")), (node, source))
                 else:
-                    recv = receiver_type(fn)
+                    recv = _receiver_type(node)
                     if recv:
-                        methods.setdefault((recv, text(child(node, "name"))), fn)
-        return Index(declared, funcs, methods)
+                        methods.setdefault((recv, text(child(node, "name"))), (node, source))
+        return Index(pkg, declared, funcs, methods)
 
     return pkg.memo("goroutines:index", compute)  # type: ignore[no-any-return]
 
 
 def receiver_type(fn: Function) -> str | None:
     """The local type name a method is declared on (`Poller` for `(p *Poller)`)."""
-    recv = child(fn.node, "receiver")
+    return _receiver_type(fn.node)
+
+
+def _receiver_type(method: Node) -> str | None:
+    recv = child(method, "receiver")
     if recv is None:
         return None
     for decl in recv.named_children:
@@ -187,7 +203,6 @@ def launch_call(stmt: Node) -> Node | None:
 def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None, dict[str, Node]]:
     """The function a call runs, when it is a literal or belongs to this package, and its
     parameters bound to the call's arguments (a method's receiver to the operand)."""
-    idx = index(pkg)
     fn_node = unparen(child(call, "function"))
     args_node = child(call, "arguments")
     args = [a for a in (args_node.named_children if args_node else []) if a.type != "comment"]
@@ -201,9 +216,9 @@ def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None,
         callee = owner.types.quick_callee(call, owner.node) or owner.types.callee(call, owner.scope)
         if callee is not None and callee.package == ".":
             if callee.receiver is None:
-                target = idx.funcs.get(callee.name)
+                target = index(pkg).func(callee.name)
             else:
-                target = idx.methods.get((callee.receiver, callee.name))
+                target = index(pkg).method(callee.receiver, callee.name)
             if target is not None and callee.receiver is not None:
                 recv = receiver_name(target)
                 operand = (
@@ -357,8 +372,11 @@ class Lifetime:
 
     def __init__(self, pkg: Package) -> None:
         self.pkg = pkg
-        self.idx = index(pkg)
         self.decided: dict[int, bool] = {}
+
+    @property
+    def idx(self) -> Index:
+        return index(self.pkg)
 
     def _is_lifetime(self, fn: Function) -> bool:
         key = fn.node.id
@@ -418,7 +436,7 @@ class Lifetime:
                         if callee is not None and callee.package not in (None, "."):
                             continue  # another package's function of that name
                         if callee is not None and callee.package == "." and callee.receiver:
-                            found = self.idx.methods.get((callee.receiver, name))
+                            found = self.idx.method(callee.receiver, name)
                             if found is not fn:
                                 continue
                     out.append(parent)
@@ -450,7 +468,7 @@ class Lifetime:
             return "started once (sync.Once or a singleton helper)"
         if _looped(node, cur):
             return None  # once per iteration: as many as the loop runs
-        decl = self.idx.declared.get(cur.id)
+        decl = self.idx.declaration(cur)
         if decl is not None and self._is_lifetime(decl):
             name = text(child(cur, "name"))
             if name in ("main", "init"):

@@ -32,9 +32,9 @@ from leakaudit.ruleset.model import Rule
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     facts = field_channels(pkg)
-    idx = index(pkg)
     if not facts.made:
         return  # no channel made into a field: no type's loop can deadlock itself
+    idx = index(pkg)
     candidates: dict[str, set[str]] = {}  # type name -> unbuffered chan fields
     for tname, decl in pkg.symbols.types.items():
         for fname, ftype in decl.fields.items():
@@ -128,7 +128,7 @@ def _launched_methods(pkg: Package) -> set[Function]:
                 node, target.scope
             )
             if callee is not None and callee.package == "." and callee.receiver:
-                found = idx.methods.get((callee.receiver, callee.name))
+                found = idx.method(callee.receiver, callee.name)
                 if found is not None:
                     out.add(found)
     return out
@@ -165,7 +165,7 @@ def _reachable(idx, tname: str, loop: Function) -> dict[Function, list[str]]:  #
             operand = unparen(child(callee, "operand"))
             if operand is None or operand.type != "identifier" or text(operand) != recv:
                 continue
-            found = idx.methods.get((tname, text(child(callee, "field"))))
+            found = idx.method(tname, text(child(callee, "field")))
             if found is not None and found not in seen:
                 seen[found] = seen[fn] + [text(child(found.node, "name"))]
                 queue.append(found)
