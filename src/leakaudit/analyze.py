@@ -16,6 +16,7 @@ from leakaudit.discovery import Target
 from leakaudit.facts import symbols as symbols_mod
 from leakaudit.findings import Finding, Location, Severity
 from leakaudit.parsing import parser
+from leakaudit.parsing.syntax import FUNC_NODES
 from leakaudit.report.fingerprint import line_hashes
 from leakaudit.result import FileRecord
 from leakaudit.ruleset.model import Rule
@@ -287,8 +288,6 @@ def _finish(
 def _spans(findings: list[Finding], sources: dict[str, parser.SourceFile]) -> Spans:
     if not findings:
         return {}
-    from leakaudit.gitdiff import function_span
-
     out: Spans = {}
     for finding in findings:
         loc = finding.location
@@ -296,3 +295,19 @@ def _spans(findings: list[Finding], sources: dict[str, parser.SourceFile]) -> Sp
         if key not in out:
             out[key] = function_span(sources.get(loc.path), finding)
     return out
+
+
+def function_span(source: parser.SourceFile | None, finding: Finding) -> tuple[int, int]:
+    """Lines of the outermost function around the finding (its own lines outside one):
+    --new-from-rev keeps a finding when a change touches them."""
+    loc = finding.location
+    if source is None:
+        return loc.line, loc.end_line
+    point = (loc.line - 1, max(loc.col - 1, 0))
+    node = source.root.descendant_for_point_range(point, point)
+    span = (loc.line, loc.end_line)
+    while node is not None:
+        if node.type in FUNC_NODES:
+            span = (node.start_point[0] + 1, node.end_point[0] + 1)
+        node = node.parent
+    return span

@@ -16,10 +16,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leakaudit.findings import Finding
-from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import FUNC_NODES
-
 _HUNK = re.compile(rb"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -145,32 +141,3 @@ def _unquote(name: bytes) -> str | None:
         raw = codecs.escape_decode(name[1:-1])[0]
         return os.fsdecode(raw) if isinstance(raw, bytes) else str(raw)
     return os.fsdecode(name)
-
-
-def function_span(source: SourceFile | None, finding: Finding) -> tuple[int, int]:
-    """Lines of the outermost function around the finding (its own lines outside one)."""
-    loc = finding.location
-    if source is None:
-        return loc.line, loc.end_line
-    point = (loc.line - 1, max(loc.col - 1, 0))
-    node = source.root.descendant_for_point_range(point, point)
-    span = (loc.line, loc.end_line)
-    while node is not None:
-        if node.type in FUNC_NODES:
-            span = (node.start_point[0] + 1, node.end_point[0] + 1)
-        node = node.parent
-    return span
-
-
-def only_changed(
-    findings: list[Finding], sources: dict[str, SourceFile], changed: dict[str, Changes]
-) -> list[Finding]:
-    out = []
-    for finding in findings:
-        changes = changed.get(finding.location.path)
-        if changes is None:
-            continue
-        start, end = function_span(sources.get(finding.location.path), finding)
-        if changes.touches(start, end):
-            out.append(finding)
-    return out
