@@ -410,6 +410,8 @@ def _deferred_closure_releases(defers: list[Block], uses: UseClassifier, before:
 
 
 def _assigns(node: Node, name: str) -> bool:
+    if name.encode() not in (node.text or b""):
+        return False  # most statements never mention the error variable
     for n in walk(node):
         if n.type in ("short_var_declaration", "assignment_statement") and any(
             t.type == "identifier" and text(t) == name for t in expressions(child(n, "left"))

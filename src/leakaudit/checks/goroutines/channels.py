@@ -69,8 +69,9 @@ def local_channels(pkg: Package, fn: Function) -> list[LocalChan]:
 
 def _collect(pkg: Package, fn: Function) -> list[LocalChan]:
     body = child(fn.node, "body")
-    if body is None or b"chan" not in (body.text or b""):
-        return []
+    source = (body.text or b"") if body is not None else b""
+    if body is None or b"chan" not in source or b"make" not in source:
+        return []  # a local channel is made right here: `make(chan ...)`
     chans: dict[str, LocalChan] = {}
     counts: dict[str, int] = {}
     for node in fn.types.declarations(body):  # the nodes _bindings reads, by a query

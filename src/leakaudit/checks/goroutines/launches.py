@@ -22,7 +22,7 @@ from tree_sitter import Node
 
 from leakaudit.checks.context import Function, Package
 from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import FUNC_NODES, expressions, text, unparen, walk, word_starts
+from leakaudit.parsing.syntax import FUNC_NODES, expressions, text, unparen, word_starts
 from leakaudit.parsing.syntax import field as child
 
 LOOPS = ("for_statement",)
@@ -172,26 +172,39 @@ def declares(func: Node, name: str) -> bool:
         ):
             return True
     body = child(func, "body")
-    if body is None or name.encode() not in (body.text or b""):
+    data = (body.text or b"") if body is not None else b""
+    word = name.encode()
+    if body is None or word not in data:
         return False
-    for node in walk(body, into_funcs=True):
-        kind = node.type
-        if kind == "short_var_declaration":
-            names = expressions(child(node, "left"))
-        elif kind in ("var_spec", "const_spec"):
-            names = node.children_by_field_name("name")
-        elif (
-            kind == "range_clause" and any(c.type == ":=" for c in node.children if not c.is_named)
-        ) or (
-            kind == "receive_statement"
-            and any(c.type == ":=" for c in node.children if not c.is_named)
-        ):
-            names = expressions(child(node, "left"))
-        else:
-            continue
-        if any(n.type == "identifier" and text(n) == name for n in names):
+    for at in word_starts(data, word):  # each occurrence, not every node of the body
+        start = body.start_byte + at
+        node = body.descendant_for_byte_range(start, start + len(word))
+        if node is not None and node.type == "identifier" and _declared_name(node):
             return True
     return False
+
+
+_DECLARING = ("short_var_declaration", "range_clause", "receive_statement")
+
+
+def _declared_name(ident: Node) -> bool:
+    """Is this identifier one a `:=` (declaration, range, receive) or a var/const spec
+    declares?"""
+    parent = ident.parent
+    if parent is None:
+        return False
+    if parent.type in ("var_spec", "const_spec"):
+        return ident in parent.children_by_field_name("name")
+    if parent.type != "expression_list":
+        return False
+    decl = parent.parent
+    if decl is None or decl.type not in _DECLARING or child(decl, "left") != parent:
+        return False
+    if decl.type != "short_var_declaration" and not any(
+        c.type == ":=" for c in decl.children if not c.is_named
+    ):
+        return False
+    return ident in expressions(parent)
 
 
 def launch_call(stmt: Node) -> Node | None:
