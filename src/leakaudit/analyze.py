@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from leakaudit import checks, suppress
+from leakaudit import suppress
 from leakaudit.checks.context import BudgetExceeded, Failure, Package, Sink, location
 from leakaudit.discovery import Target
 from leakaudit.facts import symbols as symbols_mod
@@ -80,11 +80,7 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
         sources.append(source)
     sink = Sink(findings=findings, inventory=context.inventory)
     for pkg in _packages(read.unit.directory, sources, read.go_version, context):
-        for rule in context.rules:
-            run = checks.get(rule.check)
-            if run is None:
-                continue
-            wanted = context.interests.get(rule.id)
+        for rule, run, wanted in context.runs:
             try:
                 if wanted is not None and not pkg.interested(wanted):
                     continue  # nothing in the package this rule's check looks at

@@ -19,6 +19,7 @@ from leakaudit.ruleset.model import Rule
 
 if TYPE_CHECKING:
     from leakaudit.cache import Cache
+    from leakaudit.checks import CheckFn
     from leakaudit.checks.context import Interest
 
 # (path, line, col, end_line) of a finding -> first and last line of the outermost
@@ -67,6 +68,19 @@ class UnitContext:
         from leakaudit import checks
 
         return {r.id: checks.interest(r) for r in self.rules if checks.get(r.check) is not None}
+
+    @cached_property
+    def runs(self) -> list[tuple[Rule, CheckFn, Interest | None]]:
+        """(rule, its check, what the check looks for) for each rule that runs, in order:
+        resolved once, not per rule and package."""
+        from leakaudit import checks
+
+        out = []
+        for rule in self.rules:
+            run = checks.get(rule.check)
+            if run is not None:
+                out.append((rule, run, self.interests.get(rule.id)))
+        return out
 
     @cached_property
     def interest(self) -> Interest:

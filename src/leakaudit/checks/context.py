@@ -393,8 +393,8 @@ class Package:
             out: list[Function] = []
             for source in self.files:
                 index = self._index.get(source.path)
-                if index is None:
-                    continue
+                if index is None or not (index.callers or index.holders):
+                    continue  # most files hold nothing any rule looks at
                 ids: set[int] = set()
                 callers = index.callers
                 # Loop over the smaller side: rules name many calls, files hold few.
