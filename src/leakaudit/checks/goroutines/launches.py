@@ -14,7 +14,7 @@ process, which is what the author wanted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -294,28 +294,20 @@ def matches(pattern: bytes, content: bytes) -> Iterator[re.Match[bytes]]:
 def find(source: SourceFile, pattern: bytes, kinds: tuple[str, ...]) -> list[Node]:
     """Nodes of the given kinds that start where `pattern` matches in the file: a cheap
     way to visit only the few places that matter instead of walking every node."""
-    out: list[Node] = []
-    seen: set[int] = set()
-    root = source.root
-    for match in matches(pattern, source.content):
-        start = match.start()
-        node: Node | None = root.descendant_for_byte_range(start, start + 1)
-        while node is not None and node.type not in kinds and node.start_byte == start:
-            node = node.parent
-        if node is None or node.type not in kinds or node.start_byte != start:
-            continue
-        if node.id not in seen:
-            seen.add(node.id)
-            out.append(node)
-    return out
+    return _starting_at(source, (m.start() for m in matches(pattern, source.content)), kinds)
 
 
 def find_word(source: SourceFile, word: str, kinds: tuple[str, ...]) -> list[Node]:
     """`find` for the whole word `word`, by substring search (no regex to compile)."""
+    return _starting_at(source, word_starts(source.content, word.encode()), kinds)
+
+
+def _starting_at(source: SourceFile, starts: Iterable[int], kinds: tuple[str, ...]) -> list[Node]:
+    """The nodes of the given kinds that start at the given offsets, each once."""
     out: list[Node] = []
     seen: set[int] = set()
     root = source.root
-    for start in word_starts(source.content, word.encode()):
+    for start in starts:
         node: Node | None = root.descendant_for_byte_range(start, start + 1)
         while node is not None and node.type not in kinds and node.start_byte == start:
             node = node.parent
