@@ -123,6 +123,10 @@ class Cache:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError):
             return
+        self.put_pickled(kind, key, data)
+
+    def put_pickled(self, kind: str, key: str, data: bytes) -> None:
+        """`put` for a value pickled already (a worker's result, as it arrived)."""
         self._this_process()
         self._pending.append((kind, key, data))
         if len(self._pending) >= self.FLUSH_EVERY:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import stat
 import sys
 from collections import defaultdict
@@ -168,7 +169,7 @@ def _run(units: list[Unit], context: UnitContext, jobs: int) -> list[UnitResult]
     takes the rest, biggest first (each worker still reads the cache). Only this
     process writes the cache: what the units computed, in one transaction."""
     results: list[UnitResult | None] = [None] * len(units)
-    fresh: list[tuple[str, UnitResult]] = []  # computed results by cache key
+    fresh: list[tuple[str, bytes]] = []  # computed results, pickled, by cache key
     pending = list(range(len(units)))
     if jobs > 1 and len(units) > 1:
         if context.cache is not None:
@@ -183,10 +184,10 @@ def _run(units: list[Unit], context: UnitContext, jobs: int) -> list[UnitResult]
     for i in pending:  # jobs == 1, a single unit, or what a broken worker left undone
         results[i], key = run_unit(units[i], context)
         if key is not None:
-            fresh.append((key, results[i]))
+            fresh.append((key, pickle.dumps(results[i], protocol=pickle.HIGHEST_PROTOCOL)))
     if context.cache is not None:
-        for key, result in fresh:
-            context.cache.put("unit", key, result)
+        for key, data in fresh:
+            context.cache.put_pickled("unit", key, data)
         context.cache.flush()
     return [r for r in results if r is not None]
 
@@ -202,9 +203,12 @@ def _init_worker(context: UnitContext) -> None:
     _WORKER_CONTEXT = context
 
 
-def _worker_unit(unit: Unit) -> tuple[UnitResult, str | None]:
+def _worker_unit(unit: Unit) -> tuple[bytes, str | None]:
+    """A unit's result pickled here, in the worker: the main process unpickles it once
+    and stores those same bytes in the cache (no second pickling, after the pool)."""
     assert _WORKER_CONTEXT is not None
-    return run_unit(unit, _WORKER_CONTEXT)
+    result, key = run_unit(unit, _WORKER_CONTEXT)
+    return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), key
 
 
 def _run_pool(
@@ -213,7 +217,7 @@ def _run_pool(
     context: UnitContext,
     jobs: int,
     results: list[UnitResult | None],
-    fresh: list[tuple[str, UnitResult]],
+    fresh: list[tuple[str, bytes]],
 ) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -234,10 +238,10 @@ def _run_pool(
         for future in as_completed(futures):
             # A worker that died (killed, out of memory) leaves its unit to this process.
             with contextlib.suppress(Exception):
-                result, key = future.result()
-                results[futures[future]] = result
+                data, key = future.result()
+                results[futures[future]] = pickle.loads(data)
                 if key is not None:
-                    fresh.append((key, result))
+                    fresh.append((key, data))
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
