@@ -296,7 +296,7 @@ class Package:
         if not returns:
             return frozenset()
 
-        def by_type() -> dict[str, set[str]]:
+        def by_type(wanted: frozenset[str]) -> dict[str, set[str]]:
             out: dict[str, set[str]] = {}
             symbols = self.symbols
             declared = [
@@ -306,12 +306,18 @@ class Package:
             ]
             for name, results in declared:
                 for result in results:
-                    if result:
+                    if result in wanted:  # resource types only: most results are not
                         out.setdefault(result, set()).add(name)
             return out
 
         def compute() -> frozenset[str]:
-            returning: dict[str, set[str]] = self.memo("returning", by_type)  # type: ignore[assignment]
+            # One pass for every resource type the rules name, shared by their checks.
+            wanted = self.interest.returns
+            if not returns <= wanted:  # a check asking about another type: its own pass
+                wanted = returns
+            returning: dict[str, set[str]] = self.memo(  # type: ignore[assignment]
+                ("returning", wanted), lambda: by_type(wanted)
+            )
             return frozenset(name for kind in returns for name in returning.get(kind, ()))
 
         return self.memo(("resource-call-names", returns), compute)  # type: ignore[return-value]
