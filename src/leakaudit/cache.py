@@ -81,6 +81,8 @@ class Cache:
         if self._db is None and not self._broken:
             try:
                 self._db = self._open()
+            except sqlite3.OperationalError:  # locked past the timeout, unwritable...
+                self._broken = True  # (never delete a database another scan is using)
             except (OSError, sqlite3.Error):
                 try:  # not a database (damaged, foreign): start a new one, once
                     self.file.unlink(missing_ok=True)
