@@ -300,8 +300,8 @@ class Package:
             out: dict[str, set[str]] = {}
             symbols = self.symbols
             declared = [
-                *symbols.funcs.items(),
-                *((name, results) for (_, name), results in symbols.methods.items()),
+                *symbols.funcs.returning(wanted),
+                *((name, results) for (_, name), results in symbols.methods.returning(wanted)),
                 *(item for decl in symbols.types.values() for item in decl.methods.items()),
             ]
             for name, results in declared:

@@ -189,9 +189,14 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
             return (state & ~OPEN) | DONE
         return state
 
-    # Fixpoint over state masks (they only grow), then one recording pass.
-    state_in: dict[int, int] = {graph.entry.index: UNSEEN}
-    work = [graph.entry]
+    # Fixpoint over state masks (they only grow), then one recording pass. It starts at
+    # the acquisition: before it nothing is open, and a state that is not open passes
+    # every block unchanged and records nothing (an acquisition no path reaches owes
+    # nothing at all).
+    if start is None or start.index not in graph.reachable():
+        return outcome
+    state_in: dict[int, int] = {start.index: UNSEEN}
+    work = [start]
     while work:
         block = work.pop()
         fn.spend()

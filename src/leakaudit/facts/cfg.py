@@ -63,6 +63,20 @@ class CFG:
     exit: Block
     blocks: list[Block]
     _by_kind: dict[Kind, list[Block]] = field(default_factory=dict, repr=False)
+    _reachable: set[int] | None = field(default=None, repr=False)
+
+    def reachable(self) -> set[int]:
+        """Indexes of the blocks some path from the entry reaches."""
+        if self._reachable is None:
+            seen = {self.entry.index}
+            stack = [self.entry]
+            while stack:
+                for edge in stack.pop().succs:
+                    if edge.target.index not in seen:
+                        seen.add(edge.target.index)
+                        stack.append(edge.target)
+            self._reachable = seen
+        return self._reachable
 
     def __iter__(self) -> Iterator[Block]:
         return iter(self.blocks)

@@ -9,8 +9,10 @@ what resolving `r.db.QueryContext` to `(*sql.DB).QueryContext` needs.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
 from tree_sitter import Node
 
@@ -45,6 +47,9 @@ BUILTIN_TYPES = frozenset(
         "comparable",
     ]
 )
+
+
+K = TypeVar("K", bound=Hashable)
 
 
 @lru_cache(maxsize=4096)
@@ -155,6 +160,46 @@ def result_types(sig_owner: Node, imports: dict[str, str]) -> list[str | None]:
     return out
 
 
+class DeclaredResults(Mapping[K, list[str | None]]):
+    """Function (or method) -> its declared result types, typed when first asked: most
+    functions' results are never looked at, and typing them all cost a tenth of
+    parsing. `returning` answers "which return one of these types" reading only the
+    results that spell one of their names."""
+
+    def __init__(self) -> None:
+        self._decls: dict[K, tuple[Node, dict[str, str]]] = {}
+        self._typed: dict[K, list[str | None]] = {}
+
+    def declare(self, key: K, node: Node, imports: dict[str, str]) -> None:
+        self._decls[key] = (node, imports)  # a later declaration wins, as in a dict
+        self._typed.pop(key, None)
+
+    def __getitem__(self, key: K) -> list[str | None]:
+        if key not in self._typed:
+            node, imports = self._decls[key]
+            self._typed[key] = result_types(node, imports)
+        return self._typed[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._decls
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._decls)
+
+    def __len__(self) -> int:
+        return len(self._decls)
+
+    def returning(self, types: frozenset[str]) -> Iterator[tuple[K, list[str | None]]]:
+        """(key, results) of the declarations whose results may name one of `types`
+        (qualified names; a result names one only if its text holds the last part)."""
+        names = {t.rsplit(".", 1)[-1].encode() for t in types}
+        for key, (node, _) in self._decls.items():
+            result = child(node, "result")
+            spelled = (result.text or b"") if result is not None else b""
+            if any(name in spelled for name in names):
+                yield key, self[key]
+
+
 @dataclass
 class TypeDecl:
     name: str
@@ -204,8 +249,8 @@ class PackageSymbols:
 
     name: str
     types: dict[str, TypeDecl] = field(default_factory=dict)
-    funcs: dict[str, list[str | None]] = field(default_factory=dict)
-    methods: dict[tuple[str, str], list[str | None]] = field(default_factory=dict)
+    funcs: DeclaredResults[str] = field(default_factory=DeclaredResults)
+    methods: DeclaredResults[tuple[str, str]] = field(default_factory=DeclaredResults)
     vars: dict[str, str | None] = field(default_factory=dict)
     imported: set[str] = field(default_factory=set)  # every import path of every file
     # file_imports of each file, by root node id (valid while the trees live, as the
@@ -272,12 +317,12 @@ def collect(files: list[SourceFile]) -> PackageSymbols:
         for decl in source.root.named_children:
             kind = decl.type
             if kind == "function_declaration":
-                symbols.funcs[text(child(decl, "name"))] = result_types(decl, imports)
+                symbols.funcs.declare(text(child(decl, "name")), decl, imports)
             elif kind == "method_declaration":
                 recv = _receiver_type(decl, imports)
                 if recv:
                     name = text(child(decl, "name"))
-                    symbols.methods[(recv.lstrip("."), name)] = result_types(decl, imports)
+                    symbols.methods.declare((recv.lstrip("."), name), decl, imports)
             elif kind == "type_declaration":
                 for spec in decl.named_children:
                     if spec.type in ("type_spec", "type_alias"):
