@@ -251,10 +251,7 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
     try:
         options, fail_on = _options(args, ruleset, config)
         result, problems = scan(options)
-    except _WorkflowError as exc:
-        print(f"leakaudit: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except PathError as exc:
+    except (_WorkflowError, PathError) as exc:
         print(f"leakaudit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     for problem in problems:

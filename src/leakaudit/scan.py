@@ -361,7 +361,7 @@ def _policy(finding: Finding, options: ScanOptions, rules: dict[str, Rule]) -> F
 def _go_version_of(rel: str, options: ScanOptions) -> str | None:
     if not options.root.is_dir():
         return None
-    mod = gomod.nearest((options.root / _pkg_dir(rel)).resolve())
+    mod = gomod.nearest(options.root / _pkg_dir(rel))  # it resolves the path
     return mod.go if mod else None
 
 

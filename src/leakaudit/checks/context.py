@@ -422,14 +422,6 @@ class Package:
             return []
         return [call for name, call in index.calls.get(fn.node.id, ()) if name in names]
 
-    def nodes_in(self, fn: Function, kind: str) -> list[Node]:
-        """Nodes of type `kind` in `fn`'s own body, in source order."""
-        self._ensure(frozenset(), frozenset({kind}))
-        index = self._index.get(fn.file.path)
-        if index is None:
-            return []
-        return [n for n in index.nodes.get(fn.node.id, ()) if n.type == kind]
-
     def interested(self, interest: Interest) -> bool:
         return bool(self.candidates(interest))
 

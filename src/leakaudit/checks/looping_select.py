@@ -7,8 +7,9 @@ from tree_sitter import Node
 
 from leakaudit.checks.calls import interest, matching_calls, targets
 from leakaudit.checks.context import Function, Package, Sink
+from leakaudit.checks.goroutines.channels import done_receive
 from leakaudit.facts.cfg import is_noreturn_call
-from leakaudit.parsing.syntax import FUNC_NODES, statements, text, unparen
+from leakaudit.parsing.syntax import FUNC_NODES, statements, unparen
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -33,20 +34,11 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
 def _fires_once(case: Node) -> bool:
     """`case <-ctx.Done():` fires once, when the context ends, so it cannot keep a
     loop creating timers (the cancellable-sleep idiom)."""
-    comm = child(case, "communication") if case.type == "communication_case" else None
-    node = comm
+    node = child(case, "communication") if case.type == "communication_case" else None
     if node is not None and node.type == "receive_statement":
         node = child(node, "right")
     node = unparen(node)
-    if node is None or node.type != "unary_expression":
-        return False
-    call = unparen(child(node, "operand"))
-    if call is None or call.type != "call_expression":
-        return False
-    fn = unparen(child(call, "function"))
-    return (
-        fn is not None and fn.type == "selector_expression" and text(child(fn, "field")) == "Done"
-    )
+    return node is not None and done_receive(node)
 
 
 def _select_case(call: Node) -> Node | None:

@@ -39,7 +39,6 @@ class _Outcome:
     handed_off: bool = False
     stored_fields: set[tuple[str | None, str]] = field(default_factory=set)  # (owner, field)
     error_checked: bool = False
-    exhausted: bool = False  # released by iterating to the end
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
@@ -178,8 +177,6 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
         if nilness.established(edge_cond, value, resource_nil):
             return (state & ~LIVE) | DONE
         if rule.release.exhausts and _exhausted(edge_cond, value, var, rule.release.exhausts):
-            if record:
-                outcome.exhausted = True
             return (state & ~LIVE) | DONE
         # While the call's error still describes the resource, a non-nil error (alone,
         # or in a disjunction with a nil resource) means nothing is open.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from leakaudit.facts.symbols import PackageSymbols, file_imports, result_types, type_name
+from leakaudit.facts.symbols import PackageSymbols, file_imports, type_name
 from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import expressions, text, unparen, word_starts
 from leakaudit.parsing.syntax import field as child
@@ -470,7 +470,3 @@ def _declarations(body: Node) -> list[Node]:
             out.append(node)
     out.sort(key=lambda n: n.start_byte)
     return out
-
-
-def func_results(func: Node, types: FileTypes) -> list[str | None]:
-    return result_types(func, types.imports)

@@ -17,7 +17,6 @@ from tree_sitter import Node, Query, QueryCursor
 from leakaudit.parsing.parser import GO
 from leakaudit.parsing.syntax import word_starts
 
-FUNCTIONS = "[(function_declaration) (method_declaration) (func_literal)] @fn"
 LITERALS = "(func_literal) @fn"
 
 

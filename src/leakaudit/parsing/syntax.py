@@ -62,12 +62,6 @@ def walk(node: Node, *, into_funcs: bool = False) -> Iterator[Node]:
         stack.extend(reversed(cur.named_children))
 
 
-def identifiers(node: Node, *, into_funcs: bool = True) -> Iterator[Node]:
-    for n in walk(node, into_funcs=into_funcs):
-        if n.type == "identifier":
-            yield n
-
-
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 

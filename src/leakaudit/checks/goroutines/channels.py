@@ -317,14 +317,6 @@ def _comma_ok(unary: Node) -> bool:
     return False
 
 
-def is_receive_of(node: Node, names: set[str]) -> bool:
-    """`<-x` where x is one of names."""
-    if node.type != "unary_expression" or text(child(node, "operator")) != "<-":
-        return False
-    operand = unparen(child(node, "operand"))
-    return operand is not None and operand.type == "identifier" and text(operand) in names
-
-
 def done_receive(node: Node) -> bool:
     """`<-x.Done()` (a context, or anything with a Done channel)."""
     if node.type != "unary_expression" or text(child(node, "operator")) != "<-":

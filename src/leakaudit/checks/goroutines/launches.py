@@ -36,7 +36,6 @@ class Launch:
     target: Function | None  # what the goroutine runs, when it is readable
     # target parameter (and method receiver) name -> argument expression in the owner
     bindings: dict[str, Node] = field(default_factory=dict)
-    in_loop: bool = False  # the go statement sits in a loop of its owner
     # Decides `lifetime` on first use: it searches the package for the callers of the
     # owner, and most launches are classified (joined, stoppable...) before asking.
     lifetimes: Lifetime | None = field(default=None, repr=False)
@@ -247,17 +246,6 @@ def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None,
     return target, bindings
 
 
-def _in_loop(stmt: Node, stop: Node) -> bool:
-    cur = stmt.parent
-    while cur is not None and cur != stop:
-        if cur.type in LOOPS:
-            return True
-        if cur.type in FUNC_NODES:
-            return False
-        cur = cur.parent
-    return False
-
-
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -345,7 +333,6 @@ def launches(pkg: Package) -> list[Launch]:
                         owner=fn,
                         target=target,
                         bindings=bindings,
-                        in_loop=_in_loop(node, fn.node),
                         lifetimes=lifetime,
                     )
                 )
@@ -471,7 +458,7 @@ class Lifetime:
             return "package initialization"
         if once:
             return "started once (sync.Once or a singleton helper)"
-        if _looped(node, cur):
+        if looped(node, cur):
             return None  # once per iteration: as many as the loop runs
         decl = self.idx.declaration(cur)
         if decl is not None and self._is_lifetime(decl):
@@ -500,9 +487,10 @@ class Lifetime:
         return None
 
 
-def _looped(node: Node, decl: Node) -> bool:
+def looped(node: Node, stop: Node) -> bool:
+    """Is `node` inside a loop below `stop` (func literals included)?"""
     cur = node.parent
-    while cur is not None and cur != decl:
+    while cur is not None and cur != stop:
         if cur.type in LOOPS:
             return True
         cur = cur.parent

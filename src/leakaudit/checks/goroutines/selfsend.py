@@ -20,6 +20,7 @@ from leakaudit.checks.goroutines.launches import (
     find_word,
     index,
     launches,
+    looped,
     owner_of,
     receiver_name,
     receiver_type,
@@ -50,7 +51,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
         if any(receiver_type(fn) != tname for fn in owners):
             continue  # received outside the type's methods: not a single loop
         for loop in sorted(owners & launched, key=lambda f: f.node.start_byte):
-            if not any(fn is loop and _in_loop(node, loop.node) for fn, node in sites):
+            if not any(fn is loop and looped(node, loop.node) for fn, node in sites):
                 continue
             reach = _reachable(idx, tname, loop)
             if not owners <= set(reach):
@@ -132,15 +133,6 @@ def _launched_methods(pkg: Package) -> set[Function]:
                 if found is not None:
                     out.add(found)
     return out
-
-
-def _in_loop(node: Node, stop: Node) -> bool:
-    cur = node.parent
-    while cur is not None and cur != stop:
-        if cur.type == "for_statement":
-            return True
-        cur = cur.parent
-    return False
 
 
 def _reachable(idx, tname: str, loop: Function) -> dict[Function, list[str]]:  # type: ignore[no-untyped-def]
