@@ -133,7 +133,7 @@ def test_word_anchored_index_finds_what_the_query_finds() -> None:
     for rule in bundled_rules().rules:
         wanted = checks.interest(rule) if checks.get(rule.check) else None
         interest = interest | wanted if wanted is not None else interest
-    names = interest.calls | {"Close", "Stop", "Wait"}
+    names = interest.names | {"Close", "Stop", "Wait"}
     nodes = interest.nodes | {"defer_statement", "select_statement", "return_statement"}
     tricky = b"""package p
 // Query(x) in a comment, "Query(x)" in a string
@@ -158,6 +158,33 @@ func f() {
         assert sorted(n.id for n in fast[1]) == sorted(n.id for n in found), name
         compared += len(calls) + len(found)
     assert compared > 500
+
+
+def test_package_functions_are_looked_for_only_where_their_package_is_imported() -> None:
+    """`pgxpool.New` can only be called through an import of pgxpool: a function calling
+    `errors.New`, or a local `New`, is no candidate of the rule; an aliased import is."""
+    from leakaudit import checks
+    from leakaudit.checks.context import Interest
+    from leakaudit.facts.symbols import collect
+    from leakaudit.parsing import parser
+
+    rule = next(r for r in bundled_rules().rules if r.id == "closer-leaked-on-error")
+    wanted = checks.interest(rule)
+    assert wanted is not None and "New" in wanted.gates
+    files = {
+        "a.go": 'import "errors"\nfunc A() error { return errors.New("x") }',
+        "b.go": 'import pool "github.com/jackc/pgx/v5/pgxpool"\n'
+        'func B() error { p, err := pool.New(nil, ""); _ = p; return err }',
+        "c.go": "func New() int { return 0 }\nfunc C() int { return New() }",
+    }
+    sources = [parser.parse(name, f"package p\n{body}\n".encode()) for name, body in files.items()]
+
+    def candidates(interest: Interest) -> list[str]:
+        pkg = Package(".", sources, collect(sources), {}, interest=interest)
+        return [fn.name for fn in pkg.candidates(interest)]
+
+    assert candidates(wanted) == ["B"]
+    assert candidates(Interest(calls=wanted.names, returns=wanted.returns)) == ["A", "B", "C"]
 
 
 def test_selectors_naming_finds_what_the_query_finds() -> None:

@@ -18,8 +18,14 @@ def targets(rule: Rule) -> frozenset[str]:
 
 
 def interest(rule: Rule) -> Interest:
-    """Functions calling something named like a target (`Tick`) are the candidates."""
-    return Interest(calls=frozenset(w.rsplit(".", 1)[-1] for w in targets(rule)))
+    """Functions calling something named like a target (`Tick`) in a file importing its
+    package are the candidates: a target is only ever called through that import."""
+    return Interest(imported=frozenset(_split(target) for target in targets(rule)))
+
+
+def _split(target: str) -> tuple[str, str]:
+    path, _, name = target.rpartition(".")
+    return path, name
 
 
 def matching_calls(pkg: Package, fn: Function, wanted: frozenset[str]) -> Iterator[Node]:

@@ -41,11 +41,33 @@ class Interest:
     calls: frozenset[str] = frozenset()
     returns: frozenset[str] = frozenset()
     nodes: frozenset[str] = frozenset()
+    # Package functions as (import path, name): only a file importing the package can
+    # call one, so in other files the name (`New` of `pgxpool.New`, in a file calling
+    # `errors.New`) is passed over before any syntax is looked at.
+    imported: frozenset[tuple[str, str]] = frozenset()
 
     def __or__(self, other: Interest) -> Interest:
         return Interest(
-            self.calls | other.calls, self.returns | other.returns, self.nodes | other.nodes
+            self.calls | other.calls,
+            self.returns | other.returns,
+            self.nodes | other.nodes,
+            self.imported | other.imported,
         )
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every callee name, whatever its gate."""
+        return self.calls | frozenset(name for _, name in self.imported)
+
+    @cached_property
+    def gates(self) -> dict[str, frozenset[str]]:
+        """Callee name -> the import paths one of which a file needs for a call by that
+        name to count; a name that is also wanted as a method is not gated."""
+        out: dict[str, set[str]] = {}
+        for path, name in self.imported:
+            if name not in self.calls:
+                out.setdefault(name, set()).add(path)
+        return {name: frozenset(paths) for name, paths in out.items()}
 
 
 @dataclass(eq=False)
@@ -322,31 +344,49 @@ class Package:
 
         return self.memo(("resource-call-names", returns), compute)  # type: ignore[return-value]
 
-    def _names(self, interest: Interest) -> frozenset[str]:
-        return interest.calls | self.resource_call_names(interest.returns)
+    def call_names(self, interest: Interest) -> frozenset[str]:
+        """The callee names `interest` asks for in this package: its own, and the names
+        of the package's functions returning one of its resource types."""
+        return interest.names | self.resource_call_names(interest.returns)
+
+    def _gated_out(self, source: SourceFile, names: frozenset[str]) -> frozenset[bytes]:
+        """The `names` whose calls cannot count in `source`: package functions of
+        packages the file does not import."""
+        gates = self.interest.gates
+        if not gates:
+            return frozenset()
+        imported = self.symbols.imports_by_root.get(source.root.id)
+        paths = set(imported.values()) if imported is not None else set()
+        return frozenset(
+            name.encode() for name in names if name in gates and not gates[name] & paths
+        )
 
     def _ensure(self, names: frozenset[str], nodes: frozenset[str]) -> None:
         """Index the calls named `names` and the nodes of types `nodes`, if not yet."""
         have_names, have_nodes = self._indexed
         if not self._index:  # first use: the whole interest of the rules, in one pass
-            names = names | self._names(self.interest)
+            names = names | self.call_names(self.interest)
             nodes = nodes | self.interest.nodes
         new_names, new_nodes = names - have_names, nodes - have_nodes
         if not new_names and not new_nodes:
             return
         # The rules' own names are the same for every package (one regex, compiled once);
         # the package's functions that return a resource add a few names of their own.
-        common = new_names & self.interest.calls
+        common = new_names & self.interest.names
         parts = [(common, new_nodes), (new_names - common, frozenset())]
         for source in self.files:
             index = self._index.setdefault(source.path, _FileIndex())
             calls, nodes_found = [], []
+            skip = self._gated_out(source, new_names)
             for part_names, part_nodes in parts:
                 if not part_names and not part_nodes:
                     continue
-                found = queries.calls_and_nodes(source.root, source.content, part_names, part_nodes)
+                found = queries.calls_and_nodes(
+                    source.root, source.content, part_names, part_nodes, skip
+                )
                 if found is None:  # a node type no keyword starts: the query looks everywhere
-                    found = self._query(source, part_names, part_nodes)
+                    kept = frozenset(n for n in part_names if n.encode() not in skip)
+                    found = self._query(source, kept, part_nodes)
                 calls.extend(found[0])
                 nodes_found.extend(found[1])
             for name, call in calls:
@@ -394,7 +434,7 @@ class Package:
         ones a check with that interest needs to look at."""
 
         def compute() -> list[Function]:
-            names, nodes = self._names(interest), interest.nodes
+            names, nodes = self.call_names(interest), interest.nodes
             self._ensure(names, nodes)
             out: list[Function] = []
             for source in self.files:

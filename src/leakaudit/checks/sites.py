@@ -33,21 +33,21 @@ class Site:
 
 
 def interest(rule: Rule) -> Interest:
-    """What a function must call to hold an acquire site of the rule."""
+    """What a function must call to hold an acquire site of the rule. A package
+    function matches only through an import of its package (see `_matches`), so only
+    files importing it are searched for its name."""
     return Interest(
-        calls=frozenset(name for spec in rule.acquire for name in spec.calls),
+        calls=frozenset(name for spec in rule.acquire if spec.types for name in spec.calls),
         returns=frozenset(spec.returns for spec in rule.acquire if spec.returns),
+        imported=frozenset(
+            (spec.package, name) for spec in rule.acquire if not spec.types for name in spec.calls
+        ),
     )
 
 
 def call_names(pkg: Package, rule: Rule) -> frozenset[str]:
     """Names a call must end in to possibly match the rule (a cheap pre-filter)."""
-
-    def compute() -> frozenset[str]:
-        wanted = interest(rule)
-        return wanted.calls | pkg.resource_call_names(wanted.returns)
-
-    return pkg.memo(("call-names", rule.id), compute)  # type: ignore[no-any-return]
+    return pkg.memo(("call-names", rule.id), lambda: pkg.call_names(interest(rule)))  # type: ignore[no-any-return]
 
 
 def find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:

@@ -134,13 +134,18 @@ def captures_near(
 
 
 def calls_and_nodes(
-    root: Node, content: bytes, names: frozenset[str], nodes: frozenset[str] = frozenset()
+    root: Node,
+    content: bytes,
+    names: frozenset[str],
+    nodes: frozenset[str] = frozenset(),
+    skip: frozenset[bytes] = frozenset(),
 ) -> tuple[list[tuple[str, Node]], list[Node]] | None:
     """What `calls_pattern(names, nodes)` matches, found from the syntax at each word
     `finder` finds instead of a query cursor per word (a cursor run costs several times
     the few node steps that tell a call's name or a statement's keyword): (callee name,
     call) pairs, including calls through a parenthesized callee, and the nodes of the
-    given types. None when some node type starts with no keyword: ask the query."""
+    given types; the words in `skip` are passed over. None when some node type starts
+    with no keyword: ask the query."""
     words = finder(names, nodes)
     if words is None:
         return None
@@ -151,6 +156,8 @@ def calls_and_nodes(
         start, end = match.span()
         if start and content[start - 1] in _WORD:
             continue  # the tail of a longer identifier
+        if skip and content[start:end] in skip:
+            continue
         node = root.descendant_for_byte_range(start, end)
         if node is None or node.start_byte != start or node.end_byte != end:
             continue
