@@ -69,6 +69,25 @@ class Interest:
                 out.setdefault(name, set()).add(path)
         return {name: frozenset(paths) for name, paths in out.items()}
 
+    def gated_out(self, imports: Iterable[str]) -> frozenset[bytes]:
+        """The gated names (as bytes) whose calls cannot count in a file with these
+        import paths. Files differ in few of the gates' paths: asked once per mix."""
+        present = self._gate_paths.intersection(imports)
+        key = frozenset(present)
+        if key not in self._gated_out:
+            self._gated_out[key] = frozenset(
+                name.encode() for name, paths in self.gates.items() if not paths & key
+            )
+        return self._gated_out[key]
+
+    @cached_property
+    def _gate_paths(self) -> frozenset[str]:
+        return frozenset(path for paths in self.gates.values() for path in paths)
+
+    @cached_property
+    def _gated_out(self) -> dict[frozenset[str], frozenset[bytes]]:
+        return {}
+
 
 @dataclass(eq=False)
 class Function:
@@ -349,17 +368,21 @@ class Package:
         of the package's functions returning one of its resource types."""
         return interest.names | self.resource_call_names(interest.returns)
 
-    def _gated_out(self, source: SourceFile, names: frozenset[str]) -> frozenset[bytes]:
-        """The `names` whose calls cannot count in `source`: package functions of
-        packages the file does not import."""
-        gates = self.interest.gates
-        if not gates:
+    def _gated_out(self, source: SourceFile) -> frozenset[bytes]:
+        """Names whose calls cannot count in `source`: package functions of packages
+        the file does not import, unless this package has a function of that name that
+        returns a resource (`resource_call_names`; every check asks about the rules'
+        resource types, all in `self.interest`)."""
+        if not self.interest.gates:
             return frozenset()
         imported = self.symbols.imports_by_root.get(source.root.id)
-        paths = set(imported.values()) if imported is not None else set()
-        return frozenset(
-            name.encode() for name in names if name in gates and not gates[name] & paths
-        )
+        gated = self.interest.gated_out(imported.values() if imported is not None else ())
+        return gated - self._own_gated if gated else gated
+
+    @cached_property
+    def _own_gated(self) -> frozenset[bytes]:
+        own = self.resource_call_names(self.interest.returns)
+        return frozenset(name.encode() for name in self.interest.gates if name in own)
 
     def _ensure(self, names: frozenset[str], nodes: frozenset[str]) -> None:
         """Index the calls named `names` and the nodes of types `nodes`, if not yet."""
@@ -377,7 +400,7 @@ class Package:
         for source in self.files:
             index = self._index.setdefault(source.path, _FileIndex())
             calls, nodes_found = [], []
-            skip = self._gated_out(source, new_names)
+            skip = self._gated_out(source)
             for part_names, part_nodes in parts:
                 if not part_names and not part_nodes:
                     continue
