@@ -192,12 +192,20 @@ class DeclaredResults(Mapping[K, list[str | None]]):
     def returning(self, types: frozenset[str]) -> Iterator[tuple[K, list[str | None]]]:
         """(key, results) of the declarations whose results may name one of `types`
         (qualified names; a result names one only if its text holds the last part)."""
-        names = {t.rsplit(".", 1)[-1].encode() for t in types}
+        if not types:
+            return
+        spells = _last_names(types).search
         for key, (node, _) in self._decls.items():
             result = child(node, "result")
-            spelled = (result.text or b"") if result is not None else b""
-            if any(name in spelled for name in names):
+            if result is not None and spells(result.text or b""):
                 yield key, self[key]
+
+
+@lru_cache(maxsize=64)
+def _last_names(types: frozenset[str]) -> re.Pattern[bytes]:
+    """The types' last names, any of them: one search per result, not one per name."""
+    names = sorted({t.rsplit(".", 1)[-1] for t in types})
+    return re.compile("|".join(re.escape(n) for n in names).encode())
 
 
 @dataclass
