@@ -197,6 +197,17 @@ def test_package_functions_are_looked_for_only_where_their_package_is_imported()
     assert candidates(wanted) == ["Open", "E"]
 
 
+def test_pool_tasks_group_small_units_and_keep_the_tail_small() -> None:
+    sizes = dict(enumerate([900_000, 400_000] + [20_000] * 50 + [500] * 200))
+    order = sorted(sizes, key=lambda i: -sizes[i])
+    batches = scan_mod._batches(order, sizes, 2)
+    assert [i for batch in batches for i in batch] == order  # each unit once, in order
+    assert batches[:2] == [[0], [1]]  # big units alone
+    assert len(batches) < len(order) / 4  # small ones together
+    total = sum(sizes.values())
+    assert all(sum(sizes[i] for i in batch) <= total / 64 for batch in batches[-10:])
+
+
 def test_selectors_naming_finds_what_the_query_finds() -> None:
     from leakaudit.parsing import parser, queries
 

@@ -203,12 +203,38 @@ def _init_worker(context: UnitContext) -> None:
     _WORKER_CONTEXT = context
 
 
-def _worker_unit(unit: Unit) -> tuple[bytes, str | None]:
-    """A unit's result pickled here, in the worker: the main process unpickles it once
-    and stores those same bytes in the cache (no second pickling, after the pool)."""
+def _worker_units(units: list[Unit]) -> list[tuple[bytes, str | None]]:
+    """The units' results pickled here, in the worker: the main process unpickles each
+    once and stores those same bytes in the cache (no second pickling, after the pool)."""
     assert _WORKER_CONTEXT is not None
-    result, key = run_unit(unit, _WORKER_CONTEXT)
-    return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), key
+    out = []
+    for unit in units:
+        result, key = run_unit(unit, _WORKER_CONTEXT)
+        out.append((pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), key))
+    return out
+
+
+def _batches(order: list[int], sizes: dict[int, int], jobs: int) -> list[list[int]]:
+    """Units in `order` (biggest first) as tasks, each holding about a sixteenth of
+    what is left per worker (and at least 1/256 of the whole). Big units go alone,
+    small ones together: each task costs the main process a round trip, CPU taken
+    from the workers (moby's 384 packages cost it 0.2 s). The last tasks stay small,
+    so the workers still finish together."""
+    left = sum(sizes[i] for i in order)
+    least = left // (256 * jobs)
+    out: list[list[int]] = []
+    batch: list[int] = []
+    held = 0
+    for i in order:
+        batch.append(i)
+        held += sizes[i]
+        if held * 16 * jobs >= left and held >= least:
+            out.append(batch)
+            left -= held
+            batch, held = [], 0
+    if batch:
+        out.append(batch)
+    return out
 
 
 def _run_pool(
@@ -234,14 +260,17 @@ def _run_pool(
         initargs=(context,),
     )
     try:
-        futures = {pool.submit(_worker_unit, units[i]): i for i in order}
+        futures = {
+            pool.submit(_worker_units, [units[i] for i in batch]): batch
+            for batch in _batches(order, sizes, jobs)
+        }
         for future in as_completed(futures):
-            # A worker that died (killed, out of memory) leaves its unit to this process.
+            # A worker that died (killed, out of memory) leaves its units to this process.
             with contextlib.suppress(Exception):
-                data, key = future.result()
-                results[futures[future]] = pickle.loads(data)
-                if key is not None:
-                    fresh.append((key, data))
+                for i, (data, key) in zip(futures[future], future.result(), strict=True):
+                    results[i] = pickle.loads(data)
+                    if key is not None:
+                        fresh.append((key, data))
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
