@@ -171,19 +171,20 @@ def test_package_functions_are_looked_for_only_where_their_package_is_imported()
     rule = next(r for r in bundled_rules().rules if r.id == "closer-leaked-on-error")
     wanted = checks.interest(rule)
     assert wanted is not None and "New" in wanted.gates
+
+    def candidates(interest: Interest, files: dict[str, str]) -> list[str]:
+        sources = [parser.parse(name, f"package p\n{go}\n".encode()) for name, go in files.items()]
+        pkg = Package(".", sources, collect(sources), {}, interest=interest)
+        return [fn.name for fn in pkg.candidates(interest)]
+
     files = {
         "a.go": 'import "errors"\nfunc A() error { return errors.New("x") }',
         "b.go": 'import pool "github.com/jackc/pgx/v5/pgxpool"\n'
         'func B() error { p, err := pool.New(nil, ""); _ = p; return err }',
     }
-    sources = [parser.parse(name, f"package p\n{body}\n".encode()) for name, body in files.items()]
-
-    def candidates(interest: Interest) -> list[str]:
-        pkg = Package(".", sources, collect(sources), {}, interest=interest)
-        return [fn.name for fn in pkg.candidates(interest)]
-
-    assert candidates(wanted) == ["B"]
-    assert candidates(Interest(calls=wanted.names, returns=wanted.returns)) == ["A", "B"]
+    assert candidates(wanted, files) == ["B"]
+    ungated = Interest(calls=wanted.names, returns=wanted.returns)
+    assert candidates(ungated, files) == ["A", "B"]
 
     # A package declaring its own `Open` may return a resource from it: not gated.
     rule = next(r for r in bundled_rules().rules if r.id == "file-not-closed")
@@ -193,8 +194,7 @@ def test_package_functions_are_looked_for_only_where_their_package_is_imported()
         "d.go": 'import "os"\nfunc Open(n string) (*os.File, error) { return os.Open(n) }',
         "e.go": 'func E() { f, _ := Open("x"); _ = f }',
     }
-    sources = [parser.parse(name, f"package p\n{body}\n".encode()) for name, body in files.items()]
-    assert candidates(wanted) == ["Open", "E"]
+    assert candidates(wanted, files) == ["Open", "E"]
 
 
 def test_pool_tasks_group_small_units_and_keep_the_tail_small() -> None:
