@@ -44,7 +44,11 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     if not candidates:
         return
     receivers = _receive_sites(pkg, candidates)
-    launched = _launched_methods(pkg)
+    if not receivers:
+        return
+    # Only the receiving methods matter as loops: look for launches of those names.
+    names = {fn.name.rsplit(".", 1)[-1] for sites in receivers.values() for fn, _ in sites}
+    launched = _launched_methods(pkg, names)
     reported: set[int] = set()
     for (tname, fname), sites in sorted(receivers.items()):
         owners = {fn for fn, _ in sites}
@@ -110,8 +114,9 @@ def _receive_sites(
     return out
 
 
-def _launched_methods(pkg: Package) -> set[Function]:
-    """Methods run as a goroutine: `go x.m()`, or a launched literal that calls x.m()."""
+def _launched_methods(pkg: Package, names: set[str]) -> set[Function]:
+    """Methods named one of `names` run as a goroutine: `go x.m()`, or a launched
+    literal that calls x.m()."""
     idx = index(pkg)
     out: set[Function] = set()
     for launch in launches(pkg):
@@ -124,6 +129,11 @@ def _launched_methods(pkg: Package) -> set[Function]:
         body = child(target.node, "body")
         for node in walk(body) if body is not None else ():
             if node.type != "call_expression":
+                continue
+            fn = unparen(child(node, "function"))
+            if fn is None or fn.type != "selector_expression":
+                continue  # a method call is a selector: x.m()
+            if text(child(fn, "field")) not in names:
                 continue
             callee = target.types.quick_callee(node, target.node) or target.types.callee(
                 node, target.scope
