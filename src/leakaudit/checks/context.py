@@ -72,8 +72,7 @@ class Interest:
     def gated_out(self, imports: Iterable[str]) -> frozenset[bytes]:
         """The gated names (as bytes) whose calls cannot count in a file with these
         import paths. Files differ in few of the gates' paths: asked once per mix."""
-        present = self._gate_paths.intersection(imports)
-        key = frozenset(present)
+        key = self._gate_paths.intersection(imports)
         if key not in self._gated_out:
             self._gated_out[key] = frozenset(
                 name.encode() for name, paths in self.gates.items() if not paths & key

@@ -15,7 +15,7 @@ from functools import lru_cache
 from tree_sitter import Node, Query, QueryCursor
 
 from leakaudit.parsing.parser import GO
-from leakaudit.parsing.syntax import word_starts
+from leakaudit.parsing.syntax import WORD_BYTES, word_starts
 
 LITERALS = "(func_literal) @fn"
 
@@ -62,7 +62,6 @@ _KEYWORDS = {
     "goto_statement": "goto",
     "func_literal": "func",
 }
-_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def _alternation(words: list[str]) -> str:
@@ -119,7 +118,7 @@ def captures_near(
     seen: set[tuple[str, int]] = set()
     for match in words.finditer(content):
         start = match.start()
-        if (start and content[start - 1] in _WORD) or start in skip:
+        if (start and content[start - 1] in WORD_BYTES) or start in skip:
             continue  # the tail of a longer identifier, or a place known not to match
         if cursor is None:
             cursor = QueryCursor(compiled(pattern))
@@ -154,7 +153,7 @@ def calls_and_nodes(
     seen: set[int] = set()
     for match in words.finditer(content):
         start, end = match.span()
-        if start and content[start - 1] in _WORD:
+        if start and content[start - 1] in WORD_BYTES:
             continue  # the tail of a longer identifier
         if skip and content[start:end] in skip:
             continue

@@ -62,7 +62,8 @@ def walk(node: Node, *, into_funcs: bool = False) -> Iterator[Node]:
         stack.extend(reversed(cur.named_children))
 
 
-_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+# The bytes of a word, as a bytes regex's \w and \b tell them (ASCII).
+WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def word_starts(data: bytes, word: bytes) -> Iterator[int]:
@@ -73,8 +74,8 @@ def word_starts(data: bytes, word: bytes) -> Iterator[int]:
     size = len(word)
     while at >= 0:
         end = at + size
-        if (at == 0 or data[at - 1] not in _WORD_BYTES) and (
-            end == len(data) or data[end] not in _WORD_BYTES
+        if (at == 0 or data[at - 1] not in WORD_BYTES) and (
+            end == len(data) or data[end] not in WORD_BYTES
         ):
             yield at
             at = data.find(word, end)

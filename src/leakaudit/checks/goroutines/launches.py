@@ -22,7 +22,14 @@ from tree_sitter import Node
 
 from leakaudit.checks.context import Function, Package
 from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import FUNC_NODES, expressions, text, unparen, word_starts
+from leakaudit.parsing.syntax import (
+    FUNC_NODES,
+    WORD_BYTES,
+    expressions,
+    text,
+    unparen,
+    word_starts,
+)
 from leakaudit.parsing.syntax import field as child
 
 LOOPS = ("for_statement",)
@@ -246,9 +253,6 @@ def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None,
     return target, bindings
 
 
-_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-
-
 @lru_cache(maxsize=512)
 def _compiled(pattern: bytes) -> tuple[re.Pattern[bytes], bool]:
     if pattern.startswith(rb"\b"):
@@ -270,8 +274,8 @@ def matches(pattern: bytes, content: bytes) -> Iterator[re.Match[bytes]]:
         if match is None:
             return
         start, end = match.span()
-        before = start > 0 and content[start - 1] in _WORD
-        after = start < size and content[start] in _WORD
+        before = start > 0 and content[start - 1] in WORD_BYTES
+        after = start < size and content[start] in WORD_BYTES
         if before == after:  # no word boundary here: as the regex, try the next byte
             pos = start + 1
             continue
