@@ -15,7 +15,7 @@ from functools import lru_cache
 from tree_sitter import Node, Query, QueryCursor
 
 from leakaudit.parsing.parser import GO
-from leakaudit.parsing.syntax import WORD_BYTES, word_starts
+from leakaudit.parsing.syntax import WORD_BYTES, call_named_by, word_starts
 
 LITERALS = "(func_literal) @fn"
 
@@ -162,7 +162,7 @@ def calls_and_nodes(
             continue
         kind = node.type
         if kind == "identifier" or kind == "field_identifier":
-            call = _call_named_by(node)
+            call = call_named_by(node)
             if call is not None and call.id not in seen:
                 seen.add(call.id)
                 calls.append((content[start:end].decode(), call))
@@ -177,21 +177,6 @@ def calls_and_nodes(
                 seen.add(parent.id)
                 found.append(parent)
     return calls, found
-
-
-def _call_named_by(name: Node) -> Node | None:
-    """The call whose callee is `name` (`name(...)`, `x.name(...)`, `(x.name)(...)`)."""
-    callee = name
-    parent = name.parent
-    if name.type == "field_identifier":
-        if parent is None or parent.type != "selector_expression":
-            return None
-        callee, parent = parent, parent.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        callee, parent = parent, parent.parent
-    if parent is None or parent.type != "call_expression":
-        return None
-    return parent if parent.child_by_field_name("function") == callee else None
 
 
 def selectors_naming(root: Node, content: bytes, name: str) -> list[Node]:

@@ -116,6 +116,21 @@ def named(node: Node, names: Collection[str], kind: str = "identifier") -> Itera
             pos = match.start() + 1
 
 
+def call_named_by(name: Node) -> Node | None:
+    """The call whose callee is `name` (`name(...)`, `x.name(...)`, `(x.name)(...)`)."""
+    callee = name
+    parent = name.parent
+    if name.type == "field_identifier":
+        if parent is None or parent.type != "selector_expression":
+            return None
+        callee, parent = parent, parent.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        callee, parent = parent, parent.parent
+    if parent is None or parent.type != "call_expression":
+        return None
+    return parent if parent.child_by_field_name("function") == callee else None
+
+
 def selector_parts(node: Node | None) -> list[str] | None:
     """`a.b.c` → ["a", "b", "c"]; None when the chain has calls or indexes."""
     parts: list[str] = []

@@ -14,8 +14,8 @@ from tree_sitter import Node
 from leakaudit.checks.context import Function, Interest, Package, Sink
 from leakaudit.checks.goroutines.launches import declares, launches
 from leakaudit.facts.cfg import Kind
+from leakaudit.parsing.syntax import call_named_by, named, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import named, text, unparen, walk
 from leakaudit.ruleset.model import Rule
 
 WAITGROUP = "sync.WaitGroup"
@@ -65,19 +65,8 @@ def _method_calls(fn: Function, body: Node, method: str, into_funcs: bool) -> li
     outer call first), found from the few field identifiers spelled `method`."""
     calls: list[Node] = []
     for ident in named(body, (method,), kind="field_identifier"):
-        sel = ident.parent
-        field_node = child(sel, "field") if sel is not None else None
-        if sel is None or sel.type != "selector_expression" or field_node is None:
-            continue
-        if field_node.id != ident.id:
-            continue
-        call = sel.parent
-        while call is not None and call.type == "parenthesized_expression":
-            call = call.parent
-        if call is None or call.type != "call_expression":
-            continue
-        callee = unparen(child(call, "function"))
-        if callee is None or callee.id != sel.id:
+        call = call_named_by(ident)
+        if call is None:
             continue
         if not into_funcs and _enclosing_or(call, fn.node).id != fn.node.id:
             continue  # inside a func literal of its own, which the walk would not enter
