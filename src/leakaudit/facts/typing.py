@@ -129,18 +129,22 @@ class Scope:
         """Whether the function itself declares `name` (parameter, result or local)."""
         return self.own(name)[0]
 
+    def lookup(self, name: str, before: int | None = None) -> tuple[bool, str | None]:
+        """(visible, its type): the function's own declaration (seeing only those that
+        start before byte `before`, when given), else the enclosing function's."""
+        found = self.own(name, before)
+        if found[0] or self.outer is None:
+            return found
+        return self.outer.lookup(name)
+
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        return self.own(name)[0] or (self.outer is not None and name in self.outer)
+        return isinstance(name, str) and self.lookup(name)[0]
 
     def __getitem__(self, name: str) -> str | None:
-        declared, tname = self.own(name)
-        if declared:
-            return tname
-        if self.outer is None:
+        visible, tname = self.lookup(name)
+        if not visible:
             raise KeyError(name)
-        return self.outer[name]
+        return tname
 
 
 def _declared_at(name: Node) -> tuple[Node, int] | None:
@@ -171,18 +175,13 @@ class _Visible:
         self.scope, self.before = scope, before
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        outer = self.scope.outer
-        return self.scope.own(name, self.before)[0] or (outer is not None and name in outer)
+        return isinstance(name, str) and self.scope.lookup(name, self.before)[0]
 
     def __getitem__(self, name: str) -> str | None:
-        declared, tname = self.scope.own(name, self.before)
-        if declared:
-            return tname
-        if self.scope.outer is None:
+        visible, tname = self.scope.lookup(name, self.before)
+        if not visible:
             raise KeyError(name)
-        return self.scope.outer[name]
+        return tname
 
 
 # What the typing functions accept as a scope: a Scope, what a declaration sees, or a
