@@ -14,7 +14,7 @@ from tree_sitter import Node
 
 from leakaudit.facts.symbols import PackageSymbols, file_imports, type_name
 from leakaudit.parsing import queries
-from leakaudit.parsing.syntax import expressions, text, unparen, word_starts
+from leakaudit.parsing.syntax import expressions, leaf_at, text, unparen, word_starts
 from leakaudit.parsing.syntax import field as child
 
 Signatures = dict[str, tuple[str, ...]]
@@ -85,16 +85,10 @@ class Scope:
         word, base = name.encode(), self.body.start_byte
         root = self.types.root
         for at in word_starts(self._text, word):
-            node = root.descendant_for_byte_range(base + at, base + at + len(word))
-            if (
-                node is not None
-                and node.type == "identifier"
-                and node.start_byte == base + at
-                and node.end_byte == base + at + len(word)
-            ):
-                entry = _declared_at(node)
-                if entry is not None and self._own_body(entry[0]):
-                    out.append(entry)
+            node = leaf_at(root, base + at, base + at + len(word), "identifier")
+            entry = _declared_at(node) if node is not None else None
+            if entry is not None and self._own_body(entry[0]):
+                out.append(entry)
         return out
 
     def _own_body(self, decl: Node) -> bool:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from tree_sitter import Node, Query, QueryCursor
 
 from leakaudit.parsing.parser import GO
-from leakaudit.parsing.syntax import WORD_BYTES, call_named_by, word_starts
+from leakaudit.parsing.syntax import WORD_BYTES, call_named_by, leaf_at, word_starts
 
 LITERALS = "(func_literal) @fn"
 
@@ -185,14 +185,8 @@ def selectors_naming(root: Node, content: bytes, name: str) -> list[Node]:
     out: list[Node] = []
     word = name.encode()
     for at in word_starts(content, word):
-        node = root.descendant_for_byte_range(at, at + len(word))
-        if (
-            node is not None
-            and node.type == "field_identifier"
-            and node.start_byte == at
-            and node.end_byte == at + len(word)
-        ):
-            sel = node.parent
-            if sel is not None and sel.type == "selector_expression":
-                out.append(sel)
+        node = leaf_at(root, at, at + len(word), "field_identifier")
+        sel = node.parent if node is not None else None
+        if sel is not None and sel.type == "selector_expression":
+            out.append(sel)
     return out

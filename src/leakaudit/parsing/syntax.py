@@ -83,6 +83,16 @@ def word_starts(data: bytes, word: bytes) -> Iterator[int]:
             at = data.find(word, at + 1)
 
 
+def leaf_at(node: Node, start: int, end: int, kind: str) -> Node | None:
+    """The node of type `kind` under `node` that is exactly the bytes [start, end) of
+    the file (a word found by a byte search), if there is one: a word inside a string,
+    a comment or a longer name is none."""
+    found = node.descendant_for_byte_range(start, end)
+    if found is None or found.type != kind:
+        return None
+    return found if (found.start_byte, found.end_byte) == (start, end) else None
+
+
 def named(node: Node, names: Collection[str], kind: str = "identifier") -> Iterator[Node]:
     """The identifiers (or another leaf `kind`, e.g. field_identifier) under `node`
     spelled as one of `names`, in source order (func literals included): what a walk
@@ -102,14 +112,8 @@ def named(node: Node, names: Collection[str], kind: str = "identifier") -> Itera
         match = regex.search(data, pos)
         if match is None:
             return
-        start, end = base + match.start(), base + match.end()
-        found = node.descendant_for_byte_range(start, end)
-        if (
-            found is not None
-            and found.type == kind
-            and found.start_byte == start
-            and found.end_byte == end
-        ):
+        found = leaf_at(node, base + match.start(), base + match.end(), kind)
+        if found is not None:
             yield found
             pos = match.end()
         else:

@@ -26,6 +26,7 @@ from leakaudit.parsing.syntax import (
     FUNC_NODES,
     WORD_BYTES,
     expressions,
+    leaf_at,
     text,
     unparen,
     word_starts,
@@ -184,8 +185,8 @@ def declares(func: Node, name: str) -> bool:
         return False
     for at in word_starts(data, word):  # each occurrence, not every node of the body
         start = body.start_byte + at
-        node = body.descendant_for_byte_range(start, start + len(word))
-        if node is not None and node.type == "identifier" and _declared_name(node):
+        node = leaf_at(body, start, start + len(word), "identifier")
+        if node is not None and _declared_name(node):
             return True
     return False
 
