@@ -50,8 +50,8 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
         try:
             source = parser.parse(target.rel, content)
         except Exception as exc:  # the parser itself failed: this file alone is lost
-            lines = content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
             if not target.context_only:
+                lines = parser.line_count(content)
                 out.records.append(
                     FileRecord(target.rel, read.unit.directory, lines, "parse-error")
                 )
@@ -124,18 +124,9 @@ def _crashed(read: UnitFiles, context: UnitContext, why: str) -> UnitResult:
     for target, record, content in read.entries:
         record = record or _skipped(target, content, read.unit.directory, context)
         out.records.append(record or FileRecord(target.rel, read.unit.directory, 0, "scanned"))
-    engine = context.engine.get("analysis-error")
     first = next((t for t, r, _ in read.entries if r is None), None)
-    if engine is not None and first is not None:
-        out.findings.append(
-            Finding(
-                rule_id=engine.id,
-                severity=engine.severity,
-                message=engine.messages["error"].format(rule="(all)", why=why),
-                location=Location(first.rel, 1, 1, 1, 1),
-                family=engine.family,
-            )
-        )
+    if first is not None:
+        out.findings.extend(_analysis_note(context.engine, first.rel, "(all)", why))
     return out
 
 
@@ -177,19 +168,24 @@ def _packages(
 
 
 def _analysis_error(sink: Sink, rules: dict[str, Rule], pkg: Package, rule: Rule, why: str) -> None:
+    if pkg.files:
+        sink.findings.extend(_analysis_note(rules, pkg.files[0].path, rule.id, why))
+
+
+def _analysis_note(rules: dict[str, Rule], path: str, rule_id: str, why: str) -> list[Finding]:
+    """The analysis-error note at the top of `path` (none when that rule is not loaded)."""
     engine = rules.get("analysis-error")
-    if engine is None or not pkg.files:
-        return
-    first = pkg.files[0]
-    sink.findings.append(
+    if engine is None:
+        return []
+    return [
         Finding(
             rule_id=engine.id,
             severity=engine.severity,
-            message=engine.messages["error"].format(rule=rule.id, why=why),
-            location=Location(first.path, 1, 1, 1, 1),
+            message=engine.messages["error"].format(rule=rule_id, why=why),
+            location=Location(path, 1, 1, 1, 1),
             family=engine.family,
         )
-    )
+    ]
 
 
 def _failure_finding(failure: Failure, rules: dict[str, Rule]) -> Finding:

@@ -38,7 +38,12 @@ class SourceFile:
         return self.path.endswith("_test.go")
 
     def line_count(self) -> int:
-        return self.content.count(b"\n") + (0 if self.content.endswith(b"\n") else 1)
+        return line_count(self.content)
+
+
+def line_count(content: bytes) -> int:
+    """Lines as an editor numbers them (a last line without its newline counts)."""
+    return content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
 
 
 def parse(path: str, content: bytes) -> SourceFile:
