@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, REPO, bundled_rules, scan_paths
+from tree_sitter import Node
 
 from leakaudit import analyze as analyze_mod
 from leakaudit import scan as scan_mod
 from leakaudit.cache import Cache, default_dir
 from leakaudit.checks.context import Package
+from leakaudit.parsing.syntax import unparen
 from leakaudit.report.json_report import to_dict
 from leakaudit.ruleset import compiled
 
@@ -143,21 +145,38 @@ func f() {
     go (func() {})()
     defer Query[int](x)
     x.QueryRow(); NotQuery(x); Query.Field(x)
+    rows, _ = db.
+        Query("q")
+    _ = db . Query("q") // Query(x)
 }
 """
-    compared = 0
+    compared = selected = 0
     inputs = [(path.name, path.read_bytes()) for path in sorted(FIXTURES.rglob("*.go"))]
     for name, content in [*inputs, ("tricky.go", tricky)]:
         source = parser.parse(name, content)
         fast = queries.calls_and_nodes(source.root, source.content, names, nodes)
         assert fast is not None
         calls, found = Package._query(source, names, nodes)
-        assert sorted((n, c.start_byte, c.end_byte) for n, c in fast[0]) == sorted(
-            (n, c.start_byte, c.end_byte) for n, c in calls
-        ), name
+        assert _spans(fast[0]) == _spans(calls), name
         assert sorted(n.id for n in fast[1]) == sorted(n.id for n in found), name
         compared += len(calls) + len(found)
-    assert compared > 500
+        # Names of methods and other packages' functions: selector calls only.
+        dotted = queries.calls_and_nodes(source.root, source.content, names, nodes, selected=True)
+        assert dotted is not None
+        through_selector = [(n, c) for n, c in calls if _selector_callee(c)]
+        assert _spans(dotted[0]) == _spans(through_selector), name
+        assert sorted(n.id for n in dotted[1]) == sorted(n.id for n in found), name
+        selected += len(through_selector)
+    assert compared > 500 and 0 < selected < compared
+
+
+def _spans(calls: list[tuple[str, Node]]) -> list[tuple[str, int, int]]:
+    return sorted((name, call.start_byte, call.end_byte) for name, call in calls)
+
+
+def _selector_callee(call: Node) -> bool:
+    callee = unparen(call.child_by_field_name("function"))
+    return callee is not None and callee.type == "selector_expression"
 
 
 def test_package_functions_are_looked_for_only_where_their_package_is_imported() -> None:

@@ -392,19 +392,23 @@ class Package:
         new_names, new_nodes = names - have_names, nodes - have_nodes
         if not new_names and not new_nodes:
             return
-        # The rules' own names are the same for every package (one regex, compiled once);
-        # the package's functions that return a resource add a few names of their own.
-        common = new_names & self.interest.names
-        parts = [(common, new_nodes), (new_names - common, frozenset())]
+        # The rules' names are methods and other packages' functions, so only a selector
+        # calls them (a regex jumping from dot to dot finds those), unless this package
+        # declares a function of that name; the package's functions that return a
+        # resource add names of their own. Both kinds are also called bare: looked for
+        # everywhere.
+        funcs = self.symbols.funcs
+        selected = frozenset(n for n in new_names & self.interest.names if n not in funcs)
+        parts = [(selected, new_nodes, True), (new_names - selected, frozenset(), False)]
         for source in self.files:
             index = self._index.setdefault(source.path, _FileIndex())
             calls, nodes_found = [], []
             skip = self._gated_out(source)
-            for part_names, part_nodes in parts:
+            for part_names, part_nodes, only_selectors in parts:
                 if not part_names and not part_nodes:
                     continue
                 found = queries.calls_and_nodes(
-                    source.root, source.content, part_names, part_nodes, skip
+                    source.root, source.content, part_names, part_nodes, skip, only_selectors
                 )
                 if found is None:  # a node type no keyword starts: the query looks everywhere
                     kept = frozenset(n for n in part_names if n.encode() not in skip)
