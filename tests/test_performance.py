@@ -458,3 +458,41 @@ def test_cli_jobs_and_cache_flags(tmp_path: Path) -> None:
     assert _cached_kinds(cache) == {"unit", "rules"}
     bad = _cli("scan", target, "--jobs", "many", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_instruction_count_takes_the_parser_calls_entered_from_outside(tmp_path: Path) -> None:
+    """bench/instructions.py reads a callgrind profile: every call into the parser from
+    outside it counts with its inclusive cost, once (the parser's calls among its own
+    entry points are inside those), whatever the compressed names look like."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from instructions import parse_instructions
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    profile = tmp_path / "callgrind.out"
+    profile.write_text(
+        textwrap.dedent("""\
+            events: Ir
+            fn=(1) parser_parse
+            0 10
+            cfn=(2) ts_parser_parse_string_encoding
+            calls=1 0
+            0 700
+            fn=(2)
+            0 5
+            cfn=(3) ts_parser_parse
+            calls=1 0
+            0 695
+            fn=(4) main
+            0 100
+            cfn=(1)
+            calls=2 0
+            0 710
+            cfn=(2)
+            calls=1 0
+            * 300
+            summary: 1110
+            totals: 1110
+        """)
+    )
+    assert parse_instructions(profile) == (1110, 1000)
