@@ -393,20 +393,25 @@ class Package:
         if not new_names and not new_nodes:
             return
         # The rules' names are methods and other packages' functions, so only a selector
-        # calls them (a regex jumping from dot to dot finds those), unless this package
-        # declares a function of that name; the package's functions that return a
-        # resource add names of their own. Both kinds are also called bare: looked for
-        # everywhere.
+        # calls them: a regex jumping from dot to dot finds those, the same for every
+        # package (compiled once). A name this package declares a function of is called
+        # bare too, as are its functions returning a resource: looked for everywhere.
+        common = new_names & self.interest.names
         funcs = self.symbols.funcs
-        selected = frozenset(n for n in new_names & self.interest.names if n not in funcs)
-        parts = [(selected, new_nodes, True), (new_names - selected, frozenset(), False)]
+        declared = frozenset(name for name in common if name in funcs)
+        not_dotted = frozenset(name.encode() for name in declared)
+        parts = [
+            (common, new_nodes, True, not_dotted),
+            ((new_names - common) | declared, frozenset(), False, frozenset()),
+        ]
         for source in self.files:
             index = self._index.setdefault(source.path, _FileIndex())
             calls, nodes_found = [], []
-            skip = self._gated_out(source)
-            for part_names, part_nodes, only_selectors in parts:
+            gated = self._gated_out(source)
+            for part_names, part_nodes, only_selectors, passed in parts:
                 if not part_names and not part_nodes:
                     continue
+                skip = gated | passed if passed else gated
                 found = queries.calls_and_nodes(
                     source.root, source.content, part_names, part_nodes, skip, only_selectors
                 )
