@@ -91,6 +91,7 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
                 _analysis_error(sink, engine, pkg, rule, str(exc))
             except Exception as exc:  # a checker bug must not stop the scan
                 _analysis_error(sink, engine, pkg, rule, f"{type(exc).__name__}: {exc}")
+        pkg.release()
     sink.findings.extend(_failure_finding(f, engine) for f in sink.failures)
     by_path = {s.path: s for s in sources}
     enabled = {r.id for r in context.rules}

@@ -81,6 +81,13 @@ class CFG:
     def __iter__(self) -> Iterator[Block]:
         return iter(self.blocks)
 
+    def release(self) -> None:
+        """Unlink the blocks (edges run both ways, so every graph is a cycle): freed by
+        reference counting when dropped, not left to the garbage collector."""
+        for block in self.blocks:
+            block.succs.clear()
+            block.preds.clear()
+
     def of_kind(self, kind: Kind) -> list[Block]:
         """The blocks of one kind, in order (asked once per acquire site: a function's
         defers, say, without visiting all its blocks each time)."""

@@ -213,6 +213,10 @@ class FileTypes:
         self._decls: dict[int, list[Node]] = {}
         self._unshadowed: dict[tuple[int, str], bool] = {}
 
+    def release(self) -> None:
+        """Drop the cached scopes (each refers back to this object)."""
+        self._scopes.clear()
+
     # -- scopes -------------------------------------------------------------------------
 
     def scope(self, func: Node) -> Scope:
