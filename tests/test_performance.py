@@ -496,3 +496,29 @@ def test_instruction_count_takes_the_parser_calls_entered_from_outside(tmp_path:
         """)
     )
     assert parse_instructions(profile) == (1110, 1000)
+
+
+def test_analysis_leaves_no_cycles_for_the_garbage_collector() -> None:
+    """Each package's facts (graphs, scopes, caches) are unlinked once its checks are
+    done, so reference counting frees them: no analysis object is left for the
+    collector to find (when it had to, it walked them again and again first)."""
+    import gc
+
+    from leakaudit.checks.context import Function, Package
+    from leakaudit.facts.cfg import Block
+    from leakaudit.facts.typing import FileTypes, Scope
+
+    analysis = (Block, Function, Package, FileTypes, Scope)
+    gc.collect()
+    gc.disable()
+    try:
+        result, _ = scan_paths(["fixtures"], REPO, jobs=1)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, analysis)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert result.findings and result.acquisitions  # the checks did run
+    assert left == []
