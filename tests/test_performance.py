@@ -161,7 +161,9 @@ func f() {
         assert sorted(n.id for n in fast[1]) == sorted(n.id for n in found), name
         compared += len(calls) + len(found)
         # Names of methods and other packages' functions: selector calls only.
-        dotted = queries.calls_and_nodes(source.root, source.content, names, nodes, selected=True)
+        dotted = queries.calls_and_nodes(
+            source.root, source.content, names, nodes, selectors_only=True
+        )
         assert dotted is not None
         through_selector = [(n, c) for n, c in calls if _selector_callee(c)]
         assert _spans(dotted[0]) == _spans(through_selector), name

@@ -101,13 +101,13 @@ def finder(names: frozenset[str], nodes: frozenset[str] = frozenset()) -> re.Pat
 
 @lru_cache(maxsize=256)
 def _finders(
-    names: frozenset[str], nodes: frozenset[str], selected: bool
+    names: frozenset[str], nodes: frozenset[str], selectors_only: bool
 ) -> tuple[re.Pattern[bytes], ...] | None:
-    """The byte regexes `calls_and_nodes` runs; with `selected`, the names only where a
-    selector's dot comes before them (the word is group 1), the keywords apart. A regex
-    starting with the literal dot lets the engine jump from dot to dot: several times
-    faster than trying some 60 names at every byte."""
-    if not selected or not names:
+    """The byte regexes `calls_and_nodes` runs; with `selectors_only`, the names only
+    where a selector's dot comes before them (the word is group 1), the keywords apart.
+    A regex starting with the literal dot lets the engine jump from dot to dot: several
+    times faster than trying some 60 names at every byte."""
+    if not selectors_only or not names:
         words = finder(names, nodes)
         return None if words is None else (words,)
     keywords = finder(frozenset(), nodes) if nodes else None
@@ -156,17 +156,17 @@ def calls_and_nodes(
     names: frozenset[str],
     nodes: frozenset[str] = frozenset(),
     skip: frozenset[bytes] = frozenset(),
-    selected: bool = False,
+    selectors_only: bool = False,
 ) -> tuple[list[tuple[str, Node]], list[Node]] | None:
     """What `calls_pattern(names, nodes)` matches, found from the syntax at each word
     `finder` finds instead of a query cursor per word (a cursor run costs several times
     the few node steps that tell a call's name or a statement's keyword): (callee name,
     call) pairs, including calls through a parenthesized callee, and the nodes of the
-    given types; the words in `skip` are passed over. With `selected`, only calls whose
-    callee is a selector (`x.Name(...)`, `pkg.Name(...)`): a method or another
+    given types; the words in `skip` are passed over. With `selectors_only`, only calls
+    whose callee is a selector (`x.Name(...)`, `pkg.Name(...)`): a method or another
     package's function is never called by its bare name. None when some node type
     starts with no keyword: ask the query."""
-    patterns = _finders(names, nodes, selected)
+    patterns = _finders(names, nodes, selectors_only)
     if patterns is None:
         return None
     calls: list[tuple[str, Node]] = []
