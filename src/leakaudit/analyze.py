@@ -141,7 +141,7 @@ def _skipped(
     if not content.strip():
         return FileRecord(rel, directory, 0, "empty")
     if parser.is_generated(content):
-        return FileRecord(rel, directory, content.count(b"\n") + 1, "generated")
+        return FileRecord(rel, directory, parser.line_count(content), "generated")
     return None
 
 
