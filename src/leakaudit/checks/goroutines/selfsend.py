@@ -13,7 +13,7 @@ from collections import deque
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Package, Sink, location
+from leakaudit.checks.context import Function, Package, Sink, callee_name, location
 from leakaudit.checks.goroutines.channels import RANGE, RECV, classify, select_alternatives
 from leakaudit.checks.goroutines.exits import field_channels
 from leakaudit.checks.goroutines.launches import (
@@ -130,11 +130,8 @@ def _launched_methods(pkg: Package, names: set[str]) -> set[Function]:
         for node in walk(body) if body is not None else ():
             if node.type != "call_expression":
                 continue
-            fn = unparen(child(node, "function"))
-            if fn is None or fn.type != "selector_expression":
-                continue  # a method call is a selector: x.m()
-            if text(child(fn, "field")) not in names:
-                continue
+            if callee_name(node) not in names:
+                continue  # not named like a receiving method: no typing needed
             callee = target.types.quick_callee(node, target.node) or target.types.callee(
                 node, target.scope
             )
