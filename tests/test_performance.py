@@ -14,6 +14,7 @@ import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from conftest import FIXTURES, REPO, bundled_rules, scan_paths
@@ -462,15 +463,21 @@ def test_cli_jobs_and_cache_flags(tmp_path: Path) -> None:
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
+def _instructions() -> ModuleType:
+    """bench/instructions.py, which is a script, not part of the package."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import instructions
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    return instructions
+
+
 def test_instruction_count_takes_the_parser_calls_entered_from_outside(tmp_path: Path) -> None:
     """bench/instructions.py reads a callgrind profile: every call into the parser from
     outside it counts with its inclusive cost, once (the parser's calls among its own
     entry points are inside those), whatever the compressed names look like."""
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        from instructions import parse_instructions
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+    parse_instructions = _instructions().parse_instructions
     profile = tmp_path / "callgrind.out"
     profile.write_text(
         textwrap.dedent("""\
@@ -498,6 +505,24 @@ def test_instruction_count_takes_the_parser_calls_entered_from_outside(tmp_path:
         """)
     )
     assert parse_instructions(profile) == (1110, 1000)
+
+
+def test_instruction_count_of_a_pool_splits_it_by_process(tmp_path: Path) -> None:
+    """bench/instructions.py --jobs: the main process's profile is dumped before each
+    fork, so its first part is what no worker shares and the rest is its work from
+    there; every other pid is a worker, whose parts add up."""
+    bench = _instructions()
+    parts = [(10, 1, 100), (10, 2, 5), (10, 3, 20), (11, 1, 300), (11, 2, 100), (12, 1, 380)]
+    for pid, part, cost in parts:
+        (tmp_path / f"callgrind.out.{pid}.{part}").write_text(
+            f"pid: {pid}\npart: {part}\nevents: Ir\nfn=(1) main\n0 {cost}\n"
+            f"summary: {cost}\ntotals: {cost}\n"
+        )
+    pool = bench.pool_split(sorted(tmp_path.iterdir()), main_pid=10)
+    assert pool == bench.Pool(before=100, after=25, workers=[400, 380], parse=0)
+    assert pool.total == 905
+    # 100 alone, then (400 + 380 + 25) / 2 = 402.5 on each of two CPUs.
+    assert bench.ideal_speedup(880, pool, 2) == pytest.approx(880 / 502.5)
 
 
 def test_analysis_leaves_no_cycles_for_the_garbage_collector() -> None:
