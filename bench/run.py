@@ -335,7 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'measure':30s} {'value':>9s}  {'target':10s} met")
     for name, value, unit, target, met in table:
-        shown = f"{value:.0%}" if unit == "%" else f"{value:.2f}{'' if unit == 'x' else ' '}{unit}"
+        # Ratios to the digit that decides them: 1.696x is not 1.7x, nor is 10.2% 10%.
+        if unit == "%":
+            shown = f"{value:.1%}"
+        elif unit == "x":
+            shown = f"{value:.3f}x"
+        else:
+            shown = f"{value:.2f} {unit}"
         print(f"{name:30s} {shown:>9s}  {target:10s} {'yes' if met else 'NO'}")
     print(
         f"identical output (cold -j1, cold -j2, warm): {rows['identical_output']}"
