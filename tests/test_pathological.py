@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import scan_paths
 
+from leakaudit import scan as scan_mod
 from leakaudit.checks import context, obligation
 
 HEADER = 'package p\n\nimport "os"\n\n'
@@ -119,6 +120,22 @@ def test_directory_symlink_loops_fifos_and_unreadable_files(tmp_path: Path) -> N
             assert len(problems) == 2 + hasattr(os, "mkfifo") - readable
     finally:
         locked.chmod(0o644)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_535, 65_536, 65_537, 3_000_001])
+def test_a_file_is_read_whole_in_one_read_or_short_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """One read of a byte more than fstat says is the whole file; when a read comes back
+    short (a network or FUSE file system may do that), or the file changed after the
+    fstat, reading goes on to the end."""
+    data = os.urandom(size)
+    path = _write(tmp_path / "f.go", data)
+    assert scan_mod._read_file(str(path)) == (data, size)
+
+    real_read = os.read
+    monkeypatch.setattr(scan_mod.os, "read", lambda fd, n: real_read(fd, max(1, n // 3)))
+    assert scan_mod._read_file(str(path)) == (data, size)
 
 
 def test_dataflow_budget_gives_a_note_per_function(

@@ -69,7 +69,7 @@ def _go_files(top: str, rel_top: str) -> Iterator[tuple[str, str, list[tuple[str
     in pre-order with sorted names. Like os.walk without following folder symlinks, but
     one scandir per folder and no system call per file (os.walk plus islink per file cost
     ten times as much); paths come joined from scandir, and a folder's relative path
-    from its parent's (a join and a relpath per file and folder were half the walk)."""
+    from its parent's (a join and a relpath per file and folder were a third of the walk)."""
     stack = [(top, os.path.realpath(top), rel_top)]
     while stack:
         folder, real, rel = stack.pop()
