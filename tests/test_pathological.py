@@ -12,7 +12,7 @@ import pytest
 from conftest import scan_paths
 
 from leakaudit import scan as scan_mod
-from leakaudit.checks import context, obligation
+from leakaudit.checks import api, obligation
 
 HEADER = 'package p\n\nimport "os"\n\n'
 # A leak the scan must keep reporting next to whatever else the file holds.
@@ -146,7 +146,7 @@ def test_dataflow_budget_gives_a_note_per_function(
         for i in range(60)
     )
     _write(tmp_path / "a.go", HEADER + busy + "}\n\n" + LEAK)
-    monkeypatch.setattr(context, "MAX_WORK", 2_000)
+    monkeypatch.setattr(api, "MAX_WORK", 2_000)
     result, _ = _scan(tmp_path)
     notes = _notes(result)
     assert notes and all("busy" in n and "budget" in n for n in notes), notes

@@ -23,7 +23,7 @@ from tree_sitter import Node
 from leakaudit import analyze as analyze_mod
 from leakaudit import scan as scan_mod
 from leakaudit.cache import Cache, default_dir
-from leakaudit.checks.context import Package
+from leakaudit.checks.api import Package
 from leakaudit.parsing.syntax import unparen
 from leakaudit.report.json_report import to_dict
 from leakaudit.ruleset import compiled
@@ -129,7 +129,7 @@ def test_word_anchored_index_finds_what_the_query_finds() -> None:
     """calls_and_nodes (syntax steps from each word) against the query it replaces,
     on every fixture file, for the call names and statements all bundled rules ask for."""
     from leakaudit import checks
-    from leakaudit.checks.context import Interest
+    from leakaudit.checks.api import Interest
     from leakaudit.parsing import parser, queries
 
     interest = Interest()
@@ -186,7 +186,7 @@ def test_package_functions_are_looked_for_only_where_their_package_is_imported()
     """`pgxpool.New` can only be called through an import of pgxpool: a function calling
     `errors.New` is no candidate of the rule; one calling it through an alias is."""
     from leakaudit import checks
-    from leakaudit.checks.context import Interest
+    from leakaudit.checks.api import Interest
     from leakaudit.facts.symbols import collect
     from leakaudit.parsing import parser
 
@@ -531,7 +531,7 @@ def test_analysis_leaves_no_cycles_for_the_garbage_collector() -> None:
     collector to find (when it had to, it walked them again and again first)."""
     import gc
 
-    from leakaudit.checks.context import Function, Package
+    from leakaudit.checks.api import Function, Package
     from leakaudit.facts.cfg import Block
     from leakaudit.facts.typing import FileTypes, Scope
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 
 from leakaudit import suppress
-from leakaudit.checks.context import BudgetExceeded, Failure, Package, Sink, location
+from leakaudit.checks.api import BudgetExceeded, Failure, Package, Sink, location
 from leakaudit.discovery import Target
 from leakaudit.facts import symbols as symbols_mod
 from leakaudit.findings import Finding, Location, Severity

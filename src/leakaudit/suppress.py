@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import location
+from leakaudit.checks.api import location
 from leakaudit.findings import Finding
 from leakaudit.parsing.parser import SourceFile
 from leakaudit.ruleset.model import Rule

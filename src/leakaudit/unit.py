@@ -20,7 +20,7 @@ from leakaudit.ruleset.model import Rule
 if TYPE_CHECKING:
     from leakaudit.cache import Cache
     from leakaudit.checks import CheckFn
-    from leakaudit.checks.context import Interest
+    from leakaudit.checks.api import Interest
 
 # (path, line, col, end_line) of a finding -> first and last line of the outermost
 # function around it (--new-from-rev keeps a finding when a change touches those).
@@ -85,7 +85,7 @@ class UnitContext:
     @cached_property
     def interest(self) -> Interest:
         """What any rule looks for: the package index is built for all of them at once."""
-        from leakaudit.checks.context import Interest
+        from leakaudit.checks.api import Interest
 
         out = Interest()
         for wanted in self.interests.values():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 
-from leakaudit.checks.context import Interest, Package, Sink
+from leakaudit.checks.api import Interest, Package, Sink
 from leakaudit.ruleset.model import Rule
 
 CheckFn = Callable[[Package, Rule, Sink], None]

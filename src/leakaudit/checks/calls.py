@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Interest, Package
+from leakaudit.checks.api import Function, Interest, Package
 from leakaudit.checks.sites import callee_of
 from leakaudit.ruleset.model import Rule
 

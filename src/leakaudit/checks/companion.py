@@ -4,7 +4,7 @@ called too, e.g. a `rows.Next()` loop ends on error as well as on exhaustion, an
 
 from __future__ import annotations
 
-from leakaudit.checks.context import Function, Package, Sink
+from leakaudit.checks.api import Function, Package, Sink
 from leakaudit.checks.sites import find_sites, interest
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.parsing.syntax import field as child

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
+from leakaudit.checks.api import Function, Package, Sink
 from leakaudit.checks.calls import interest, matching_calls, targets
-from leakaudit.checks.context import Function, Package, Sink
 from leakaudit.checks.goroutines.channels import done_receive
 from leakaudit.facts.cfg import is_noreturn_call
 from leakaudit.parsing.syntax import FUNC_NODES, statements, unparen

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from tree_sitter import Node
 
 from leakaudit.checks import nilness
-from leakaudit.checks.context import Function, Package, Sink, location
+from leakaudit.checks.api import Function, Package, Sink, location
 from leakaudit.checks.sites import Site, find_sites, interest
 from leakaudit.checks.uses import Effect, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Kind

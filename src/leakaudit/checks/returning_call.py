@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
+from leakaudit.checks.api import Function, Package, Sink
 from leakaudit.checks.calls import interest, matching_calls, targets
-from leakaudit.checks.context import Function, Package, Sink
 from leakaudit.facts.cfg import CFG, Block, Kind
 from leakaudit.parsing.syntax import expressions, text, unparen
 from leakaudit.parsing.syntax import field as child

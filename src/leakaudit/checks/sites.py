@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Interest, Package
+from leakaudit.checks.api import Function, Interest, Package
 from leakaudit.facts.typing import Callee
 from leakaudit.parsing.syntax import expressions, text, unparen, walk
 from leakaudit.parsing.syntax import field as child

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Package
+from leakaudit.checks.api import Function, Package
 from leakaudit.checks.goroutines.launches import Launch, declares, launched_literals, launches
 from leakaudit.parsing.syntax import FUNC_NODES, expressions, named, text, unparen
 from leakaudit.parsing.syntax import field as child

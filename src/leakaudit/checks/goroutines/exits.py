@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Package
+from leakaudit.checks.api import Function, Package
 from leakaudit.checks.goroutines.channels import (
     ARG,
     ASSIGN,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Package, location
+from leakaudit.checks.api import Function, Package, location
 from leakaudit.checks.goroutines.channels import CLOSE, RANGE, RECV, SEND, local_channels
 from leakaudit.checks.goroutines.exits import ending
 from leakaudit.checks.goroutines.launches import Launch, find, launches

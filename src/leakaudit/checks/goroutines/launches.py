@@ -20,7 +20,7 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Package
+from leakaudit.checks.api import Function, Package
 from leakaudit.parsing.parser import SourceFile
 from leakaudit.parsing.syntax import (
     FUNC_NODES,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Interest, Package, Sink, location
+from leakaudit.checks.api import Function, Interest, Package, Sink, location
 from leakaudit.checks.goroutines import selfsend
 from leakaudit.checks.goroutines.channels import RANGE, RECV, SEND, LocalChan, local_channels
 from leakaudit.checks.goroutines.launches import Launch, launches

@@ -13,7 +13,7 @@ from collections import deque
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Package, Sink, callee_name, location
+from leakaudit.checks.api import Function, Package, Sink, callee_name, location
 from leakaudit.checks.goroutines.channels import RANGE, RECV, classify, select_alternatives
 from leakaudit.checks.goroutines.exits import field_channels
 from leakaudit.checks.goroutines.launches import (

@@ -7,7 +7,7 @@ way out, while the ticker is stopped elsewhere.
 
 from __future__ import annotations
 
-from leakaudit.checks.context import Interest, Package, Sink, location
+from leakaudit.checks.api import Interest, Package, Sink, location
 from leakaudit.checks.goroutines.exits import endless_launches, ticker_stop
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import line_of, text

@@ -14,7 +14,7 @@ This check also records the goroutine inventory (one record per launch) for repo
 
 from __future__ import annotations
 
-from leakaudit.checks.context import Interest, Package, Sink
+from leakaudit.checks.api import Interest, Package, Sink
 from leakaudit.checks.goroutines import inventory
 from leakaudit.checks.goroutines.exits import endless_launches, ticker_stop
 from leakaudit.ruleset.model import Rule

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from leakaudit.checks.context import Function, Interest, Package, Sink
+from leakaudit.checks.api import Function, Interest, Package, Sink
 from leakaudit.checks.goroutines.launches import declares, launches
 from leakaudit.facts.cfg import Kind
 from leakaudit.parsing.syntax import call_named_by, named, text, unparen, walk

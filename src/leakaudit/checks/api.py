@@ -1,4 +1,5 @@
-"""What every check gets: one package, its functions, and a sink for results."""
+"""The check API: what every check gets (one package, its functions) and where it puts
+results (a sink). Named for what it is; Go contexts are a rule family, not this."""
 
 from __future__ import annotations
 
