@@ -13,8 +13,19 @@ import pytest
 from conftest import FIXTURES, bundled_rules, scan_paths, wants
 
 
+def _modules() -> list[Path]:
+    """Fixture modules: a folder with a go.mod holds several packages that import each
+    other (summaries across packages); it is scanned whole, as a repository is."""
+    return sorted(p.parent for p in (FIXTURES / "rules").rglob("go.mod"))
+
+
 def _packages() -> list[Path]:
-    dirs = {p.parent for p in (FIXTURES / "rules").rglob("*.go")}
+    modules = _modules()
+    dirs = {
+        p.parent
+        for p in (FIXTURES / "rules").rglob("*.go")
+        if not any(p.is_relative_to(m) for m in modules)
+    }
     return sorted(dirs)
 
 
@@ -25,13 +36,13 @@ def _format(items: Counter) -> str:
     )
 
 
-def _check(files: list[Path], root: Path, paths: list[str]) -> None:
+def _check(files: list[Path], root: Path, paths: list[str], jobs: int = 1) -> None:
     known = {r.id for r in bundled_rules().rules}
     expected: Counter = Counter()
     for f in files:
         rel = f.relative_to(root).as_posix()
         expected.update(w for w in wants(f, rel) if w[2] in known)
-    result, problems = scan_paths(paths, root)
+    result, problems = scan_paths(paths, root, jobs=jobs)
     assert not problems
     # Suppressed findings (//leakaudit:ignore) are not reported, so they need no `want`.
     actual = Counter((f.location.path, f.location.line, f.rule_id) for f in result.active)
@@ -56,6 +67,14 @@ def _check(files: list[Path], root: Path, paths: list[str]) -> None:
 def test_rule_fixture(package: Path) -> None:
     files = sorted(package.glob("*.go"))
     _check(files, package, [str(f) for f in files])
+
+
+@pytest.mark.parametrize(
+    "module", _modules(), ids=lambda p: p.relative_to(FIXTURES / "rules").as_posix()
+)
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_rule_fixture_module(module: Path, jobs: int) -> None:
+    _check(sorted(module.rglob("*.go")), module, [str(module)], jobs=jobs)
 
 
 def test_demo_service() -> None:

@@ -24,6 +24,7 @@ from leakaudit import analyze as analyze_mod
 from leakaudit import scan as scan_mod
 from leakaudit.cache import Cache, default_dir
 from leakaudit.checks.api import Package
+from leakaudit.module.summary import ModuleSignatures
 from leakaudit.parsing.syntax import unparen
 from leakaudit.report.json_report import to_dict
 from leakaudit.ruleset import compiled
@@ -196,7 +197,7 @@ def test_package_functions_are_looked_for_only_where_their_package_is_imported()
 
     def candidates(interest: Interest, files: dict[str, str]) -> list[str]:
         sources = [parser.parse(name, f"package p\n{go}\n".encode()) for name, go in files.items()]
-        pkg = Package(".", sources, collect(sources), {}, interest=interest)
+        pkg = Package(".", sources, collect(sources), ModuleSignatures({}), interest=interest)
         return [fn.name for fn in pkg.candidates(interest)]
 
     files = {
@@ -288,6 +289,71 @@ def test_cache_sees_a_change_in_another_file_of_the_package(tmp_path: Path) -> N
     assert ("a.go", "ticker-not-stopped") in _rules_found(second)
     _write(repo / "b.go", STOPPER)
     third, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert _rules_found(third) == set()
+
+
+HELPER = """
+package httpx
+
+import "net/http"
+
+// Status only reads the response.
+func Status(resp *http.Response) int {
+	return resp.StatusCode
+}
+"""
+
+CALLER = """
+package svc
+
+import (
+	"net/http"
+
+	"example.com/m/httpx"
+)
+
+func get(c *http.Client) (int, error) {
+	resp, err := c.Get("http://x")
+	if err != nil {
+		return 0, err
+	}
+	return httpx.Status(resp), nil
+}
+"""
+
+
+def test_cache_keys_an_importer_by_the_summaries_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit that leaves a package's summary as it was re-analyzes that package only;
+    one that changes what it does with a resource re-analyzes its importers too."""
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _write(repo / "go.mod", "module example.com/m\n\ngo 1.22\n")
+    _write(repo / "httpx" / "httpx.go", HELPER)
+    _write(repo / "svc" / "svc.go", CALLER)
+    first, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert _rules_found(first) == {("svc/svc.go", "http-body-not-closed")}
+
+    analyzed: list[str] = []
+    real = analyze_mod.analyze
+
+    def counting(read, context):  # type: ignore[no-untyped-def]
+        analyzed.append(read.unit.directory)
+        return real(read, context)
+
+    monkeypatch.setattr(analyze_mod, "analyze", counting)
+    _write(repo / "httpx" / "httpx.go", HELPER.replace("only reads", "reads, no more"))
+    second, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert analyzed == ["httpx"]
+    assert _rules_found(second) == _rules_found(first)
+
+    analyzed.clear()
+    closing = HELPER.replace(
+        "return resp.StatusCode", "defer resp.Body.Close()\n\treturn resp.StatusCode"
+    )
+    _write(repo / "httpx" / "httpx.go", closing)
+    third, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert sorted(analyzed) == ["httpx", "svc"]
     assert _rules_found(third) == set()
 
 

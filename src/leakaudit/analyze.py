@@ -15,6 +15,7 @@ from leakaudit.checks.api import BudgetExceeded, Failure, Package, Sink, locatio
 from leakaudit.discovery import Target
 from leakaudit.facts import symbols as symbols_mod
 from leakaudit.findings import Finding, Location, Severity
+from leakaudit.module.summary import ModuleSignatures, PackageSummary
 from leakaudit.parsing import parser
 from leakaudit.parsing.syntax import FUNC_NODES
 from leakaudit.report.fingerprint import line_hashes
@@ -23,6 +24,7 @@ from leakaudit.ruleset.model import Rule
 from leakaudit.unit import Spans, UnitContext, UnitFiles, UnitResult
 
 EXCERPT_BEFORE, EXCERPT_AFTER = 2, 6
+SUMMARY = "(summary)"  # what an analysis-error note names when the package summary failed
 
 
 def analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
@@ -79,7 +81,9 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
             )
         sources.append(source)
     sink = Sink(findings=findings, inventory=context.inventory)
-    for pkg in _packages(read.unit.directory, sources, read.go_version, context):
+    packages = _packages(read, sources, context)
+    exported = _exported(packages)
+    for pkg in packages:
         for rule, run, wanted in context.runs:
             try:
                 if wanted is not None and not pkg.interested(wanted):
@@ -91,6 +95,8 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
                 _analysis_error(sink, engine, pkg, rule, str(exc))
             except Exception as exc:  # a checker bug must not stop the scan
                 _analysis_error(sink, engine, pkg, rule, f"{type(exc).__name__}: {exc}")
+        if pkg is exported and read.unit.path is not None:
+            out.summary = _summary(pkg, read.unit.path, sink, engine)
         pkg.release()
     sink.findings.extend(_failure_finding(f, engine) for f in sink.failures)
     by_path = {s.path: s for s in sources}
@@ -146,31 +152,60 @@ def _skipped(
 
 
 def _packages(
-    directory: str,
-    sources: list[parser.SourceFile],
-    go_version: str | None,
-    context: UnitContext,
+    read: UnitFiles, sources: list[parser.SourceFile], context: UnitContext
 ) -> list[Package]:
     groups: dict[str, list[parser.SourceFile]] = defaultdict(list)
     for source in sources:
         groups[source.package.removesuffix("_test")].append(source)
     interest = context.interest
+    module = ModuleSignatures(context.signatures, read.summaries)
     return [
         Package(
-            directory=directory,
+            directory=read.unit.directory,
             files=files,
             symbols=symbols_mod.collect(files),
-            signatures=context.signatures,
-            go_version=go_version,
+            signatures=module,
+            go_version=read.go_version,
             interest=interest,
+            resource_rules=context.resource_rules,
         )
         for _, files in sorted(groups.items())
     ]
 
 
-def _analysis_error(sink: Sink, rules: dict[str, Rule], pkg: Package, rule: Rule, why: str) -> None:
+def _exported(packages: list[Package]) -> Package | None:
+    """The package importers see: the one with the most non-test files (a directory
+    may also hold an ignored `package main` tool, or only tests)."""
+    best, most = None, 0
+    for pkg in packages:
+        count = sum(1 for f in pkg.files if not f.is_test)
+        if count > most:
+            best, most = pkg, count
+    return best
+
+
+def _summary(pkg: Package, path: str, sink: Sink, engine: dict[str, Rule]) -> PackageSummary | None:
+    """The package's summary; one it cannot compute is an analysis-error note and no
+    summary (importers then see the package as before summaries: unknown)."""
+    from leakaudit.module.effects import summarize
+
+    try:
+        return summarize(pkg, path)
+    except RecursionError:
+        _analysis_error(sink, engine, pkg, SUMMARY, "nesting too deep to analyze")
+    except BudgetExceeded as exc:
+        _analysis_error(sink, engine, pkg, SUMMARY, str(exc))
+    except Exception as exc:  # a bug in the summaries must not stop the scan
+        _analysis_error(sink, engine, pkg, SUMMARY, f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _analysis_error(
+    sink: Sink, rules: dict[str, Rule], pkg: Package, rule: Rule | str, why: str
+) -> None:
+    rule_id = rule if isinstance(rule, str) else rule.id
     if pkg.files:
-        sink.findings.extend(_analysis_note(rules, pkg.files[0].path, rule.id, why))
+        sink.findings.extend(_analysis_note(rules, pkg.files[0].path, rule_id, why))
 
 
 def _analysis_note(rules: dict[str, Rule], path: str, rule_id: str, why: str) -> list[Finding]:

@@ -17,6 +17,7 @@ import pickle
 import stat
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING
 from leakaudit import gomod
 from leakaudit.discovery import Target, discover, siblings
 from leakaudit.findings import Finding, Severity
+from leakaudit.module import graph as graph_mod
+from leakaudit.module.summary import PackageSummary
 from leakaudit.result import Acquisition, FileRecord, GoroutineRecord, ScanResult
 from leakaudit.ruleset.model import Rule, RuleSet
 from leakaudit.unit import Spans, Unit, UnitContext, UnitFiles, UnitResult
@@ -68,13 +71,15 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     engine_rules = {r.id: r for r in options.ruleset.rules}
     context = _context(options, rules, engine_rules)
     units = _units(sorted(targets + context_files, key=lambda t: t.rel))
+    graph = _graph(units, context)
+    units = [replace(u, path=path) for u, path in zip(units, graph.paths, strict=True)]
     findings: list[Finding] = []
     acquisitions: list[Acquisition] = []
     goroutines: list[GoroutineRecord] = []
     records: list[FileRecord] = list(excluded)
     problems: list[tuple[str, str]] = []
     spans: Spans = {}
-    for unit_result in _run(units, context, max(1, options.jobs)):
+    for unit_result in _run(units, graph, context, max(1, options.jobs)):
         findings.extend(unit_result.findings)
         acquisitions.extend(unit_result.acquisitions)
         goroutines.extend(unit_result.goroutines)
@@ -151,6 +156,47 @@ def _units(targets: list[Target]) -> list[Unit]:
     return [Unit(directory, tuple(members)) for directory, members in sorted(groups.items())]
 
 
+HEAD_BYTES = 32 * 1024  # enough for the imports of all but the rarest files
+
+
+def _graph(units: list[Unit], context: UnitContext) -> graph_mod.Graph:
+    """The units' import graph, read from the head of each file (the imports precede
+    everything else): the order and the summaries each unit needs are known before
+    any unit starts."""
+
+    def contents() -> Iterator[tuple[int, str, bytes]]:
+        for index, unit in enumerate(units):
+            for target in unit.targets:
+                head = _read_head(target.path)
+                if head is not None:  # else reported when the unit reads it
+                    yield index, target.rel, head
+
+    if not context.root.is_dir():
+        return graph_mod.Graph([None] * len(units), [set() for _ in units], [set() for _ in units])
+    return graph_mod.build([u.directory for u in units], context.real_root, contents())
+
+
+def _read_head(path: str) -> bytes | None:
+    """A file's first bytes, through its imports; None when it cannot be read. Opened
+    as `_read_file` opens it: a FIFO or device named *.go is refused, not waited on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            return None
+        head = os.read(fd, HEAD_BYTES)
+        if len(head) == HEAD_BYTES and not graph_mod.past_imports(head):
+            head += os.read(fd, info.st_size)
+        return head
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _size(unit: Unit) -> int:
     """Bytes on disk, to start the biggest units first."""
     size = 0
@@ -163,26 +209,55 @@ def _size(unit: Unit) -> int:
 # -- running units ---------------------------------------------------------------------------
 
 
-def _run(units: list[Unit], context: UnitContext, jobs: int) -> list[UnitResult]:
-    """Every unit's result, in unit order. This process takes units from the cache until
-    the first miss, so a warm scan never starts a worker; from there a process pool
-    takes the rest, biggest first (each worker still reads the cache). Only this
-    process writes the cache: what the units computed, in one transaction."""
-    results: list[UnitResult | None] = [None] * len(units)
+class _Schedule:
+    """Units in dependency order, and the summaries each one reads: those of the units
+    its files import that come before it in the order."""
+
+    def __init__(self, units: list[Unit], graph: graph_mod.Graph) -> None:
+        self.units = units
+        self.order = graph.order()
+        position = {u: k for k, u in enumerate(self.order)}
+        self.deps = [
+            sorted(d for d in graph.deps(u) if position[d] < position[u]) for u in range(len(units))
+        ]
+        self.results: list[UnitResult | None] = [None] * len(units)
+
+    def summaries(self, unit: int) -> dict[str, PackageSummary]:
+        out: dict[str, PackageSummary] = {}
+        for dep in self.deps[unit]:
+            found = self.results[dep]
+            path = self.units[dep].path
+            if found is not None and found.summary is not None and path is not None:
+                out[path] = found.summary
+        return out
+
+
+def _run(
+    units: list[Unit], graph: graph_mod.Graph, context: UnitContext, jobs: int
+) -> list[UnitResult]:
+    """Every unit's result, in unit order. Units run after the units they import, so
+    each reads their summaries. This process takes units from the cache, in that order,
+    until the first miss, so a warm scan never starts a worker; from there a process
+    pool takes the rest, each unit as soon as what it imports is done, biggest first
+    (each worker still reads the cache). Only this process writes the cache: what the
+    units computed, in one transaction."""
+    plan = _Schedule(units, graph)
+    results = plan.results
     fresh: list[tuple[str, bytes]] = []  # computed results, pickled, by cache key
-    pending = list(range(len(units)))
+    pending = list(plan.order)
     if jobs > 1 and len(units) > 1:
         if context.cache is not None:
             while pending:
-                hit = _cached(_read(units[pending[0]], context), context)
+                first = pending[0]
+                hit = _cached(_read(units[first], context, plan.summaries(first)), context)
                 if hit is None:
                     break
                 results[pending.pop(0)] = hit
         if len(pending) > 1:
-            _run_pool(units, pending, context, jobs, results, fresh)
+            _run_pool(plan, pending, context, jobs, fresh)
             pending = [i for i in pending if results[i] is None]
     for i in pending:  # jobs == 1, a single unit, or what a broken worker left undone
-        results[i], key = run_unit(units[i], context)
+        results[i], key = run_unit(units[i], context, plan.summaries(i))
         if key is not None:
             fresh.append((key, pickle.dumps(results[i], protocol=pickle.HIGHEST_PROTOCOL)))
     if context.cache is not None:
@@ -203,13 +278,15 @@ def _init_worker(context: UnitContext) -> None:
     _WORKER_CONTEXT = context
 
 
-def _worker_units(units: list[Unit]) -> list[tuple[bytes, str | None]]:
+def _worker_units(
+    items: list[tuple[Unit, dict[str, PackageSummary]]],
+) -> list[tuple[bytes, str | None]]:
     """The units' results pickled here, in the worker: the main process unpickles each
     once and stores those same bytes in the cache (no second pickling, after the pool)."""
     assert _WORKER_CONTEXT is not None
     out = []
-    for unit in units:
-        result, key = run_unit(unit, _WORKER_CONTEXT)
+    for unit, summaries in items:
+        result, key = run_unit(unit, _WORKER_CONTEXT, summaries)
         out.append((pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), key))
     return out
 
@@ -238,39 +315,68 @@ def _batches(order: list[int], sizes: dict[int, int], jobs: int) -> list[list[in
 
 
 def _run_pool(
-    units: list[Unit],
+    plan: _Schedule,
     indices: list[int],
     context: UnitContext,
     jobs: int,
-    results: list[UnitResult | None],
     fresh: list[tuple[str, bytes]],
 ) -> None:
+    """Run `indices` in a pool: a unit is submitted once the units it waits for are
+    done (or lost with a dead worker: it then reads what there is). At most two tasks
+    per worker are out at a time, so the units that become ready meanwhile still go
+    biggest first, batched by `_batches` among what is ready."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+    units, results = plan.units, plan.results
     # fork shares the loaded rules and modules with the workers for free; elsewhere the
     # context is pickled once per worker.
     method = "fork" if sys.platform.startswith("linux") else None
     sizes = {i: _size(units[i]) for i in indices}
-    order = sorted(indices, key=lambda i: (-sizes[i], i))
+    remaining = set(indices)
+    waiting = {i: set(plan.deps[i]) & remaining for i in indices}
+    dependents: dict[int, list[int]] = defaultdict(list)
+    for i in indices:
+        for dep in waiting[i]:
+            dependents[dep].append(i)
+    ready = [i for i in indices if not waiting[i]]
     pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(order)),
+        max_workers=min(jobs, len(indices)),
         mp_context=multiprocessing.get_context(method),
         initializer=_init_worker,
         initargs=(context,),
     )
+    out: dict[Future[list[tuple[bytes, str | None]]], list[int]] = {}
+
+    def submit() -> None:
+        ready.sort(key=lambda i: (-sizes[i], i))
+        batches = _batches(ready, sizes, jobs) if ready else []
+        while batches and len(out) < 2 * jobs:
+            batch = batches.pop(0)
+            for i in batch:
+                ready.remove(i)
+            items = [(units[i], plan.summaries(i)) for i in batch]
+            out[pool.submit(_worker_units, items)] = batch
+
     try:
-        futures = {
-            pool.submit(_worker_units, [units[i] for i in batch]): batch
-            for batch in _batches(order, sizes, jobs)
-        }
-        for future in as_completed(futures):
-            # A worker that died (killed, out of memory) leaves its units to this process.
-            with contextlib.suppress(Exception):
-                for i, (data, key) in zip(futures[future], future.result(), strict=True):
-                    results[i] = pickle.loads(data)
-                    if key is not None:
-                        fresh.append((key, data))
+        submit()
+        while out:
+            done, _ = wait(out, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = out.pop(future)
+                # A worker that died (killed, out of memory) leaves its units to this
+                # process; their dependents go on without their summaries.
+                with contextlib.suppress(Exception):
+                    for i, (data, key) in zip(batch, future.result(), strict=True):
+                        results[i] = pickle.loads(data)
+                        if key is not None:
+                            fresh.append((key, data))
+                for i in batch:
+                    for later in dependents.get(i, ()):
+                        waiting[later].discard(i)
+                        if not waiting[later]:
+                            ready.append(later)
+            submit()
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -280,7 +386,9 @@ def _run_pool(
 # -- one unit --------------------------------------------------------------------------------
 
 
-def _read(unit: Unit, context: UnitContext) -> UnitFiles:
+def _read(
+    unit: Unit, context: UnitContext, summaries: dict[str, PackageSummary] | None = None
+) -> UnitFiles:
     entries: list[tuple[Target, FileRecord | None, bytes]] = []
     problems: list[tuple[str, str]] = []
     directory = unit.directory
@@ -295,6 +403,11 @@ def _read(unit: Unit, context: UnitContext) -> UnitFiles:
         digest = hasher()
         digest.update(context.key_base)
         digest.update(f"\0{directory}\0{go_version}\0".encode("utf-8", "surrogateescape"))
+        # What the package can see of the packages it imports: their summaries' digests,
+        # not their bytes (an edit that leaves a summary as it was re-analyzes only its
+        # own package).
+        for path, summary in sorted((summaries or {}).items()):
+            digest.update(f"\0{path}\0{summary.digest}".encode("utf-8", "surrogateescape"))
     cacheable = True
     for target in unit.targets:
         rel = target.rel
@@ -322,7 +435,7 @@ def _read(unit: Unit, context: UnitContext) -> UnitFiles:
             digest.update(content)
         entries.append((target, None, content))  # classified by _analyze, on a miss only
     key = digest.hexdigest() if digest is not None and cacheable else None
-    return UnitFiles(unit, entries, problems, go_version, key)
+    return UnitFiles(unit, entries, problems, go_version, key, dict(summaries or {}))
 
 
 def _read_file(path: str) -> tuple[bytes | None, int]:
@@ -356,10 +469,12 @@ def _cached(read: UnitFiles, context: UnitContext) -> UnitResult | None:
     return found if isinstance(found, UnitResult) else None
 
 
-def run_unit(unit: Unit, context: UnitContext) -> tuple[UnitResult, str | None]:
+def run_unit(
+    unit: Unit, context: UnitContext, summaries: dict[str, PackageSummary] | None = None
+) -> tuple[UnitResult, str | None]:
     """Read, analyze and finish one directory, or take it from the cache; with the key
     to cache a computed result under (None: from the cache, or not cacheable)."""
-    read = _read(unit, context)
+    read = _read(unit, context, summaries)
     hit = _cached(read, context)
     if hit is not None:
         return hit, None

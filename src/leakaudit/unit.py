@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from leakaudit.discovery import Target
 from leakaudit.findings import Finding
+from leakaudit.module.summary import PackageSummary
 from leakaudit.result import Acquisition, FileRecord, GoroutineRecord
 from leakaudit.ruleset.model import Rule
 
@@ -37,12 +38,16 @@ class UnitResult:
     records: list[FileRecord] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
     spans: Spans = field(default_factory=dict)
+    # What importers of the directory's package see of it (None: not a package of a
+    # module, or it could not be analyzed).
+    summary: PackageSummary | None = None
 
 
 @dataclass(frozen=True)
 class Unit:
     directory: str
     targets: tuple[Target, ...]
+    path: str | None = None  # the package's import path, from go.mod
 
 
 @dataclass
@@ -83,6 +88,27 @@ class UnitContext:
         return out
 
     @cached_property
+    def resource_rules(self) -> dict[str, Rule]:
+        """Resource type -> the obligation rule following it, over every loaded rule
+        (summaries do not change with --disable): the types a rule's acquire specs
+        name (`returns`), or that the signatures give their calls' resource result."""
+        out: dict[str, Rule] = {}
+        for rule in self.engine.values():
+            if rule.check != "obligation":
+                continue
+            for spec in rule.acquire:
+                kinds = [spec.returns] if spec.returns else []
+                for call in spec.calls:
+                    owners = [f"{spec.package}.{t}" for t in spec.types] or [spec.package]
+                    for owner in owners:
+                        results = self.signatures.get(f"{owner}.{call}", ())
+                        if spec.resource < len(results) and results[spec.resource]:
+                            kinds.append(results[spec.resource])
+                for kind in kinds:
+                    out.setdefault(kind, rule)
+        return out
+
+    @cached_property
     def interest(self) -> Interest:
         """What any rule looks for: the package index is built for all of them at once."""
         from leakaudit.checks.api import Interest
@@ -105,3 +131,5 @@ class UnitFiles:
     problems: list[tuple[str, str]]
     go_version: str | None
     key: str | None
+    # The summaries of the module packages it imports, by import path.
+    summaries: dict[str, PackageSummary] = field(default_factory=dict)

@@ -13,6 +13,7 @@ from leakaudit.facts import cfg
 from leakaudit.facts.symbols import PackageSymbols
 from leakaudit.facts.typing import FileTypes, Scope
 from leakaudit.findings import Finding, Location, Related, Severity
+from leakaudit.module.summary import ModuleSignatures
 from leakaudit.parsing import queries
 from leakaudit.parsing.parser import SourceFile
 from leakaudit.parsing.syntax import FUNC_NODES, text, unparen
@@ -260,8 +261,12 @@ class Package:
     directory: str
     files: list[SourceFile]
     symbols: PackageSymbols
-    signatures: dict[str, tuple[str, ...]]
+    # The rules' library signatures and the summaries of the module packages imported.
+    signatures: ModuleSignatures
     go_version: str | None = None
+    # Resource type ("database/sql.Rows") -> the obligation rule that follows it: the
+    # parameters and results function summaries describe.
+    resource_rules: dict[str, Rule] = field(default_factory=dict)
     # What the rules that will run look for: indexed in one query per file up front.
     # Checks may ask for more; that costs another query, not a wrong answer.
     interest: Interest = field(default_factory=Interest)
@@ -269,6 +274,10 @@ class Package:
     _functions: dict[int, Function | None] = field(default_factory=dict, repr=False)
     _indexed: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
     _index: dict[str, _FileIndex] = field(default_factory=dict, repr=False)
+
+    @property
+    def module(self) -> ModuleSignatures:
+        return self.signatures
 
     @cached_property
     def file_types(self) -> dict[str, FileTypes]:
@@ -356,6 +365,13 @@ class Package:
                 for result in results:
                     if result in wanted:  # resource types only: most results are not
                         out.setdefault(result, set()).add(name)
+            # The module's other packages: functions whose summary hands out a fresh one.
+            for summary in self.signatures.summaries.values():
+                for key, facts in summary.funcs.items():
+                    for index in facts.fresh:
+                        result = facts.results[index]
+                        if result in wanted:
+                            out.setdefault(result, set()).add(key.rsplit(".", 1)[-1])
             return out
 
         def compute() -> frozenset[str]:

@@ -17,7 +17,7 @@ from tree_sitter import Node
 from leakaudit.checks import nilness
 from leakaudit.checks.api import Function, Package, Sink, location
 from leakaudit.checks.sites import Site, find_sites, interest
-from leakaudit.checks.uses import Effect, Use, UseClassifier
+from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Kind
 from leakaudit.findings import Related
 from leakaudit.parsing import queries
@@ -39,6 +39,9 @@ class _Outcome:
     handed_off: bool = False
     stored_fields: set[tuple[str | None, str]] = field(default_factory=set)  # (owner, field)
     error_checked: bool = False
+    released: bool = False  # some path releases it
+    overwritten: bool = False  # some path assigns the variable something else
+    lent: list[Node] = field(default_factory=list)  # calls it was passed to, which keep nothing
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
@@ -60,7 +63,7 @@ def _check_site(
     call_text = site.callee.text
     if site.binding == "blank" and site.err is not None:
         # `_, err := c.Get(u)`: only paths where err is nil hold a resource.
-        outcome = _flow(fn, rule, replace(site, var=_NO_NAME), sites)
+        outcome = _flow(fn, rule, replace(site, var=_NO_NAME), sites, _passes(pkg, fn, rule))
         if not outcome.leaks:
             _record(sink, rule, fn, site, "released", outcome)
             return
@@ -78,16 +81,41 @@ def _check_site(
         _conclude(pkg, fn, rule, site, outcome, sink)
         return
     assert site.var is not None
-    outcome = _flow(fn, rule, site, sites)
+    outcome = _flow(fn, rule, site, sites, _passes(pkg, fn, rule))
     _conclude(pkg, fn, rule, site, outcome, sink)
 
 
-def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
+def flow_param(pkg: Package, fn: Function, rule: Rule, name: str) -> _Outcome:
+    """What `fn` does on its paths with parameter `name`, as if acquired on entry."""
+    from leakaudit.facts.typing import Callee
+
+    callee = Callee(None, None, fn.name, fn.name)
+    site = Site(fn.node, callee, fn.node, "var", var=name)
+    return _flow(fn, rule, site, [], _passes(pkg, fn, rule), from_entry=True)
+
+
+def _passes(pkg: Package, fn: Function, rule: Rule) -> Passes:
+    from leakaudit.module.effects import passed
+
+    return lambda call, index, via: passed(pkg, fn, rule, call, index, via)
+
+
+def _flow(
+    fn: Function,
+    rule: Rule,
+    site: Site,
+    sites: list[Site],
+    passes: Passes | None = None,
+    from_entry: bool = False,
+) -> _Outcome:
+    """Follow `site`'s variable from its acquisition to every exit. `from_entry`: the
+    variable is a parameter, held from the function's entry on (a summary asks what
+    the function does with it on every path, error paths included)."""
     graph = fn.cfg
     var, err = site.var or "", site.err
-    uses = UseClassifier(var, rule.release, fn.types, fn.scope, fn.spend)
+    uses = UseClassifier(var, rule.release, fn.types, fn.scope, fn.spend, passes)
     fn.spend(len(graph.blocks))  # the lookups and the recording pass below
-    start = _block_at(fn, site.statement)
+    start = graph.entry if from_entry else _block_at(fn, site.statement)
     reacquire = {
         _block_at(fn, other.statement)
         for other in sites
@@ -97,10 +125,11 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
     effects: dict[int, Effect] = {}
     err_assigned: dict[int, bool] = {}
     named = var in fn.named_results
-    error_only = bool(rule.options.get("error-paths-only"))
+    error_only = bool(rule.options.get("error-paths-only")) and not from_entry
     outcome = _Outcome()
 
-    if _deferred_closure_releases(graph.of_kind(Kind.DEFER), uses, site.statement):
+    before = None if from_entry else site.statement
+    if _deferred_closure_releases(graph.of_kind(Kind.DEFER), uses, before):
         # `defer func() { cancel() }()` reads the variable when the function returns,
         # so it releases whatever the variable holds then, this value included.
         outcome.deferred = True
@@ -136,6 +165,8 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
         if asserted == "exhausted" or (asserted == "error" and state & OPEN):
             return (state & ~(LIVE if asserted == "exhausted" else OPEN)) | DONE
         eff = effect(block)
+        if eff.lent is not None and record:
+            outcome.lent.append(eff.lent)
         if kind == Kind.RETURN:
             returned = eff.use >= Use.STORED or (
                 named and not expressions(_return_values(block.node))
@@ -150,6 +181,8 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
             return (state & ~LIVE) | DONE
         if eff.use >= Use.STORED:
             if record:
+                if eff.use == Use.RELEASE:
+                    outcome.released = True
                 if eff.use == Use.RELEASE and kind == Kind.DEFER:
                     outcome.deferred = True
                 elif eff.use in (Use.HANDOFF, Use.STORED):
@@ -158,7 +191,10 @@ def _flow(fn: Function, rule: Rule, site: Site, sites: list[Site]) -> _Outcome:
                     outcome.stored_fields.add((eff.owner, eff.field))
             return (state & ~LIVE) | DONE
         if eff.use == Use.ASSIGNED:
+            if record:
+                outcome.overwritten = True
             return (state & ~LIVE) | DONE
+
         if state & OPEN and assigns_err(block):
             return (state & ~OPEN) | LOOSE
         return state
@@ -258,6 +294,15 @@ def _conclude(
             exit_desc = f"the return at line {line}"
             rel_node = node
         related = (Related(location(fn.file, rel_node, first_line_only=True), f"{var} leaks here"),)
+        suffix = ""
+        if outcome.lent:
+            # It went into a call, which only read it: say so, where a reader would
+            # otherwise assume the callee took care of it.
+            lent = min(outcome.lent, key=lambda n: n.start_byte)
+            callee = " ".join(text(child(lent, "function")).split())
+            said = f"passed to {callee}() at line {line_of(lent)}, which does not release it"
+            related += (Related(location(fn.file, lent, first_line_only=True), said),)
+            suffix = f" ({var} is {said})"
         if "not-released" in rule.reports:
             sink.report(
                 rule,
@@ -271,6 +316,9 @@ def _conclude(
                 exit=exit_desc,
                 line=line,
             )
+            if suffix:
+                finding = sink.findings[-1]
+                sink.findings[-1] = replace(finding, message=finding.message + suffix)
         _record(sink, rule, fn, site, "leaked", outcome)
         return
     unreleased_fields = [
@@ -399,10 +447,13 @@ def _exhausted(cond: Node, value: bool, var: str, methods: tuple[str, ...]) -> b
     )
 
 
-def _deferred_closure_releases(defers: list[Block], uses: UseClassifier, before: Node) -> bool:
+def _deferred_closure_releases(
+    defers: list[Block], uses: UseClassifier, before: Node | None
+) -> bool:
+    """A deferred closure releasing the variable, deferred before `before` (None: any)."""
     for block in defers:
         node = block.node
-        if node is None or node.start_byte >= before.start_byte:
+        if node is None or (before is not None and node.start_byte >= before.start_byte):
             continue
         call = node.named_children[0] if node.named_children else None
         fn = unparen(child(call, "function")) if call is not None else None

@@ -11,7 +11,7 @@ from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Interest, Package
 from leakaudit.facts.typing import Callee
-from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import expressions, text
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import AcquireSpec, Rule
 
@@ -79,11 +79,7 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         if indexes is None:
             continue
         resource, error = indexes
-        if (
-            spec.returns
-            and callee.package == "."
-            and not _hands_out_fresh(pkg, rule, callee, resource)
-        ):
+        if spec.returns and not _hands_out_fresh(pkg, rule, callee, resource):
             return None  # a getter, or a helper that closes what it returns
         site = _site(call, callee, shape, resource, error)
         if site.binding == "var" and not fn.types.declares(fn.node, site.var):
@@ -99,78 +95,16 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
     return None
 
 
-def _declarations(pkg: Package) -> dict[tuple[str | None, str], Node]:
-    """Top-level functions and methods of the package by (receiver type, name)."""
-
-    def compute() -> dict[tuple[str | None, str], Node]:
-        out: dict[tuple[str | None, str], Node] = {}
-        for source in pkg.files:
-            for decl in source.root.named_children:
-                if decl.type == "function_declaration":
-                    out[(None, text(child(decl, "name")))] = decl
-                elif decl.type == "method_declaration":
-                    recv = child(decl, "receiver")
-                    tnode = None
-                    for param in recv.named_children if recv is not None else ():
-                        tnode = child(param, "type")
-                    name = text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""
-                    out[(name, text(child(decl, "name")))] = decl
-        return out
-
-    return pkg.memo("declarations", compute)  # type: ignore[no-any-return]
-
-
 def _hands_out_fresh(pkg: Package, rule: Rule, callee: Callee, resource: int) -> bool:
-    """Does this local function return a resource its caller must release? Not when
-    every value it returns there is read from a field or collection (a getter), or is a
-    variable it releases just before returning (a helper that only wants the name).
-    Interface methods and unknown bodies are taken at their declared type."""
-    decl = _declarations(pkg).get((callee.receiver, callee.name))
-    body = child(decl, "body") if decl is not None else None
-    if body is None:
-        return True
-    for node in walk(body):
-        if node.type != "return_statement":
-            continue
-        values = expressions(next((c for c in node.named_children if c.type != "comment"), None))
-        if len(values) <= resource:
-            return True  # a naked return or `return f()`: cannot tell
-        value = unparen(values[resource])
-        if value is None or value.type == "nil":
-            continue
-        if value.type in ("selector_expression", "index_expression"):
-            continue  # read from a field or a collection
-        if value.type == "identifier" and _released_before(node, text(value), rule):
-            continue
-        return True
-    return False
+    """Does the callee hand out a resource its caller must release? This package's
+    functions are read (effects.fresh_result), the module's other packages' from their
+    summaries; library calls are taken at their declared type."""
+    from leakaudit.module.effects import fresh_result
 
-
-def _released_before(ret: Node, var: str, rule: Rule) -> bool:
-    """A statement before `ret` in its own block releases `var` (`f.Close(); return f`,
-    `if err := f.Close(); ...`, `err = f.Close()`, `defer f.Close()`): on that path the
-    caller gets it closed."""
-    for stmt in ret.parent.named_children if ret.parent is not None else ():
-        if stmt.start_byte >= ret.start_byte:
-            break
-        head = child(stmt, "initializer") if stmt.type == "if_statement" else stmt
-        if head is None or head.type not in _RELEASING_STATEMENTS:
-            continue
-        for node in walk(head):
-            fn = unparen(child(node, "function")) if node.type == "call_expression" else None
-            if (
-                fn is not None
-                and fn.type == "selector_expression"
-                and text(child(fn, "operand")) == var
-                and text(child(fn, "field")) in rule.release.methods
-            ):
-                return True
-    return False
-
-
-_RELEASING_STATEMENTS = frozenset(
-    {"expression_statement", "defer_statement", "assignment_statement", "short_var_declaration"}
-)
+    if callee.package == ".":
+        return fresh_result(pkg, rule, callee, resource)
+    facts = pkg.module.func(callee.qualified) if callee.package else None
+    return facts is None or resource in facts.fresh
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from enum import IntEnum
 from tree_sitter import Node
 
 from leakaudit.facts.typing import FileTypes, Names
+from leakaudit.module.summary import BORROWS, RELEASES
 from leakaudit.parsing.syntax import expressions, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import ReleaseSpec
@@ -37,9 +38,15 @@ class Effect:
     use: Use = Use.NONE
     field: str | None = None  # for STORED: the field name
     owner: str | None = None  # for STORED: the struct type declaring the field, if known
+    lent: Node | None = None  # a call the variable was passed to that keeps nothing of it
 
 
 NO_EFFECT = Effect()
+
+# What a callee does with the argument at an index (the rule's `via` field of the
+# resource, resp.Body, when the flag says so), from its summary: a
+# leakaudit.module.summary effect (RELEASES, SOME, BORROWS, KEEPS), or None unknown.
+Passes = Callable[[Node, int, bool], "str | None"]
 
 
 def _free(_: int) -> None:
@@ -54,8 +61,10 @@ class UseClassifier:
         types: FileTypes,
         scope: Names,
         spend: Callable[[int], None] = _free,
+        passes: Passes | None = None,
     ) -> None:
         self.var = var
+        self.passes = passes
         self.release = release
         self.types = types
         self.scope = scope
@@ -76,7 +85,7 @@ class UseClassifier:
                 eff = self._occurrence(occ)
             else:
                 continue
-            if eff.use > best.use:
+            if eff.use > best.use or (eff.lent is not None and best is NO_EFFECT):
                 best = eff
         return best
 
@@ -137,7 +146,9 @@ class UseClassifier:
                 return Effect(Use.RELEASE) if self.release.call else NO_EFFECT
             return NO_EFFECT
         if kind == "argument_list":
-            return NO_EFFECT if self._borrowed(parent.parent) else Effect(Use.HANDOFF)
+            if self._borrowed(parent.parent):
+                return NO_EFFECT
+            return self._passed(parent, value)
         if kind == "expression_list":
             return self._in_list(parent, value)
         if kind == "return_statement":
@@ -214,6 +225,24 @@ class UseClassifier:
             and unparen(child(call, "function")) == selector
             and name in self.release.methods
         )
+
+    def _passed(self, arguments: Node, value: Node) -> Effect:
+        """Passed as an argument: what the callee's summary says it does with it. A
+        callee that releases it on every path releases it; one that only reads it
+        leaves the caller owing; anything else (kept, released on some paths, or not
+        known) is a hand-off, as before summaries."""
+        call = arguments.parent
+        if self.passes is None or call is None or call.type != "call_expression":
+            return Effect(Use.HANDOFF)
+        args = [a for a in arguments.named_children if a.type != "comment"]
+        if value not in args:
+            return Effect(Use.HANDOFF)
+        effect = self.passes(call, args.index(value), value.type == "selector_expression")
+        if effect == RELEASES:
+            return Effect(Use.RELEASE)
+        if effect == BORROWS:
+            return Effect(Use.NONE, lent=call)
+        return Effect(Use.HANDOFF)
 
     def _borrowed(self, call: Node | None) -> bool:
         if call is None or not self.release.borrowers:

@@ -8,6 +8,7 @@ first value assigned to it. Good enough to tell `db.Query` (db *sql.DB) from
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -17,7 +18,7 @@ from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import expressions, leaf_at, text, unparen, word_starts
 from leakaudit.parsing.syntax import field as child
 
-Signatures = dict[str, tuple[str, ...]]
+Signatures = Mapping[str, tuple[str | None, ...]]
 
 
 class Scope:
@@ -269,7 +270,10 @@ class FileTypes:
             owner = self.type_of(operand, scope)
             if owner is None:
                 return None
-            return self.symbols.field_type(owner, name)
+            if owner.startswith("."):
+                return self.symbols.field_type(owner, name)
+            field_type = getattr(self.signatures, "field_type", None)  # module packages'
+            return field_type(owner, name) if field_type is not None else None
         if kind == "composite_literal":
             return type_name(child(expr, "type"), self.imports)
         if kind == "unary_expression":

@@ -1,0 +1,373 @@
+"""Function facts for resources, computed with the obligation engine itself, as Pulse
+computes a summary per function and applies it at each call site.
+
+- What a function does with a resource-typed parameter: followed from the entry to
+  every exit, exactly as an acquired resource is followed from its call.
+- Which of its resource-typed results are fresh (the caller owns them) rather than
+  read from a field or released before they are returned.
+
+Answered lazily for the package's own calls (a function nobody calls with a resource
+costs nothing) and eagerly for the summary exported to importers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from tree_sitter import Node
+
+from leakaudit.checks.api import BudgetExceeded, Function, Package
+from leakaudit.checks.uses import Use, UseClassifier
+from leakaudit.facts.symbols import type_name
+from leakaudit.facts.typing import Callee
+from leakaudit.module.summary import BORROWS, KEEPS, RELEASES, SOME, FuncFacts, PackageSummary
+from leakaudit.module.summary import declarations as declared
+from leakaudit.parsing.parser import SourceFile
+from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import field as child
+from leakaudit.ruleset.model import Rule
+
+
+@dataclass(frozen=True)
+class Param:
+    index: int
+    name: str
+    type: str | None  # qualified as the package names it
+    variadic: bool
+
+
+def params_of(func: Node, imports: dict[str, str]) -> list[Param]:
+    """The declared parameters of a function node, flattened (`a, b T` is two)."""
+    out: list[Param] = []
+    plist = child(func, "parameters")
+    for decl in plist.named_children if plist is not None else ():
+        if decl.type not in ("parameter_declaration", "variadic_parameter_declaration"):
+            continue
+        tname = type_name(child(decl, "type"), imports)
+        variadic = decl.type == "variadic_parameter_declaration"
+        names = decl.children_by_field_name("name") or [None]
+        for name in names:
+            out.append(Param(len(out), text(name) if name is not None else "_", tname, variadic))
+    return out
+
+
+def declaration(pkg: Package, receiver: str | None, name: str) -> tuple[Node, Function] | None:
+    """The package's own function or method by (receiver type, name), as a Function."""
+
+    def compute() -> dict[tuple[str | None, str], tuple[Node, object]]:
+        out: dict[tuple[str | None, str], tuple[Node, object]] = {}
+        for source in pkg.files:
+            for decl in pkg.declarations_in(source):
+                if decl.type == "function_declaration":
+                    out[(None, text(child(decl, "name")))] = (decl, source)
+                else:
+                    recv = child(decl, "receiver")
+                    tnode = None
+                    for param in recv.named_children if recv is not None else ():
+                        tnode = child(param, "type")
+                    tname = text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""
+                    out[(tname, text(child(decl, "name")))] = (decl, source)
+        return out
+
+    table = pkg.memo("declarations-by-name", compute)
+    found = table.get((receiver, name))
+    if found is None:
+        return None
+    node, source = found
+    fn = pkg.function(node, source)  # type: ignore[arg-type]
+    return (node, fn) if fn is not None else None
+
+
+def _declared(pkg: Package, receiver: str | None, name: str) -> tuple[Node, SourceFile] | None:
+    """The declaration node and its file (a function with a syntax error has them too)."""
+    declaration(pkg, receiver, name)  # fills the table
+    return pkg.memo("declarations-by-name", dict).get((receiver, name))  # type: ignore[no-any-return]
+
+
+def passed(
+    pkg: Package, fn: Function, rule: Rule, call: Node, index: int, via: bool = False
+) -> str | None:
+    """What the callee of `call` does with its argument at `index`: this package's
+    functions from their bodies, the module's other packages from their summaries;
+    None when unknown (an interface method, a func value, a library). `via`: the
+    argument is the rule's `via` field (resp.Body), released by the methods alone."""
+    from leakaudit.checks.sites import callee_of
+
+    callee = callee_of(fn, call)
+    if callee is None or callee.package is None:
+        return None
+    if callee.package == ".":
+        found = declaration(pkg, callee.receiver, callee.name)
+        if found is None:
+            return None
+        return param_effect(pkg, found[1], index, _unwrapped(rule) if via else rule, typed=not via)
+    if via:
+        return None  # summaries describe parameters of the resource's own type
+    facts = pkg.module.func(callee.qualified)
+    return facts.param(index) if facts is not None else None
+
+
+def _unwrapped(rule: Rule) -> Rule:
+    """The rule as it applies to its `via` value itself: `body.Close()` releases."""
+    return replace(rule, id=f"{rule.id}#via", release=replace(rule.release, via=""))
+
+
+def param_effect(
+    pkg: Package, fn: Function, index: int, rule: Rule, typed: bool = True
+) -> str | None:
+    """RELEASES, SOME, BORROWS or KEEPS for parameter `index` of `fn` under `rule`'s
+    release; None when the index is no plain parameter (variadic) or, with `typed`, is
+    not declared as a type the rule follows (an `any` parameter may be type-asserted
+    and kept: the flow would not see that)."""
+    params = params_of(fn.node, fn.types.imports)
+    if index >= len(params) or params[index].variadic:
+        return None
+    param = params[index]
+    if typed and pkg.resource_rules.get(param.type or "") is not rule:
+        return None
+    if param.name == "_":
+        return BORROWS  # unnamed: the body cannot touch it
+    key = ("param-effect", fn.node.id, index, rule.id)
+    memo = pkg._cache
+    if key in memo:
+        found = memo[key]
+        # A call cycle (recursion inside the package) meets itself unfinished: the
+        # answer before summaries, a hand-off, until the outer computation finishes.
+        return KEEPS if found is _PENDING else found  # type: ignore[return-value]
+    memo[key] = _PENDING
+    saved, fn.work = fn.work, 0  # the callee's own budget, not its caller's
+    try:
+        memo[key] = _follow(pkg, fn, param.name, rule)
+    except BudgetExceeded:
+        memo[key] = None  # too big to summarize: unknown, a hand-off
+    except BaseException:
+        del memo[key]
+        raise
+    finally:
+        fn.work = saved
+    return memo[key]  # type: ignore[return-value]
+
+
+_PENDING = object()
+
+
+def _follow(pkg: Package, fn: Function, name: str, rule: Rule) -> str:
+    from leakaudit.checks.obligation import flow_param
+
+    outcome = flow_param(pkg, fn, rule, name)
+    if outcome.handed_off or outcome.overwritten:
+        return KEEPS
+    if not outcome.leaks:
+        return RELEASES
+    return SOME if outcome.released else BORROWS
+
+
+def fresh_result(pkg: Package, rule: Rule, callee: Callee, resource: int) -> bool:
+    """Does this package's function return a resource its caller must release at
+    result `resource`? Not when every value it returns there is read from a field, a
+    collection or a package variable (a getter); is a variable released (or given to
+    `t.Cleanup`) just before the return; is a variable that also went somewhere else
+    (captured by a closure, passed on, stored: released through that other handle, as
+    a body wrapped in a returned ReadCloser is); or is what such a function returns.
+    A body we cannot see is taken at its type."""
+    found = _declared(pkg, callee.receiver, callee.name)
+    if found is None:
+        return True
+    key = ("fresh-result", found[0].id, resource, rule.id)
+    if key in pkg._cache:
+        cached = pkg._cache[key]
+        return True if cached is _PENDING else bool(cached)  # recursion: at its type
+    pkg._cache[key] = _PENDING
+    try:
+        pkg._cache[key] = _fresh(pkg, found[0], found[1], rule, resource)
+    except BaseException:
+        del pkg._cache[key]
+        raise
+    return bool(pkg._cache[key])
+
+
+def _fresh(pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: int) -> bool:
+    body = child(decl, "body")
+    if body is None:
+        return True
+    fn = pkg.function(decl, source)
+    for node in walk(body):
+        if node.type != "return_statement":
+            continue
+        values = expressions(next((c for c in node.named_children if c.type != "comment"), None))
+        if len(values) <= resource:
+            if len(values) == 1 and resource > 0 and fn is not None:
+                return _returns_fresh(pkg, fn, values[0], rule, resource)  # return f()
+            return True  # a naked return: cannot tell
+        value = unparen(values[resource])
+        if value is None or value.type == "nil":
+            continue
+        if value.type in ("selector_expression", "index_expression"):
+            continue  # read from a field or a collection
+        if value.type == "call_expression" and fn is not None:
+            if _returns_fresh(pkg, fn, value, rule, 0):
+                return True
+            continue
+        if value.type == "identifier":
+            name = text(value)
+            if _released_before(node, name, rule):
+                continue
+            if name in pkg.symbols.vars and not pkg.file_types[source.path].declares(decl, name):
+                continue  # a package variable's value: a getter
+            if fn is not None and _escapes(fn, name, rule, body):
+                continue
+        return True
+    return False
+
+
+def _returns_fresh(pkg: Package, fn: Function, call: Node, rule: Rule, resource: int) -> bool:
+    """`return f(...)`: fresh when f's result is; a call we cannot see, at its type."""
+    from leakaudit.checks.sites import callee_of
+
+    inner = unparen(call)
+    if inner is None or inner.type != "call_expression":
+        return True
+    callee = callee_of(fn, inner)
+    if callee is None or callee.package is None:
+        return True
+    if callee.package == ".":
+        return fresh_result(pkg, rule, callee, resource)
+    facts = pkg.module.func(callee.qualified)
+    return facts is None or resource in facts.fresh
+
+
+def _escapes(fn: Function, name: str, rule: Rule, body: Node) -> bool:
+    """`name` goes somewhere besides the return: a closure captures it, or it (or its
+    `via` field) is passed, sent or stored outside a return statement."""
+    uses = UseClassifier(name, rule.release, fn.types, fn.scope, fn.spend)
+    for occ in walk(body, into_funcs=True):
+        if occ.type == "func_literal":
+            if uses._closure(occ).use >= Use.STORED:
+                return True
+            continue
+        if occ.type != "identifier" or text(occ) != name:
+            continue
+        if _inside(occ, "return_statement", body) or _inside(occ, "func_literal", body):
+            continue
+        if uses._occurrence(occ).use in (Use.STORED, Use.HANDOFF):
+            return True
+    return False
+
+
+def _inside(node: Node, kind: str, stop: Node) -> bool:
+    cur = node.parent
+    while cur is not None and cur != stop:
+        if cur.type == kind:
+            return True
+        cur = cur.parent
+    return False
+
+
+def _released_before(ret: Node, var: str, rule: Rule) -> bool:
+    """A statement before `ret` in its own block releases `var` (`f.Close(); return f`,
+    `if err := f.Close(); ...`, `err = f.Close()`, `defer f.Close()`), or hands it to
+    `t.Cleanup`: on that path the caller gets nothing to release."""
+    for stmt in ret.parent.named_children if ret.parent is not None else ():
+        if stmt.start_byte >= ret.start_byte:
+            break
+        head = child(stmt, "initializer") if stmt.type == "if_statement" else stmt
+        if head is None or head.type not in _RELEASING_STATEMENTS:
+            continue
+        for node in walk(head):
+            fn = unparen(child(node, "function")) if node.type == "call_expression" else None
+            if fn is None or fn.type != "selector_expression":
+                continue
+            operand, method = text(child(fn, "operand")), text(child(fn, "field"))
+            if operand == var and method in rule.release.methods:
+                return True
+            if method == "Cleanup" and _mentions(child(node, "arguments"), var):
+                return True  # t.Cleanup(func() { f.Close() }), t.Cleanup(f.Close)
+    return False
+
+
+def _mentions(node: Node | None, var: str) -> bool:
+    return node is not None and any(
+        n.type == "identifier" and text(n) == var for n in walk(node, into_funcs=True)
+    )
+
+
+_RELEASING_STATEMENTS = frozenset(
+    {"expression_statement", "defer_statement", "assignment_statement", "short_var_declaration"}
+)
+
+
+# -- the exported summary ----------------------------------------------------------------------
+
+
+def summarize(pkg: Package, path: str) -> PackageSummary:
+    """The package's summary for importers: its exported declarations (non-test files),
+    and for each function spelling a resource type in its signature, what it does
+    with such parameters and whether such results are fresh."""
+    from leakaudit.facts import symbols as symbols_mod
+
+    files = [f for f in pkg.files if not f.is_test]
+    symbols = pkg.symbols if len(files) == len(pkg.files) else symbols_mod.collect(files)
+    out = declared(symbols, path)
+    kinds = pkg.resource_rules
+    if not kinds:
+        return out
+    spells = _spelling(kinds)
+    for source in files:
+        imports = pkg.symbols.imports_by_root.get(source.root.id, {})
+        for decl in pkg.declarations_in(source):
+            name = text(child(decl, "name"))
+            if not name[:1].isupper():
+                continue
+            key = name
+            if decl.type == "method_declaration":
+                recv = child(decl, "receiver")
+                tnode = None
+                for param in recv.named_children if recv is not None else ():
+                    tnode = child(param, "type")
+                tname = text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""
+                key = f"{tname}.{name}"
+            facts = out.funcs.get(key)
+            if facts is None or not _spells(decl, spells):
+                continue
+            out.funcs[key] = _facts(pkg, decl, source, imports, facts, kinds)
+    return out
+
+
+def _facts(
+    pkg: Package,
+    decl: Node,
+    source: SourceFile,
+    imports: dict[str, str],
+    facts: FuncFacts,
+    kinds: dict[str, Rule],
+) -> FuncFacts:
+    fresh = tuple(
+        i
+        for i, t in enumerate(facts.results)
+        if t in kinds and _fresh(pkg, decl, source, kinds[t], i)
+    )
+    params: list[tuple[int, str]] = []
+    fn = pkg.function(decl, source)
+    if fn is not None:
+        for param in params_of(decl, imports):
+            rule = kinds.get(param.type) if param.type is not None else None
+            if rule is None or param.variadic:
+                continue
+            effect = param_effect(pkg, fn, param.index, rule)
+            if effect is not None:
+                params.append((param.index, effect))
+    return FuncFacts(facts.results, fresh, tuple(params))
+
+
+def _spelling(kinds: Iterable[str]) -> tuple[bytes, ...]:
+    return tuple(sorted({k.rsplit(".", 1)[-1].encode() for k in kinds}))
+
+
+def _spells(decl: Node, words: tuple[bytes, ...]) -> bool:
+    """The signature (parameters and results) names one of the resource types' last
+    names: the cheap test before any typing."""
+    head = b"".join(
+        (n.text or b"") for n in (child(decl, "parameters"), child(decl, "result")) if n
+    )
+    return any(w in head for w in words)

@@ -1,0 +1,182 @@
+"""The package graph of the scanned tree: import paths from go.mod (each module's own,
+so a go.work workspace or several modules side by side resolve too), each directory's
+imports of the others, and an order that puts a package after what it imports.
+
+Read from the bytes with a regex, before anything is parsed: the main process orders
+the units, and a warm scan must not load the parser to do it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from leakaudit import gomod
+
+# The import declarations precede every other declaration; a file's head is enough.
+_IMPORT_BLOCK = re.compile(rb"^import\s*\((.*?)^\)", re.MULTILINE | re.DOTALL)
+_IMPORT_ONE = re.compile(rb"^import\s+(?:[A-Za-z_.][\w]*\s+)?\"([^\"]+)\"", re.MULTILINE)
+_SPEC_PATH = re.compile(rb"^\s*(?:[A-Za-z_.][\w]*\s+)?[\"`]([^\"`]+)[\"`]", re.MULTILINE)
+_LINE_COMMENT = re.compile(rb"//[^\n]*")
+_BLOCK_COMMENT = re.compile(rb"/\*.*?\*/", re.DOTALL)
+_FIRST_DECL = re.compile(rb"^(?:func|type|var|const)\b", re.MULTILINE)
+
+
+def past_imports(head: bytes) -> bool:
+    """Does this head of a file reach past its imports (a declaration starts)?"""
+    return _FIRST_DECL.search(head) is not None
+
+
+def imports_of(content: bytes) -> set[str]:
+    """The import paths a Go file names (blank and dot imports included: they are edges
+    all the same)."""
+    end = _FIRST_DECL.search(content)
+    head = content[: end.start()] if end else content
+    if b"import" not in head:
+        return set()
+    head = _BLOCK_COMMENT.sub(b"", head)
+    out: set[str] = set()
+    for block in _IMPORT_BLOCK.finditer(head):
+        body = _LINE_COMMENT.sub(b"", block.group(1))
+        out.update(m.group(1).decode("utf-8", "replace") for m in _SPEC_PATH.finditer(body))
+    out.update(m.group(1).decode("utf-8", "replace") for m in _IMPORT_ONE.finditer(head))
+    return out
+
+
+def import_path(real_dir: str) -> str | None:
+    """The import path of the package in `real_dir` (absolute, resolved): its module's
+    path joined with the directory below the go.mod. None outside any module."""
+    mod = gomod.nearest_resolved(real_dir)
+    if mod is None or not mod.module:
+        return None
+    below = os.path.relpath(real_dir, os.path.dirname(str(mod.path)))
+    if below == ".":
+        return mod.module
+    if below.startswith(".."):
+        return None
+    return f"{mod.module}/{below.replace(os.sep, '/')}"
+
+
+@dataclass
+class Graph:
+    """Units (by index) with their import paths, the module-internal imports of each
+    (from non-test files, and from test files apart), and the analysis order."""
+
+    paths: list[str | None]
+    imports: list[set[int]] = field(default_factory=list)  # non-test files' edges
+    test_imports: list[set[int]] = field(default_factory=list)  # only _test.go files'
+
+    def deps(self, unit: int) -> set[int]:
+        """Every unit whose summary this one may read: what its files import, tests
+        included (the scheduler leaves out those that come later in the order: a
+        cycle through an external test package, whose summaries are not there yet)."""
+        return self.imports[unit] | self.test_imports[unit]
+
+    def order(self) -> list[int]:
+        """Units after the units they import. Go has no import cycles, but test files
+        can close one (package a's external test imports b, which imports a): within
+        such a cycle the non-test edges alone decide, and the test edge that points
+        forward is left unsatisfied (its summary is missing, not wrong)."""
+        n = len(self.paths)
+        full = [sorted(self.imports[i] | self.test_imports[i]) for i in range(n)]
+        out: list[int] = []
+        for component in _components(full):
+            if len(component) == 1:
+                out.extend(component)
+                continue
+            members = set(component)
+            inner = [sorted(self.imports[i] & members) for i in range(n)]
+            out.extend(_postorder(sorted(component), inner))
+        return out
+
+
+def build(
+    directories: list[str], real_root: str, contents: Iterable[tuple[int, str, bytes]]
+) -> Graph:
+    """The graph of the units in `directories` (relative to `real_root`), from
+    (unit index, file name, bytes) of their files."""
+    paths = [import_path(os.path.normpath(os.path.join(real_root, d))) for d in directories]
+    by_path = {p: i for i, p in enumerate(paths) if p is not None}
+    graph = Graph(paths, [set() for _ in paths], [set() for _ in paths])
+    for unit, name, content in contents:
+        wanted = graph.test_imports if name.endswith("_test.go") else graph.imports
+        for path in imports_of(content):
+            target = by_path.get(path)
+            if target is not None and target != unit:
+                wanted[unit].add(target)
+    for unit in range(len(paths)):
+        graph.test_imports[unit] -= graph.imports[unit]
+    return graph
+
+
+def _postorder(nodes: list[int], edges: list[list[int]]) -> list[int]:
+    """Depth-first postorder (iterative: import chains can be long)."""
+    seen: set[int] = set()
+    out: list[int] = []
+    for start in nodes:
+        if start in seen:
+            continue
+        seen.add(start)
+        stack = [(start, iter(edges[start]))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next((m for m in it if m not in seen), None)
+            if nxt is None:
+                stack.pop()
+                out.append(node)
+            else:
+                seen.add(nxt)
+                stack.append((nxt, iter(edges[nxt])))
+    return out
+
+
+def _components(edges: list[list[int]]) -> list[list[int]]:
+    """Strongly connected components, each after the components it reaches (Tarjan's
+    order), iteratively."""
+    n = len(edges)
+    index = [-1] * n
+    low = [0] * n
+    on_stack = [False] * n
+    stack: list[int] = []
+    out: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack[node] = True
+            recurse = False
+            targets = edges[node]
+            while i < len(targets):
+                m = targets[i]
+                i += 1
+                if index[m] == -1:
+                    work.append((node, i))
+                    work.append((m, 0))
+                    recurse = True
+                    break
+                if on_stack[m]:
+                    low[node] = min(low[node], index[m])
+            if recurse:
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    m = stack.pop()
+                    on_stack[m] = False
+                    component.append(m)
+                    if m == node:
+                        break
+                out.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return out

@@ -1,0 +1,156 @@
+"""What a package tells the packages that import it: its exported declarations with
+every type named by import path, and per function what it does to the resources it
+is given and hands out. Plain data: pickled into the cache, sent to workers, and
+digested, so that an importer's cached result is keyed by what it can see of this
+package, not by this package's bytes.
+
+Only exported names go in: nothing else can be named from another package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a warm scan reads summaries from the cache, never the parser
+    from leakaudit.facts.symbols import PackageSymbols
+
+# What a function does with a resource passed as a parameter, on its paths:
+RELEASES = "releases"  # released (or given to something that releases it) on every path
+SOME = "some"  # released on some paths only
+BORROWS = "borrows"  # read only: neither released nor kept; the caller still owes it
+KEEPS = "keeps"  # stored, returned, sent or passed on to the unknown: someone else's now
+
+
+@dataclass(frozen=True)
+class FuncFacts:
+    """One function or method (`Name`, `Type.Name`)."""
+
+    results: tuple[str | None, ...]
+    # Indexes of results that are a fresh resource the caller owns (a resource-typed
+    # result missing here is a getter's or is released before it is returned).
+    fresh: tuple[int, ...] = ()
+    # (parameter index, what the function does with it) for resource-typed parameters.
+    params: tuple[tuple[int, str], ...] = ()
+
+    def param(self, index: int) -> str | None:
+        return next((effect for i, effect in self.params if i == index), None)
+
+
+@dataclass
+class PackageSummary:
+    path: str  # import path
+    funcs: dict[str, FuncFacts] = field(default_factory=dict)
+    fields: dict[str, dict[str, str | None]] = field(default_factory=dict)  # type -> field
+    vars: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """A stable digest of everything an importer can see."""
+        data = repr(
+            (
+                self.path,
+                sorted(self.funcs.items()),
+                sorted((k, sorted(v.items())) for k, v in self.fields.items()),
+                sorted(self.vars.items()),
+            )
+        )
+        return hashlib.blake2b(data.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def exported(name: str) -> bool:
+    return bool(name) and name[0].isupper()
+
+
+def qualify(tname: str | None, path: str) -> str | None:
+    """A type as the package itself names it (".Store") as importers name it."""
+    if tname is not None and tname.startswith("."):
+        return path + tname
+    return tname
+
+
+def declarations(symbols: PackageSymbols, path: str) -> PackageSummary:
+    """The exported declarations of a package, types qualified (no function facts yet).
+    Only from non-test files: the caller passes their symbols."""
+    out = PackageSummary(path)
+    for name in symbols.funcs:
+        if exported(name):
+            out.funcs[name] = FuncFacts(tuple(qualify(t, path) for t in symbols.funcs[name]))
+    for key in symbols.methods:
+        recv, name = key
+        if exported(name):  # an unexported type's methods are called on values of it
+            results = tuple(qualify(t, path) for t in symbols.methods[key])
+            out.funcs[f"{recv}.{name}"] = FuncFacts(results)
+    for tname, decl in symbols.types.items():
+        if decl.kind == "interface":
+            for method, results in decl.methods.items():
+                if exported(method):
+                    out.funcs[f"{tname}.{method}"] = FuncFacts(
+                        tuple(qualify(t, path) for t in results)
+                    )
+        elif decl.kind == "struct":
+            fields = {f: qualify(t, path) for f, t in decl.fields.items() if exported(f)}
+            if fields:
+                out.fields[tname] = fields
+    for name, tname in symbols.vars.items():
+        if exported(name):
+            out.vars[name] = qualify(tname, path)
+    return out
+
+
+class ModuleSignatures(Mapping[str, tuple[str | None, ...]]):
+    """Declared results by qualified name ("path.Func", "path.Type.Method", "path.Var"):
+    the rules' signatures of library APIs first, then the module's own packages from
+    their summaries. What typing asks when a call or a name goes through an import."""
+
+    def __init__(
+        self,
+        library: Mapping[str, tuple[str, ...]],
+        summaries: Mapping[str, PackageSummary] | None = None,
+    ) -> None:
+        self.library = library
+        self.summaries = summaries or {}
+
+    def split(self, qualified: str) -> tuple[PackageSummary, str] | None:
+        """(the package's summary, the name inside it) for a name of a module package."""
+        if not self.summaries:
+            return None
+        slash = qualified.rfind("/")
+        dot = qualified.find(".", slash + 1)
+        while dot != -1:  # a last path element may hold dots itself (yaml.v3)
+            found = self.summaries.get(qualified[:dot])
+            if found is not None:
+                return found, qualified[dot + 1 :]
+            dot = qualified.find(".", dot + 1)
+        return None
+
+    def func(self, qualified: str) -> FuncFacts | None:
+        found = self.split(qualified)
+        return found[0].funcs.get(found[1]) if found is not None else None
+
+    def field_type(self, owner: str, name: str) -> str | None:
+        found = self.split(owner)
+        if found is None:
+            return None
+        return found[0].fields.get(found[1], {}).get(name)
+
+    def __getitem__(self, qualified: str) -> tuple[str | None, ...]:
+        if qualified in self.library:
+            return self.library[qualified]
+        found = self.split(qualified)
+        if found is not None:
+            summary, name = found
+            facts = summary.funcs.get(name)
+            if facts is not None:
+                return facts.results
+            if name in summary.vars:
+                return (summary.vars[name],)
+        raise KeyError(qualified)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.library)
+
+    def __len__(self) -> int:
+        return len(self.library)
