@@ -77,6 +77,16 @@ def test_rule_fixture_module(module: Path, jobs: int) -> None:
     _check(sorted(module.rglob("*.go")), module, [str(module)], jobs=jobs)
 
 
+@pytest.mark.parametrize(
+    "module", _modules(), ids=lambda p: p.relative_to(FIXTURES / "rules").as_posix()
+)
+def test_rule_fixture_module_one_file_at_a_time(module: Path) -> None:
+    """A pre-commit run names one file: the packages it imports are read for their
+    summaries alone, so each file gets exactly the findings the whole scan gives it."""
+    for path in sorted(module.rglob("*.go")):
+        _check([path], module, [str(path)])
+
+
 def test_demo_service() -> None:
     root = FIXTURES / "demo-service"
     _check(sorted(root.rglob("*.go")), root, [str(root)])

@@ -357,6 +357,34 @@ def test_cache_keys_an_importer_by_the_summaries_it_reads(
     assert _rules_found(third) == set()
 
 
+def test_one_file_reads_imported_summaries_from_the_full_scan_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a full scan, a pre-commit run on one file analyzes its own package only:
+    the summaries of the packages it imports come from the cache."""
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _write(repo / "go.mod", "module example.com/m\n\ngo 1.22\n")
+    _write(repo / "httpx" / "httpx.go", HELPER)
+    _write(repo / "svc" / "svc.go", CALLER)
+    _write(repo / "svc" / "other.go", "package svc\n\nfunc other() {}\n")
+    scan_paths([str(repo)], repo, cache_dir=cache)
+    analyzed: list[tuple[str, bool]] = []
+    real = analyze_mod.analyze
+
+    def counting(read, context):  # type: ignore[no-untyped-def]
+        analyzed.append((read.unit.directory, read.unit.facts_only))
+        return real(read, context)
+
+    monkeypatch.setattr(analyze_mod, "analyze", counting)
+    one, _ = scan_paths([str(repo / "svc" / "svc.go")], repo, cache_dir=cache)
+    assert analyzed == [("svc", False)]
+    assert _rules_found(one) == {("svc/svc.go", "http-body-not-closed")}
+    # Without a cache the imported package is analyzed for its summary alone.
+    analyzed.clear()
+    scan_paths([str(repo / "svc" / "svc.go")], repo)
+    assert sorted(analyzed) == [("httpx", True), ("svc", False)]
+
+
 def test_cache_key_covers_rules_and_options(tmp_path: Path) -> None:
     repo, cache = tmp_path / "repo", tmp_path / "cache"
     _write(repo / "a.go", HOLDER)

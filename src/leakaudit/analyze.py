@@ -83,8 +83,9 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
     sink = Sink(findings=findings, inventory=context.inventory)
     packages = _packages(read, sources, context)
     exported = _exported(packages)
+    runs = [] if read.unit.facts_only else context.runs  # its summary is all it is read for
     for pkg in packages:
-        for rule, run, wanted in context.runs:
+        for rule, run, wanted in runs:
             try:
                 if wanted is not None and not pkg.interested(wanted):
                     continue  # nothing in the package this rule's check looks at
@@ -159,6 +160,7 @@ def _packages(
         groups[source.package.removesuffix("_test")].append(source)
     interest = context.interest
     module = ModuleSignatures(context.signatures, read.summaries)
+    quiet = frozenset(t.rel for t, _, _ in read.entries if t.context_only)
     return [
         Package(
             directory=read.unit.directory,
@@ -168,6 +170,7 @@ def _packages(
             go_version=read.go_version,
             interest=interest,
             resource_rules=context.resource_rules,
+            quiet=quiet,
         )
         for _, files in sorted(groups.items())
     ]

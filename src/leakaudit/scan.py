@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leakaudit import gomod
-from leakaudit.discovery import Target, discover, siblings
+from leakaudit.discovery import Target, discover, relative, siblings
 from leakaudit.findings import Finding, Severity
 from leakaudit.module import graph as graph_mod
 from leakaudit.module.summary import PackageSummary
@@ -71,7 +71,7 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     engine_rules = {r.id: r for r in options.ruleset.rules}
     context = _context(options, rules, engine_rules)
     units = _units(sorted(targets + context_files, key=lambda t: t.rel))
-    graph = _graph(units, context)
+    units, graph, read_whole = _graph(units, context)
     units = [replace(u, path=path) for u, path in zip(units, graph.paths, strict=True)]
     findings: list[Finding] = []
     acquisitions: list[Acquisition] = []
@@ -79,7 +79,10 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     records: list[FileRecord] = list(excluded)
     problems: list[tuple[str, str]] = []
     spans: Spans = {}
-    for unit_result in _run(units, graph, context, max(1, options.jobs)):
+    ran = _run(units, graph, context, max(1, options.jobs), read_whole)
+    for unit, unit_result in zip(units, ran, strict=True):
+        if unit_result is None or unit.facts_only:
+            continue  # a facts-only unit is read for its summary: none of it is reported
         findings.extend(unit_result.findings)
         acquisitions.extend(unit_result.acquisitions)
         goroutines.extend(unit_result.goroutines)
@@ -159,26 +162,78 @@ def _units(targets: list[Target]) -> list[Unit]:
 HEAD_BYTES = 32 * 1024  # enough for the imports of all but the rarest files
 
 
-def _graph(units: list[Unit], context: UnitContext) -> graph_mod.Graph:
+def _graph(
+    units: list[Unit], context: UnitContext
+) -> tuple[list[Unit], graph_mod.Graph, dict[str, bytes]]:
     """The units' import graph, read from the head of each file (the imports precede
     everything else): the order and the summaries each unit needs are known before
-    any unit starts."""
-
-    def contents() -> Iterator[tuple[int, str, bytes]]:
-        for index, unit in enumerate(units):
-            for target in unit.targets:
-                head = _read_head(target.path)
-                if head is not None:  # else reported when the unit reads it
-                    yield index, target.rel, head
-
+    any unit starts. Packages of the module that the scanned ones import, directly or
+    not, but that lie outside the scanned paths (a pre-commit run names a few files; a
+    scan of one folder) join as facts-only units: their summaries are read from the
+    cache, or computed without running a check. Files read whole on the way are
+    returned by path, so that this process does not read them twice."""
+    whole: dict[str, bytes] = {}
     if not context.root.is_dir():
-        return graph_mod.Graph([None] * len(units), [set() for _ in units], [set() for _ in units])
-    return graph_mod.build([u.directory for u in units], context.real_root, contents())
+        empty: list[set[int]] = [set() for _ in units]
+        return units, graph_mod.Graph([None] * len(units), empty, [set() for _ in units]), whole
+    heads: dict[str, list[tuple[str, bytes]]] = {}
+
+    def head_of(path: str) -> bytes | None:
+        found = _read_head(path)
+        if found is None:
+            return None
+        content, complete = found
+        if complete:
+            whole[path] = content
+        return content
+
+    def contents(units: list[Unit]) -> Iterator[tuple[int, str, bytes]]:
+        for index, unit in enumerate(units):
+            if unit.directory not in heads:
+                read = ((t.rel, head_of(t.path)) for t in unit.targets)
+                heads[unit.directory] = [(rel, head) for rel, head in read if head is not None]
+            for rel, head in heads[unit.directory]:
+                yield index, rel, head
+
+    while True:
+        graph = graph_mod.build([u.directory for u in units], context.real_root, contents(units))
+        have = {os.path.normpath(os.path.join(context.real_root, u.directory)) for u in units}
+        roots = graph_mod.modules(sorted(have))
+        added = []
+        for path in sorted(graph.missing):
+            found = graph_mod.module_dir(path, roots)
+            if found is not None and found not in have:
+                have.add(found)
+                unit = _facts_unit(found, context)
+                if unit is not None:
+                    added.append(unit)
+        if not added:
+            return units, graph, whole
+        units = sorted(units + added, key=lambda u: u.directory)
 
 
-def _read_head(path: str) -> bytes | None:
-    """A file's first bytes, through its imports; None when it cannot be read. Opened
-    as `_read_file` opens it: a FIFO or device named *.go is refused, not waited on."""
+def _facts_unit(real_dir: str, context: UnitContext) -> Unit | None:
+    """The package in `real_dir` as a facts-only unit (None: no Go files there)."""
+    rel = relative(real_dir, Path(context.real_root))
+    try:
+        names = sorted(
+            e.name for e in os.scandir(real_dir) if e.name.endswith(".go") and e.is_file()
+        )
+    except OSError:
+        return None
+    if not names:
+        return None
+    prefix = "" if rel == "." else rel + "/"
+    targets = tuple(
+        Target(os.path.join(real_dir, name), prefix + name, context_only=True) for name in names
+    )
+    return Unit(rel, targets, facts_only=True)
+
+
+def _read_head(path: str) -> tuple[bytes, bool] | None:
+    """A file's first bytes, through its imports, and whether that is all of it; None
+    when it cannot be read. Opened as `_read_file` opens it: a FIFO or device named
+    *.go is refused, not waited on."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError:
@@ -190,7 +245,7 @@ def _read_head(path: str) -> bytes | None:
         head = os.read(fd, HEAD_BYTES)
         if len(head) == HEAD_BYTES and not graph_mod.past_imports(head):
             head += os.read(fd, info.st_size)
-        return head
+        return head, len(head) == info.st_size and len(head) < HEAD_BYTES
     except OSError:
         return None
     finally:
@@ -233,8 +288,12 @@ class _Schedule:
 
 
 def _run(
-    units: list[Unit], graph: graph_mod.Graph, context: UnitContext, jobs: int
-) -> list[UnitResult]:
+    units: list[Unit],
+    graph: graph_mod.Graph,
+    context: UnitContext,
+    jobs: int,
+    whole: dict[str, bytes] | None = None,
+) -> list[UnitResult | None]:
     """Every unit's result, in unit order. Units run after the units they import, so
     each reads their summaries. This process takes units from the cache, in that order,
     until the first miss, so a warm scan never starts a worker; from there a process
@@ -249,7 +308,8 @@ def _run(
         if context.cache is not None:
             while pending:
                 first = pending[0]
-                hit = _cached(_read(units[first], context, plan.summaries(first)), context)
+                read = _read(units[first], context, plan.summaries(first), whole)
+                hit = _cached(read, context)
                 if hit is None:
                     break
                 results[pending.pop(0)] = hit
@@ -257,14 +317,14 @@ def _run(
             _run_pool(plan, pending, context, jobs, fresh)
             pending = [i for i in pending if results[i] is None]
     for i in pending:  # jobs == 1, a single unit, or what a broken worker left undone
-        results[i], key = run_unit(units[i], context, plan.summaries(i))
+        results[i], key = run_unit(units[i], context, plan.summaries(i), whole)
         if key is not None:
             fresh.append((key, pickle.dumps(results[i], protocol=pickle.HIGHEST_PROTOCOL)))
     if context.cache is not None:
         for key, data in fresh:
             context.cache.put_pickled("unit", key, data)
         context.cache.flush()
-    return [r for r in results if r is not None]
+    return results
 
 
 _WORKER_CONTEXT: UnitContext | None = None
@@ -387,8 +447,12 @@ def _run_pool(
 
 
 def _read(
-    unit: Unit, context: UnitContext, summaries: dict[str, PackageSummary] | None = None
+    unit: Unit,
+    context: UnitContext,
+    summaries: dict[str, PackageSummary] | None = None,
+    whole: dict[str, bytes] | None = None,
 ) -> UnitFiles:
+    """The unit's files (taken from `whole` where this process read them already)."""
     entries: list[tuple[Target, FileRecord | None, bytes]] = []
     problems: list[tuple[str, str]] = []
     directory = unit.directory
@@ -412,7 +476,8 @@ def _read(
     for target in unit.targets:
         rel = target.rel
         try:
-            content, size = _read_file(target.path)
+            known = whole.get(target.path) if whole else None
+            content, size = (known, len(known)) if known is not None else _read_file(target.path)
             if content is None:
                 record = FileRecord(rel, directory, 0, "too-large", f"{size} bytes")
                 entries.append((target, record, b""))
@@ -430,7 +495,9 @@ def _read(
             cacheable = False
             continue
         if digest is not None:
-            role = "context" if target.context_only else "target"  # results differ by role
+            # Results differ by role. A facts-only unit is keyed as the full unit it is
+            # in a scan of the whole module, whose cached result holds its summary.
+            role = "context" if target.context_only and not unit.facts_only else "target"
             digest.update(f"\0{rel}\0{role}\0{len(content)}\0".encode("utf-8", "surrogateescape"))
             digest.update(content)
         entries.append((target, None, content))  # classified by _analyze, on a miss only
@@ -462,25 +529,36 @@ def _read_file(path: str) -> tuple[bytes | None, int]:
         os.close(fd)
 
 
+FACTS = "/facts"  # the cache key's suffix for a facts-only unit's own result
+
+
 def _cached(read: UnitFiles, context: UnitContext) -> UnitResult | None:
     if context.cache is None or read.key is None:
         return None
     found = context.cache.get("unit", read.key)
+    if found is None and read.unit.facts_only:
+        found = context.cache.get("unit", read.key + FACTS)
     return found if isinstance(found, UnitResult) else None
 
 
 def run_unit(
-    unit: Unit, context: UnitContext, summaries: dict[str, PackageSummary] | None = None
+    unit: Unit,
+    context: UnitContext,
+    summaries: dict[str, PackageSummary] | None = None,
+    whole: dict[str, bytes] | None = None,
 ) -> tuple[UnitResult, str | None]:
     """Read, analyze and finish one directory, or take it from the cache; with the key
     to cache a computed result under (None: from the cache, or not cacheable)."""
-    read = _read(unit, context, summaries)
+    read = _read(unit, context, summaries, whole)
     hit = _cached(read, context)
     if hit is not None:
         return hit, None
     from leakaudit.analyze import analyze
 
-    return analyze(read, context), read.key if context.cache is not None else None
+    key = read.key if context.cache is not None else None
+    if key is not None and unit.facts_only:
+        key += FACTS
+    return analyze(read, context), key
 
 
 # -- after the merge: options that do not change what units compute -------------------------

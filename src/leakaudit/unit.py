@@ -48,6 +48,9 @@ class Unit:
     directory: str
     targets: tuple[Target, ...]
     path: str | None = None  # the package's import path, from go.mod
+    # Outside the scanned paths, read for its summary alone (a package the scanned
+    # ones import): no checks run, nothing of it is reported.
+    facts_only: bool = False
 
 
 @dataclass

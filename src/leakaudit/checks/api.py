@@ -267,6 +267,10 @@ class Package:
     # Resource type ("database/sql.Rows") -> the obligation rule that follows it: the
     # parameters and results function summaries describe.
     resource_rules: dict[str, Rule] = field(default_factory=dict)
+    # Files read for the package's facts only (a pre-commit run's siblings): their
+    # findings are dropped, so checks that report inside the function they look at
+    # skip those files' functions (`reported`).
+    quiet: frozenset[str] = frozenset()
     # What the rules that will run look for: indexed in one query per file up front.
     # Checks may ask for more; that costs another query, not a wrong answer.
     interest: Interest = field(default_factory=Interest)
@@ -508,6 +512,13 @@ class Package:
             return out
 
         return self.memo(("candidates", interest), compute)  # type: ignore[no-any-return]
+
+    def reported(self, interest: Interest) -> list[Function]:
+        """`candidates`, less the functions of files whose findings are dropped."""
+        found = self.candidates(interest)
+        if not self.quiet:
+            return found
+        return [fn for fn in found if fn.file.path not in self.quiet]
 
     def calls_in(self, fn: Function, names: frozenset[str]) -> list[Node]:
         """Calls in `fn`'s own body whose callee name is in `names`, in source order."""

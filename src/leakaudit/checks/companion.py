@@ -48,4 +48,4 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 require=spec.require[0],
             )
 
-    sink.each(pkg.candidates(interest(rule)), rule, check)
+    sink.each(pkg.reported(interest(rule)), rule, check)

@@ -28,7 +28,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
             if any(not _leaves_loop(c) and not _fires_once(c) for c in others):
                 sink.report(rule, "leak", fn.file, call, fn.name)
 
-    sink.each(pkg.candidates(interest(rule)), rule, check)
+    sink.each(pkg.reported(interest(rule)), rule, check)
 
 
 def _fires_once(case: Node) -> bool:

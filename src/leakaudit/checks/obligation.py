@@ -54,7 +54,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
         for site in sites:
             _check_site(pkg, fn, rule, site, sites, sink)
 
-    sink.each(pkg.candidates(interest(rule)), rule, check)
+    sink.each(pkg.reported(interest(rule)), rule, check)
 
 
 def _check_site(

@@ -25,7 +25,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
             if _can_return_after(fn.cfg, call):
                 sink.report(rule, "leak", fn.file, call, fn.name)
 
-    sink.each(pkg.candidates(interest(rule)), rule, check)
+    sink.each(pkg.reported(interest(rule)), rule, check)
 
 
 def _can_return_after(graph: CFG, call: Node) -> bool:

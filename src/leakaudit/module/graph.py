@@ -67,6 +67,9 @@ class Graph:
     paths: list[str | None]
     imports: list[set[int]] = field(default_factory=list)  # non-test files' edges
     test_imports: list[set[int]] = field(default_factory=list)  # only _test.go files'
+    # Import paths no unit has, that a non-test file of a module package names: other
+    # modules', the standard library's, or packages of the module outside the scan.
+    missing: set[str] = field(default_factory=set)
 
     def deps(self, unit: int) -> set[int]:
         """Every unit whose summary this one may read: what its files import, tests
@@ -92,6 +95,32 @@ class Graph:
         return out
 
 
+def modules(real_dirs: Iterable[str]) -> dict[str, str]:
+    """Module path -> its root directory, for the modules the directories belong to."""
+    out: dict[str, str] = {}
+    for real_dir in real_dirs:
+        mod = gomod.nearest_resolved(real_dir)
+        if mod is not None and mod.module:
+            out.setdefault(mod.module, os.path.dirname(str(mod.path)))
+    return out
+
+
+def module_dir(path: str, roots: dict[str, str]) -> str | None:
+    """The directory an import path names inside one of the modules in `roots`
+    (None: another module's, or the standard library's)."""
+    prefix = path
+    while prefix:
+        root = roots.get(prefix)
+        if root is not None:
+            rest = path[len(prefix) + 1 :]
+            return os.path.join(root, *rest.split("/")) if rest else root
+        cut = prefix.rfind("/")
+        if cut < 0:
+            return None
+        prefix = prefix[:cut]
+    return None
+
+
 def build(
     directories: list[str], real_root: str, contents: Iterable[tuple[int, str, bytes]]
 ) -> Graph:
@@ -104,7 +133,10 @@ def build(
         wanted = graph.test_imports if name.endswith("_test.go") else graph.imports
         for path in imports_of(content):
             target = by_path.get(path)
-            if target is not None and target != unit:
+            if target is None:
+                if paths[unit] is not None and "." in path.split("/", 1)[0]:
+                    graph.missing.add(path)  # the standard library has no dot there
+            elif target != unit:
                 wanted[unit].add(target)
     for unit in range(len(paths)):
         graph.test_imports[unit] -= graph.imports[unit]
