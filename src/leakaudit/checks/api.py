@@ -98,6 +98,9 @@ class Function:
     file: SourceFile
     types: FileTypes
     work: int = 0
+    # Which calls never return: the static list, or (set by the package) also the
+    # module's own functions that never return (leakaudit.module.noreturn).
+    is_noreturn: Callable[[Node], bool] = cfg.is_noreturn_call
     _memo: dict[object, object] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -107,7 +110,7 @@ class Function:
     @cached_property
     def cfg(self) -> cfg.CFG:
         try:
-            return cfg.build(child(self.node, "body"), max_blocks=MAX_BLOCKS)
+            return cfg.build(child(self.node, "body"), self.is_noreturn, max_blocks=MAX_BLOCKS)
         except cfg.TooLarge:
             raise BudgetExceeded(
                 f"function too large to analyze (more than {MAX_BLOCKS} statements)"
@@ -332,10 +335,16 @@ class Package:
         key = node.id
         if key not in self._functions:
             ok = child(node, "body") is not None and not node.has_error
-            self._functions[key] = (
-                Function(node, source, self.file_types[source.path]) if ok else None
-            )
+            fn = Function(node, source, self.file_types[source.path]) if ok else None
+            if fn is not None:
+                fn.is_noreturn = self._noreturn(fn)
+            self._functions[key] = fn
         return self._functions[key]
+
+    def _noreturn(self, fn: Function) -> Callable[[Node], bool]:
+        from leakaudit.module.noreturn import never_returns_call
+
+        return lambda call: never_returns_call(self, fn, call)
 
     def function_of(self, node: Node, source: SourceFile) -> Function | None:
         """The analyzable function whose own body holds `node` (not a nested literal's)."""

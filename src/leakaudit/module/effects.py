@@ -21,6 +21,7 @@ from leakaudit.checks.api import BudgetExceeded, Function, Package
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.symbols import type_name
 from leakaudit.facts.typing import Callee
+from leakaudit.module.noreturn import declared_never_returns
 from leakaudit.module.summary import BORROWS, KEEPS, RELEASES, SOME, FuncFacts, PackageSummary
 from leakaudit.module.summary import declarations as declared
 from leakaudit.parsing.parser import SourceFile
@@ -310,8 +311,6 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
     symbols = pkg.symbols if len(files) == len(pkg.files) else symbols_mod.collect(files)
     out = declared(symbols, path)
     kinds = pkg.resource_rules
-    if not kinds:
-        return out
     spells = _spelling(kinds)
     for source in files:
         imports = pkg.symbols.imports_by_root.get(source.root.id, {})
@@ -328,9 +327,13 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
                 tname = text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""
                 key = f"{tname}.{name}"
             facts = out.funcs.get(key)
-            if facts is None or not _spells(decl, spells):
+            if facts is None:
                 continue
-            out.funcs[key] = _facts(pkg, decl, source, imports, facts, kinds)
+            if _spells(decl, spells):
+                facts = _facts(pkg, decl, source, imports, facts, kinds)
+            if declared_never_returns(pkg, decl, source):
+                facts = replace(facts, noreturn=True)
+            out.funcs[key] = facts
     return out
 
 

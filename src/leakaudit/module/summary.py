@@ -34,6 +34,7 @@ class FuncFacts:
     fresh: tuple[int, ...] = ()
     # (parameter index, what the function does with it) for resource-typed parameters.
     params: tuple[tuple[int, str], ...] = ()
+    noreturn: bool = False  # never returns (log.Fatal, os.Exit, panic on every path)
 
     def param(self, index: int) -> str | None:
         return next((effect for i, effect in self.params if i == index), None)
