@@ -223,12 +223,22 @@ def test_package_functions_are_looked_for_only_where_their_package_is_imported()
 def test_pool_tasks_group_small_units_and_keep_the_tail_small() -> None:
     sizes = dict(enumerate([900_000, 400_000] + [20_000] * 50 + [500] * 200))
     order = sorted(sizes, key=lambda i: -sizes[i])
-    batches = scan_mod._batches(order, sizes, 2)
+    total = sum(sizes.values())
+    ready, left, batches = list(order), total, []
+    while ready:
+        batches.append(scan_mod._next_batch(ready, sizes, left, total // 512, 2, set()))
+        left -= sum(sizes[i] for i in batches[-1])
     assert [i for batch in batches for i in batch] == order  # each unit once, in order
     assert batches[:2] == [[0], [1]]  # big units alone
     assert len(batches) < len(order) / 4  # small ones together
-    total = sum(sizes.values())
     assert all(sum(sizes[i] for i in batch) <= total / 64 for batch in batches[-10:])
+
+
+def test_a_unit_others_wait_for_ends_its_task() -> None:
+    sizes = dict(enumerate([100] * 10))
+    ready = list(range(10))
+    assert scan_mod._next_batch(ready, sizes, 10_000, 0, 2, {2}) == [0, 1, 2]
+    assert ready[0] == 3
 
 
 def test_selectors_naming_finds_what_the_query_finds() -> None:

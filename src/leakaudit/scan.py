@@ -351,27 +351,24 @@ def _worker_units(
     return out
 
 
-def _batches(order: list[int], sizes: dict[int, int], jobs: int) -> list[list[int]]:
-    """Units in `order` (biggest first) as tasks, each holding about a sixteenth of
-    what is left per worker (and at least 1/256 of the whole). Big units go alone,
-    small ones together: each task costs the main process a round trip, CPU taken
-    from the workers (moby's 384 packages cost it 0.2 s). The last tasks stay small,
-    so the workers still finish together."""
-    left = sum(sizes[i] for i in order)
-    least = left // (256 * jobs)
-    out: list[list[int]] = []
+def _next_batch(
+    ready: list[int], sizes: dict[int, int], left: int, least: int, jobs: int, waited: set[int]
+) -> list[int]:
+    """One task from the front of `ready` (highest priority first): about a sixteenth
+    of what is `left` per worker, and at least `least` bytes. Big units go alone, small
+    ones together: each task costs the main process a round trip, CPU taken from the
+    workers (moby's 384 packages cost it 0.2 s), and the last tasks stay small, so the
+    workers still finish together. A unit others wait for (`waited`) ends its task:
+    its result goes back at once, not after the rest of a batch."""
     batch: list[int] = []
     held = 0
-    for i in order:
-        batch.append(i)
-        held += sizes[i]
-        if held * 16 * jobs >= left and held >= least:
-            out.append(batch)
-            left -= held
-            batch, held = [], 0
-    if batch:
-        out.append(batch)
-    return out
+    while ready and (held * 16 * jobs < left or held < least):
+        unit = ready.pop(0)
+        batch.append(unit)
+        held += sizes[unit]
+        if unit in waited:
+            break
+    return batch
 
 
 def _run_pool(
@@ -384,7 +381,7 @@ def _run_pool(
     """Run `indices` in a pool: a unit is submitted once the units it waits for are
     done (or lost with a dead worker: it then reads what there is). At most two tasks
     per worker are out at a time, so the units that become ready meanwhile still go
-    biggest first, batched by `_batches` among what is ready."""
+    first when their rank says so, batched by `_next_batch`."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
@@ -394,11 +391,21 @@ def _run_pool(
     method = "fork" if sys.platform.startswith("linux") else None
     sizes = {i: _size(units[i]) for i in indices}
     remaining = set(indices)
-    waiting = {i: set(plan.deps[i]) & remaining for i in indices}
+    waiting = {
+        i: (set() if os.environ.get("LA_NODEPS") else set(plan.deps[i]) & remaining)
+        for i in indices
+    }
     dependents: dict[int, list[int]] = defaultdict(list)
     for i in indices:
         for dep in waiting[i]:
             dependents[dep].append(i)
+    # Priority: a unit's own size plus the heaviest chain of units waiting on it (list
+    # scheduling by upward rank): the chains that decide the end start first.
+    rank: dict[int, int] = {}
+    for i in reversed(indices):  # `indices` is in dependency order
+        rank[i] = sizes[i] + max((rank[d] for d in dependents.get(i, ())), default=0)
+    left = sum(sizes.values())
+    least = left // (256 * jobs)
     ready = [i for i in indices if not waiting[i]]
     pool = ProcessPoolExecutor(
         max_workers=min(jobs, len(indices)),
@@ -408,13 +415,14 @@ def _run_pool(
     )
     out: dict[Future[list[tuple[bytes, str | None]]], list[int]] = {}
 
+    waited = {i for i in indices if dependents.get(i)}
+
     def submit() -> None:
-        ready.sort(key=lambda i: (-sizes[i], i))
-        batches = _batches(ready, sizes, jobs) if ready else []
-        while batches and len(out) < 2 * jobs:
-            batch = batches.pop(0)
-            for i in batch:
-                ready.remove(i)
+        nonlocal left
+        ready.sort(key=lambda i: (-rank[i], i))
+        while ready and len(out) < 2 * jobs:
+            batch = _next_batch(ready, sizes, left, least, jobs, waited)
+            left -= sum(sizes[i] for i in batch)
             items = [(units[i], plan.summaries(i)) for i in batch]
             out[pool.submit(_worker_units, items)] = batch
 

@@ -305,11 +305,11 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
     """The package's summary for importers: its exported declarations (non-test files),
     and for each function spelling a resource type in its signature, what it does
     with such parameters and whether such results are fresh."""
-    from leakaudit.facts import symbols as symbols_mod
-
     files = [f for f in pkg.files if not f.is_test]
-    symbols = pkg.symbols if len(files) == len(pkg.files) else symbols_mod.collect(files)
-    out = declared(symbols, path)
+    # Declarations of the whole package: those of its test files cannot be named by an
+    # importer, so exporting them too changes nothing (and collecting the symbols of the
+    # non-test files again cost a fifth of the summary).
+    out = declared(pkg.symbols, path)
     kinds = pkg.resource_rules
     spells = _spelling(kinds)
     for source in files:
@@ -334,7 +334,32 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
             if declared_never_returns(pkg, decl, source):
                 facts = replace(facts, noreturn=True)
             out.funcs[key] = facts
-    return out
+    return _pruned(out).seal()
+
+
+def _named(tname: str | None) -> bool:
+    """A type typing can go on from: a named type (`path.T`), not a builtin or a
+    composite it does not follow (None)."""
+    return tname is not None and "." in tname
+
+
+def _pruned(summary: PackageSummary) -> PackageSummary:
+    """Only what can change an importer's analysis: a function whose results are all
+    builtin or unfollowed types, with no facts, types nothing the checks look at (a
+    summary is sent to every unit importing it; most functions return error, string
+    or bool)."""
+    summary.funcs = {
+        key: facts
+        for key, facts in summary.funcs.items()
+        if facts.fresh or facts.params or facts.noreturn or any(map(_named, facts.results))
+    }
+    summary.fields = {
+        owner: kept
+        for owner, fields in summary.fields.items()
+        if (kept := {name: t for name, t in fields.items() if _named(t)})
+    }
+    summary.vars = {name: t for name, t in summary.vars.items() if _named(t)}
+    return summary
 
 
 def _facts(

@@ -41,6 +41,8 @@ def _stops_at(data: bytes) -> list[int]:
         if at == 0 or not (data[at - 1 : at].isalnum() or data[at - 1] == 95):
             out.append(at)
     return sorted(out)
+
+
 _PENDING = object()
 _BINDS_LITERAL = re.compile(rb"=[ \t]*func\(")
 

@@ -46,10 +46,12 @@ class PackageSummary:
     funcs: dict[str, FuncFacts] = field(default_factory=dict)
     fields: dict[str, dict[str, str | None]] = field(default_factory=dict)  # type -> field
     vars: dict[str, str | None] = field(default_factory=dict)
+    # Set by `seal` once the summary is complete: importers' cache keys hold it, and a
+    # warm scan reads it for every import edge (computing it there cost half the scan).
+    digest: str = ""
 
-    @property
-    def digest(self) -> str:
-        """A stable digest of everything an importer can see."""
+    def seal(self) -> PackageSummary:
+        """Fix the digest of everything an importer can see."""
         data = repr(
             (
                 self.path,
@@ -58,7 +60,10 @@ class PackageSummary:
                 sorted(self.vars.items()),
             )
         )
-        return hashlib.blake2b(data.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+        self.digest = hashlib.blake2b(
+            data.encode("utf-8", "surrogateescape"), digest_size=16
+        ).hexdigest()
+        return self
 
 
 def exported(name: str) -> bool:
@@ -137,18 +142,27 @@ class ModuleSignatures(Mapping[str, tuple[str | None, ...]]):
             return None
         return found[0].fields.get(found[1], {}).get(name)
 
-    def __getitem__(self, qualified: str) -> tuple[str | None, ...]:
-        if qualified in self.library:
-            return self.library[qualified]
-        found = self.split(qualified)
+    def get(self, qualified: str, default=None):  # type: ignore[no-untyped-def,override]
+        """Without the KeyError a Mapping's get catches: typing asks this for every
+        name used through an import, and most are in neither table."""
+        found = self.library.get(qualified)
         if found is not None:
-            summary, name = found
+            return found
+        split = self.split(qualified)
+        if split is not None:
+            summary, name = split
             facts = summary.funcs.get(name)
             if facts is not None:
                 return facts.results
             if name in summary.vars:
                 return (summary.vars[name],)
-        raise KeyError(qualified)
+        return default
+
+    def __getitem__(self, qualified: str) -> tuple[str | None, ...]:
+        found = self.get(qualified)
+        if found is None:
+            raise KeyError(qualified)
+        return found  # type: ignore[no-any-return]
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.library)
