@@ -20,7 +20,7 @@ from leakaudit.parsing import parser
 from leakaudit.parsing.syntax import FUNC_NODES
 from leakaudit.report.fingerprint import line_hashes
 from leakaudit.result import FileRecord
-from leakaudit.ruleset.model import Rule
+from leakaudit.ruleset.model import OWNER_VIOLATION, Rule
 from leakaudit.unit import Spans, UnitContext, UnitFiles, UnitResult
 
 EXCERPT_BEFORE, EXCERPT_AFTER = 2, 6
@@ -87,7 +87,11 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
     for pkg in packages:
         for rule, run, wanted in runs:
             try:
-                if wanted is not None and not pkg.interested(wanted):
+                if (
+                    wanted is not None
+                    and not pkg.interested(wanted)
+                    and OWNER_VIOLATION not in rule.reports  # owner types hold it too
+                ):
                     continue  # nothing in the package this rule's check looks at
                 run(pkg, rule, sink)
             except RecursionError:

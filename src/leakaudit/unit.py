@@ -96,7 +96,10 @@ class UnitContext:
         (summaries do not change with --disable): the types a rule's acquire specs
         name (`returns`), or that the signatures give their calls' resource result."""
         out: dict[str, Rule] = {}
-        for rule in self.engine.values():
+        # Rules that follow paths ("not-released") first: a type two rules share
+        # (the cancel func: discarded, not called) belongs to the one that follows it.
+        ordered = sorted(self.engine.values(), key=lambda r: "not-released" not in r.reports)
+        for rule in ordered:
             if rule.check != "obligation":
                 continue
             for spec in rule.acquire:

@@ -378,8 +378,13 @@ class Package:
                 for result in results:
                     if result in wanted:  # resource types only: most results are not
                         out.setdefault(result, set()).add(name)
-            # The module's other packages: functions whose summary hands out a fresh one.
+            # The module's other packages: functions whose summary hands out a fresh one,
+            # and the constructors of the values that own one.
             for summary in self.signatures.summaries.values():
+                for owner in summary.owners.values():
+                    if owner.type in wanted:
+                        names = {c.rsplit(".", 1)[-1] for c in owner.constructors}
+                        out.setdefault(owner.type, set()).update(names)
                 for key, facts in summary.funcs.items():
                     for index in facts.fresh:
                         result = facts.results[index]
@@ -417,7 +422,14 @@ class Package:
 
     @cached_property
     def _own_gated(self) -> frozenset[bytes]:
-        own = self.resource_call_names(self.interest.returns)
+        """Gated names that may be this module's own: functions returning a resource,
+        the package's functions (a bare call of one is the package's), and the
+        constructors of the owner types of the packages it imports (`worker.New`)."""
+        own = set(self.resource_call_names(self.interest.returns))
+        own.update(self.symbols.funcs)
+        for summary in self.signatures.summaries.values():  # owner types' constructors
+            for owner in summary.owners.values():
+                own.update(c.rsplit(".", 1)[-1] for c in owner.constructors)
         return frozenset(name.encode() for name in self.interest.gates if name in own)
 
     def _ensure(self, names: frozenset[str], nodes: frozenset[str]) -> None:

@@ -45,6 +45,56 @@ class _Outcome:
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
+    from leakaudit.module.owners import derived_rules
+
+    _run(pkg, rule, sink)
+    # Values that own this rule's resource (a struct whose constructor stored it):
+    # followed as the resource itself, released by the method that releases the field.
+    for derived in derived_rules(pkg, rule):
+        _run(pkg, derived, sink)
+
+
+def stored_fields(pkg: Package, fn: Function, rule: Rule) -> set[tuple[str | None, str]]:
+    """(owner type, field) of the fields `fn` stores resources it acquires in, on paths
+    that neither leak nor release them."""
+    out: set[tuple[str | None, str]] = set()
+    sites = find_sites(pkg, fn, rule)
+    for site in sites:
+        if site.binding == "stored" and site.field:
+            out.add((site.owner, site.field))
+        elif site.binding == "escapes":
+            keyed = _keyed_field(fn, site.call)  # &T{ticker: time.NewTicker(d)}
+            if keyed is not None:
+                out.add(keyed)
+        elif site.binding == "var":
+            outcome = _flow(fn, rule, site, sites, _passes(pkg, fn, rule))
+            if not outcome.leaks:
+                out |= outcome.stored_fields
+    return out
+
+
+def _keyed_field(fn: Function, call: Node) -> tuple[str | None, str] | None:
+    """(struct type, field) when `call` is the value of a keyed composite literal
+    element: `T{field: call}`."""
+    element = call.parent
+    while element is not None and element.type == "parenthesized_expression":
+        element = element.parent
+    keyed = element.parent if element is not None else None
+    if element is None or element.type != "literal_element" or keyed is None:
+        return None
+    if keyed.type != "keyed_element" or child(keyed, "value") != element:
+        return None
+    literal = keyed.parent
+    while literal is not None and literal.type != "composite_literal":
+        literal = literal.parent
+    if literal is None:
+        return None
+    name = text(child(keyed, "key")).strip()
+    owner = fn.types.symbols.field_owner(fn.types.type_of(literal, fn.scope), name)
+    return owner, name
+
+
+def _run(pkg: Package, rule: Rule, sink: Sink) -> None:
     def check(fn: Function) -> None:
         if rule.options.get("exempt-main") and fn.is_main:
             return

@@ -47,7 +47,8 @@ def interest(rule: Rule) -> Interest:
 
 def call_names(pkg: Package, rule: Rule) -> frozenset[str]:
     """Names a call must end in to possibly match the rule (a cheap pre-filter)."""
-    return pkg.memo(("call-names", rule.id), lambda: pkg.call_names(interest(rule)))  # type: ignore[no-any-return]
+    key = ("call-names", rule.id, rule.acquire)  # a derived rule shares its base's id
+    return pkg.memo(key, lambda: pkg.call_names(interest(rule)))  # type: ignore[no-any-return]
 
 
 def find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
@@ -101,6 +102,10 @@ def _hands_out_fresh(pkg: Package, rule: Rule, callee: Callee, resource: int) ->
     summaries; library calls are taken at their declared type."""
     from leakaudit.module.effects import fresh_result
 
+    constructors = rule.options.get("constructors")
+    if isinstance(constructors, tuple):  # an owner type's rule: its constructors only
+        key = f"{callee.receiver}.{callee.name}" if callee.receiver else callee.name
+        return key in constructors
     if callee.package == ".":
         return fresh_result(pkg, rule, callee, resource)
     facts = pkg.module.func(callee.qualified) if callee.package else None

@@ -131,6 +131,10 @@ class UseClassifier:
             else:
                 if not via and self._is_release_call(parent, name):
                     return Effect(Use.RELEASE)
+                if not via and name in self.release.methods:
+                    released = self._method_value(parent)
+                    if released is not None:
+                        return released
                 if name in self.release.receives and _is_receive(parent):
                     return Effect(Use.RELEASE)
                 return NO_EFFECT
@@ -225,6 +229,20 @@ class UseClassifier:
             and unparen(child(call, "function")) == selector
             and name in self.release.methods
         )
+
+    def _method_value(self, selector: Node) -> Effect | None:
+        """`v.Close` as a value, not called: given to `t.Cleanup` (or `b.Cleanup`) it
+        is a release, as a defer is; passed anywhere else, whoever gets it may call it,
+        so a hand-off."""
+        arguments = _up(selector)
+        if arguments is None or arguments.type != "argument_list":
+            return None
+        call = arguments.parent
+        fn = unparen(child(call, "function")) if call is not None else None
+        cleanup = fn is not None and fn.type == "selector_expression"
+        if cleanup and text(child(fn, "field")) == "Cleanup":
+            return Effect(Use.RELEASE)
+        return Effect(Use.HANDOFF)
 
     def _passed(self, arguments: Node, value: Node) -> Effect:
         """Passed as an argument: what the callee's summary says it does with it. A

@@ -125,7 +125,8 @@ def param_effect(
     if index >= len(params) or params[index].variadic:
         return None
     param = params[index]
-    if typed and pkg.resource_rules.get(param.type or "") is not rule:
+    follows = pkg.resource_rules.get(param.type or "")
+    if typed and (follows is None or follows.release != rule.release):
         return None
     if param.name == "_":
         return BORROWS  # unnamed: the body cannot touch it
@@ -334,6 +335,9 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
             if declared_never_returns(pkg, decl, source):
                 facts = replace(facts, noreturn=True)
             out.funcs[key] = facts
+    from leakaudit.module.owners import owners, qualified
+
+    out.owners = {path + name: qualified(o, path) for name, o in owners(pkg).items()}
     return _pruned(out).seal()
 
 

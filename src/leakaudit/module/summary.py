@@ -40,12 +40,25 @@ class FuncFacts:
         return next((effect for i, effect in self.params if i == index), None)
 
 
+@dataclass(frozen=True)
+class Owner:
+    """A type whose values own a resource (leakaudit.module.owners finds them)."""
+
+    type: str  # ".Worker" as its package names it; "path.Worker" in a summary
+    rule: str  # the rule whose resource it holds
+    field: str
+    release: tuple[str, ...]  # its methods that release the field
+    constructors: tuple[str, ...]  # "New", "Pool.Worker": what hands out a fresh one
+
+
 @dataclass
 class PackageSummary:
     path: str  # import path
     funcs: dict[str, FuncFacts] = field(default_factory=dict)
     fields: dict[str, dict[str, str | None]] = field(default_factory=dict)  # type -> field
     vars: dict[str, str | None] = field(default_factory=dict)
+    # Types whose values own a resource (module/owners.py), by qualified type name.
+    owners: dict[str, Owner] = field(default_factory=dict)
     # Set by `seal` once the summary is complete: importers' cache keys hold it, and a
     # warm scan reads it for every import edge (computing it there cost half the scan).
     digest: str = ""
@@ -58,6 +71,7 @@ class PackageSummary:
                 sorted(self.funcs.items()),
                 sorted((k, sorted(v.items())) for k, v in self.fields.items()),
                 sorted(self.vars.items()),
+                sorted(self.owners.items()),
             )
         )
         self.digest = hashlib.blake2b(

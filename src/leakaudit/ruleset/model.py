@@ -17,7 +17,12 @@ VIOLATIONS = (
     "discarded",  # the resource was assigned to `_` or the call's result dropped
     "reassigned",  # the variable was re-acquired while the previous value was open
     "field-never-released",  # stored in a struct field that no function ever releases
+    # A value whose constructor stored the resource in a field is dropped without a call
+    # of the method that releases that field (module/owners.py): the message may use
+    # {field}, {release} (the method) and {type} besides the usual {var}, {call}, {exit}.
+    "owner-not-released",
 )
+OWNER_VIOLATION = "owner-not-released"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,171 @@
+"""Values that own a resource: a struct whose constructor stores a freshly acquired
+resource (a cancel func, a ticker) in one of its fields, and one of whose methods
+releases that field (`Stop` calls the stored cancel). The constructor's callers take
+the obligation over: they must call that method on every path, or hand the value on,
+as they would the resource itself. A rule opts in by reporting `owner-not-released`.
+
+Found per package (the type, its releasing methods and its constructors all live in
+the package that declares the type) and exported in its summary, so callers anywhere
+in the module are checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tree_sitter import Node
+
+from leakaudit.checks.api import Package
+from leakaudit.module.summary import Owner
+from leakaudit.parsing.syntax import field as child
+from leakaudit.parsing.syntax import text, unparen, walk
+from leakaudit.ruleset.model import OWNER_VIOLATION, AcquireSpec, ReleaseSpec, Rule
+
+VIOLATION = OWNER_VIOLATION
+
+
+def owners(pkg: Package) -> dict[str, Owner]:
+    """The package's own owner types, by local type name (".Worker")."""
+    return pkg.memo("owners", lambda: _find(pkg))  # type: ignore[no-any-return]
+
+
+def _find(pkg: Package) -> dict[str, Owner]:
+    rules = {r.id: r for r in pkg.resource_rules.values() if VIOLATION in r.reports}
+    if not rules:
+        return {}
+    cancel_rule = next((r for r in rules.values() if r.release.call), None)
+    out: dict[str, Owner] = {}
+    for tname, decl in pkg.symbols.types.items():
+        if decl.kind != "struct":
+            continue
+        for fname, ftype in decl.fields.items():
+            rule = pkg.resource_rules.get(ftype or "")
+            if rule is None and ftype == "func" and "cancel" in fname.lower():
+                rule = cancel_rule  # `cancel func()`: the usual spelling of a CancelFunc
+            if rule is None or rule.id not in rules:
+                continue
+            release = _releasing_methods(pkg, tname, fname, rule)
+            if not release:
+                continue
+            constructors = _constructors(pkg, tname, fname, rule)
+            if constructors:
+                out["." + tname] = Owner("." + tname, rule.id, fname, release, constructors)
+                break
+    return out
+
+
+def _releasing_methods(pkg: Package, tname: str, fname: str, rule: Rule) -> tuple[str, ...]:
+    """Methods of `tname` that release the receiver's field `fname`: `r.cancel()`, or
+    `r.ticker.Stop()`."""
+    from leakaudit.module.effects import declaration
+
+    out = []
+    for recv, name in pkg.symbols.methods:
+        if recv != tname:
+            continue
+        found = declaration(pkg, tname, name)
+        if found is None:
+            continue
+        node = found[0]
+        receiver = _receiver_name(node)
+        body = child(node, "body")
+        if receiver and body is not None and _releases(body, receiver, fname, rule):
+            out.append(name)
+    return tuple(sorted(out))
+
+
+def _releases(body: Node, receiver: str, fname: str, rule: Rule) -> bool:
+    if fname.encode() not in (body.text or b""):
+        return False
+    for node in walk(body, into_funcs=True):
+        if node.type != "call_expression":
+            continue
+        fn = unparen(child(node, "function"))
+        if fn is None or fn.type != "selector_expression":
+            continue
+        if rule.release.call and _is_field(fn, receiver, fname):
+            return True  # r.cancel()
+        operand = unparen(child(fn, "operand"))
+        if (
+            operand is not None
+            and text(child(fn, "field")) in rule.release.methods
+            and _is_field(operand, receiver, fname)
+        ):
+            return True  # r.ticker.Stop()
+    return False
+
+
+def _is_field(node: Node, receiver: str, fname: str) -> bool:
+    return (
+        node.type == "selector_expression"
+        and text(child(node, "field")) == fname
+        and text(unparen(child(node, "operand"))) == receiver
+    )
+
+
+def _receiver_name(method: Node) -> str:
+    recv = child(method, "receiver")
+    for param in recv.named_children if recv is not None else ():
+        name = child(param, "name")
+        if name is not None:
+            return text(name)
+    return ""
+
+
+def _constructors(pkg: Package, tname: str, fname: str, rule: Rule) -> tuple[str, ...]:
+    """Functions and methods of the package (its non-test files) returning `tname` that
+    store a resource they acquired (and release nowhere else) in its field `fname`."""
+    from leakaudit.checks.obligation import stored_fields
+    from leakaudit.module.effects import declaration
+
+    wanted = frozenset({"." + tname})
+    keys: list[tuple[str | None, str]] = [
+        (None, name) for name, _ in pkg.symbols.funcs.returning(wanted)
+    ]
+    keys += [(recv, name) for (recv, name), _ in pkg.symbols.methods.returning(wanted)]
+    out = []
+    for recv, name in keys:
+        results = pkg.symbols.funcs[name] if recv is None else pkg.symbols.methods[(recv, name)]
+        if "." + tname not in results:
+            continue
+        found = declaration(pkg, recv, name)
+        if found is None or found[1].file.is_test:
+            # A test helper building one (from t.Context(), as a rule) is no owner: the
+            # test's end cancels what it derived.
+            continue
+        stored = stored_fields(pkg, found[1], rule)
+        if ("." + tname, fname) in stored or (None, fname) in stored:
+            out.append(name if recv is None else f"{recv}.{name}")
+    return tuple(sorted(out))
+
+
+def qualified(owner: Owner, path: str) -> Owner:
+    return replace(owner, type=path + owner.type)
+
+
+def derived_rules(pkg: Package, rule: Rule) -> list[Rule]:
+    """For each owner type holding `rule`'s resource (this package's and those of the
+    packages it imports), the rule that follows values of that type."""
+    if VIOLATION not in rule.reports:
+        return []
+    found = [o for o in owners(pkg).values() if o.rule == rule.id]
+    for summary in pkg.module.summaries.values():
+        found.extend(o for o in summary.owners.values() if o.rule == rule.id)
+    return [_derived(rule, owner) for owner in sorted(found, key=lambda o: o.type)]
+
+
+def _derived(rule: Rule, owner: Owner) -> Rule:
+    release = owner.release[0]
+    template = rule.messages[VIOLATION]
+    for key, value in (("{field}", owner.field), ("{release}", release), ("{type}", owner.type)):
+        template = template.replace(key, value)
+    options = {k: v for k, v in rule.options.items() if k != "field-store-needs-release"}
+    options["constructors"] = owner.constructors
+    return replace(
+        rule,
+        acquire=(AcquireSpec(returns=owner.type),),
+        release=ReleaseSpec(methods=owner.release),
+        reports=("not-released",),
+        messages={"not-released": template},
+        options=options,
+    )
