@@ -73,6 +73,45 @@ def stored_fields(pkg: Package, fn: Function, rule: Rule) -> set[tuple[str | Non
     return out
 
 
+_TESTING = frozenset({"testing.T", "testing.B", "testing.TB", "testing.F"})
+
+
+def _given_test_context(fn: Function, call: Node) -> bool:
+    """An argument of `call` is `t.Context()` of a test's *testing.T (or B, TB, F), or
+    a local bound once to it (`ctx := t.Context()`)."""
+    arguments = child(call, "arguments")
+    for arg in arguments.named_children if arguments is not None else ():
+        arg = unparen(arg)
+        if arg is not None and arg.type == "identifier":
+            arg = _only_value(fn, text(arg))
+        if arg is not None and _is_test_context(fn, arg):
+            return True
+    return False
+
+
+def _is_test_context(fn: Function, expr: Node) -> bool:
+    if expr.type != "call_expression":
+        return False
+    method = unparen(child(expr, "function"))
+    if method is None or method.type != "selector_expression":
+        return False
+    if text(child(method, "field")) != "Context":
+        return False
+    operand = unparen(child(method, "operand"))
+    return operand is not None and fn.types.type_of(operand, fn.scope) in _TESTING
+
+
+def _only_value(fn: Function, name: str) -> Node | None:
+    """The value of the one declaration of local `name` in `fn` (None: several, or
+    none, or not a single value)."""
+    entries = fn.scope.entries(name)
+    if len(entries) != 1:
+        return None
+    decl, position = entries[0]
+    values = expressions(child(decl, "right") or child(decl, "value"))
+    return unparen(values[position]) if position < len(values) else None
+
+
 def _keyed_field(fn: Function, call: Node) -> tuple[str | None, str] | None:
     """(struct type, field) when `call` is the value of a keyed composite literal
     element: `T{field: call}`."""
@@ -124,6 +163,9 @@ def _check_site(
         return
     if site.binding == "escapes":
         _record(sink, rule, fn, site, "handed-off")
+        return
+    if rule.options.get("settled-by-test-context") and _given_test_context(fn, site.call):
+        _record(sink, rule, fn, site, "released")
         return
     if site.binding == "stored":
         stored = {(site.owner, site.field)} if site.field else set()

@@ -83,7 +83,10 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         if spec.returns and not _hands_out_fresh(pkg, rule, callee, resource):
             return None  # a getter, or a helper that closes what it returns
         site = _site(call, callee, shape, resource, error)
-        if site.binding == "var" and not fn.types.declares(fn.node, site.var):
+        if site.binding == "var" and (
+            not fn.types.declares(fn.node, site.var)
+            or (site.var in pkg.symbols.vars and not fn.scope.binds_locally(site.var))
+        ):
             # `cancel = ...` into a closure's outer variable or a package variable:
             # the enclosing function or the package owns it now.
             site = replace(site, binding="stored")
@@ -105,7 +108,7 @@ def _hands_out_fresh(pkg: Package, rule: Rule, callee: Callee, resource: int) ->
     constructors = rule.options.get("constructors")
     if isinstance(constructors, tuple):  # an owner type's rule: its constructors only
         key = f"{callee.receiver}.{callee.name}" if callee.receiver else callee.name
-        return key in constructors
+        return key in constructors and callee.package == rule.options.get("constructors-package")
     if callee.package == ".":
         return fresh_result(pkg, rule, callee, resource)
     facts = pkg.module.func(callee.qualified) if callee.package else None

@@ -140,6 +140,10 @@ class UseClassifier:
                 return NO_EFFECT
         if parent is None:
             return NO_EFFECT
+        if parent.type == "unary_expression" and text(child(parent, "operator")) == "*":
+            value, parent = parent, _up(parent)  # `*r` copies the value: it goes where r would
+            if parent is None:
+                return NO_EFFECT
         kind = parent.type
         if kind == "selector_expression" and child(parent, "operand") == value:
             # resp.Body.Close(), or a method/field of the via value

@@ -124,6 +124,19 @@ class Scope:
         """Whether the function itself declares `name` (parameter, result or local)."""
         return self.own(name)[0]
 
+    def binds_locally(self, name: str) -> bool:
+        """Whether this function or one around it really declares `name` (parameter,
+        result, `var` or `:=`): a plain `=` to a name none of them declares assigns a
+        package variable, even where typing takes the value's type from it."""
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.params or any(
+                decl.type != "assignment_statement" for decl, _ in scope.entries(name)
+            ):
+                return True
+            scope = scope.outer
+        return False
+
     def lookup(self, name: str, before: int | None = None) -> tuple[bool, str | None]:
         """(visible, its type): the function's own declaration (seeing only those that
         start before byte `before`, when given), else the enclosing function's."""

@@ -240,19 +240,23 @@ def _returns_fresh(pkg: Package, fn: Function, call: Node, rule: Rule, resource:
 
 
 def _escapes(fn: Function, name: str, rule: Rule, body: Node) -> bool:
-    """`name` goes somewhere besides the return: a closure captures it, or it (or its
-    `via` field) is passed, sent or stored outside a return statement."""
+    """`name` goes to something that may release it, besides the return: a closure
+    that releases it or passes it on, or a call it (or its `via` field) is passed to
+    (a body wrapped in a returned ReadCloser). A closure that only reads it, or a
+    store into a field or variable (an alias: the caller still gets the resource to
+    release), does not count."""
     uses = UseClassifier(name, rule.release, fn.types, fn.scope, fn.spend)
     for occ in walk(body, into_funcs=True):
         if occ.type == "func_literal":
-            if uses._closure(occ).use >= Use.STORED:
+            inner = child(occ, "body")
+            if inner is not None and uses.effect(inner).use >= Use.HANDOFF:
                 return True
             continue
         if occ.type != "identifier" or text(occ) != name:
             continue
         if _inside(occ, "return_statement", body) or _inside(occ, "func_literal", body):
             continue
-        if uses._occurrence(occ).use in (Use.STORED, Use.HANDOFF):
+        if uses._occurrence(occ).use == Use.HANDOFF:
             return True
     return False
 

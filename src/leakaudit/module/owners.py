@@ -59,19 +59,39 @@ def _releasing_methods(pkg: Package, tname: str, fname: str, rule: Rule) -> tupl
     `r.ticker.Stop()`."""
     from leakaudit.module.effects import declaration
 
-    out = []
+    bodies: dict[str, tuple[str, Node]] = {}
     for recv, name in pkg.symbols.methods:
-        if recv != tname:
-            continue
-        found = declaration(pkg, tname, name)
-        if found is None:
-            continue
-        node = found[0]
-        receiver = _receiver_name(node)
-        body = child(node, "body")
-        if receiver and body is not None and _releases(body, receiver, fname, rule):
-            out.append(name)
+        found = declaration(pkg, tname, name) if recv == tname else None
+        body = child(found[0], "body") if found is not None else None
+        receiver = _receiver_name(found[0]) if found is not None else ""
+        if receiver and body is not None:
+            bodies[name] = (receiver, body)
+    out = {n for n, (r, body) in bodies.items() if _releases(body, r, fname, rule)}
+    # A method that calls a releasing method on its receiver releases too (Close
+    # calls s.Orphan(), which cancels), found to a fixpoint.
+    grew = bool(out)
+    while grew:
+        grew = False
+        for name, (receiver, body) in bodies.items():
+            if name not in out and _calls_method(body, receiver, out):
+                out.add(name)
+                grew = True
     return tuple(sorted(out))
+
+
+def _calls_method(body: Node, receiver: str, names: set[str]) -> bool:
+    for node in walk(body, into_funcs=True):
+        if node.type != "call_expression":
+            continue
+        fn = unparen(child(node, "function"))
+        if (
+            fn is not None
+            and fn.type == "selector_expression"
+            and text(child(fn, "field")) in names
+            and text(unparen(child(fn, "operand"))) == receiver
+        ):
+            return True
+    return False
 
 
 def _releases(body: Node, receiver: str, fname: str, rule: Rule) -> bool:
@@ -155,12 +175,23 @@ def derived_rules(pkg: Package, rule: Rule) -> list[Rule]:
 
 
 def _derived(rule: Rule, owner: Owner) -> Rule:
-    release = owner.release[0]
     template = rule.messages[VIOLATION]
-    for key, value in (("{field}", owner.field), ("{release}", release), ("{type}", owner.type)):
+    releases = " or ".join(f"{name}()" for name in owner.release)
+    for key, value in (
+        ("{field}", owner.field),
+        ("{releases}", releases),
+        ("{release}", owner.release[0]),
+        ("{type}", owner.type),
+    ):
         template = template.replace(key, value)
     options = {k: v for k, v in rule.options.items() if k != "field-store-needs-release"}
+    # What hands out a fresh one: the constructors, called in the owner's package.
     options["constructors"] = owner.constructors
+    options["constructors-package"] = owner.type.rsplit(".", 1)[0] or "."
+    if rule.release.call:
+        # A cancel func derived from a test's own context (t.Context()) is cancelled when
+        # the test ends: a constructor given one owes nothing.
+        options["settled-by-test-context"] = True
     return replace(
         rule,
         acquire=(AcquireSpec(returns=owner.type),),

@@ -19,7 +19,8 @@ VIOLATIONS = (
     "field-never-released",  # stored in a struct field that no function ever releases
     # A value whose constructor stored the resource in a field is dropped without a call
     # of the method that releases that field (module/owners.py): the message may use
-    # {field}, {release} (the method) and {type} besides the usual {var}, {call}, {exit}.
+    # {field}, {release} (a method that releases it), {releases} (all of them, "Close() or
+    # Orphan()") and {type} besides the usual {var}, {call}, {exit}.
     "owner-not-released",
 )
 OWNER_VIOLATION = "owner-not-released"
