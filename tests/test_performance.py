@@ -389,6 +389,12 @@ def test_one_file_reads_imported_summaries_from_the_full_scan_cache(
     one, _ = scan_paths([str(repo / "svc" / "svc.go")], repo, cache_dir=cache)
     assert analyzed == [("svc", False)]
     assert _rules_found(one) == {("svc/svc.go", "http-body-not-closed")}
+    # From inside the package (another scan root) the summaries are found all the same:
+    # they are keyed by import path, not by a path relative to the root.
+    analyzed.clear()
+    inside, _ = scan_paths([str(repo / "svc" / "svc.go")], repo / "svc", cache_dir=cache)
+    assert analyzed == [(".", False)]
+    assert _rules_found(inside) == {("svc.go", "http-body-not-closed")}
     # Without a cache the imported package is analyzed for its summary alone.
     analyzed.clear()
     scan_paths([str(repo / "svc" / "svc.go")], repo)
@@ -562,7 +568,7 @@ def test_cli_jobs_and_cache_flags(tmp_path: Path) -> None:
     ]
     assert {r.returncode for r in runs} == {1}, [r.stderr for r in runs]
     assert len({r.stdout for r in runs}) == 1
-    assert _cached_kinds(cache) == {"unit", "rules"}
+    assert _cached_kinds(cache) == {"unit", "summary", "rules"}
     bad = _cli("scan", target, "--jobs", "many", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 

@@ -302,7 +302,7 @@ def _run(
     units computed, in one transaction."""
     plan = _Schedule(units, graph)
     results = plan.results
-    fresh: list[tuple[str, bytes]] = []  # computed results, pickled, by cache key
+    fresh: list[tuple[Keys, UnitResult | None, bytes]] = []  # computed, to cache
     pending = list(plan.order)
     if jobs > 1 and len(units) > 1:
         if context.cache is not None:
@@ -317,12 +317,16 @@ def _run(
             _run_pool(plan, pending, context, jobs, fresh)
             pending = [i for i in pending if results[i] is None]
     for i in pending:  # jobs == 1, a single unit, or what a broken worker left undone
-        results[i], key = run_unit(units[i], context, plan.summaries(i), whole)
-        if key is not None:
-            fresh.append((key, pickle.dumps(results[i], protocol=pickle.HIGHEST_PROTOCOL)))
+        results[i], keys = run_unit(units[i], context, plan.summaries(i), whole)
+        if keys.unit is not None or keys.summary is not None:
+            data = pickle.dumps(results[i], protocol=pickle.HIGHEST_PROTOCOL)
+            fresh.append((keys, results[i], data))
     if context.cache is not None:
-        for key, data in fresh:
-            context.cache.put_pickled("unit", key, data)
+        for keys, result, data in fresh:
+            if keys.unit is not None:
+                context.cache.put_pickled("unit", keys.unit, data)
+            if keys.summary is not None and result is not None and result.summary is not None:
+                context.cache.put("summary", keys.summary, result.summary)
         context.cache.flush()
     return results
 
@@ -340,14 +344,14 @@ def _init_worker(context: UnitContext) -> None:
 
 def _worker_units(
     items: list[tuple[Unit, dict[str, PackageSummary]]],
-) -> list[tuple[bytes, str | None]]:
+) -> list[tuple[bytes, Keys]]:
     """The units' results pickled here, in the worker: the main process unpickles each
     once and stores those same bytes in the cache (no second pickling, after the pool)."""
     assert _WORKER_CONTEXT is not None
     out = []
     for unit, summaries in items:
-        result, key = run_unit(unit, _WORKER_CONTEXT, summaries)
-        out.append((pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), key))
+        result, keys = run_unit(unit, _WORKER_CONTEXT, summaries)
+        out.append((pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), keys))
     return out
 
 
@@ -376,7 +380,7 @@ def _run_pool(
     indices: list[int],
     context: UnitContext,
     jobs: int,
-    fresh: list[tuple[str, bytes]],
+    fresh: list[tuple[Keys, UnitResult | None, bytes]],
 ) -> None:
     """Run `indices` in a pool: a unit is submitted once the units it waits for are
     done (or lost with a dead worker: it then reads what there is). At most two tasks
@@ -413,7 +417,7 @@ def _run_pool(
         initializer=_init_worker,
         initargs=(context,),
     )
-    out: dict[Future[list[tuple[bytes, str | None]]], list[int]] = {}
+    out: dict[Future[list[tuple[bytes, Keys]]], list[int]] = {}
 
     waited = {i for i in indices if dependents.get(i)}
 
@@ -435,10 +439,10 @@ def _run_pool(
                 # A worker that died (killed, out of memory) leaves its units to this
                 # process; their dependents go on without their summaries.
                 with contextlib.suppress(Exception):
-                    for i, (data, key) in zip(batch, future.result(), strict=True):
+                    for i, (data, keys) in zip(batch, future.result(), strict=True):
                         results[i] = pickle.loads(data)
-                        if key is not None:
-                            fresh.append((key, data))
+                        if keys.unit is not None or keys.summary is not None:
+                            fresh.append((keys, results[i], data))
                 for i in batch:
                     for later in dependents.get(i, ()):
                         waiting[later].discard(i)
@@ -468,21 +472,16 @@ def _read(
     if go_version is None and context.root.is_dir():
         mod = gomod.nearest_resolved(os.path.normpath(os.path.join(context.real_root, directory)))
         go_version = mod.go if mod else None
-    digest = None
+    files = None  # the bytes of the unit's files, hashed once for both keys below
     if context.cache is not None:
         from leakaudit.cache import hasher
 
-        digest = hasher()
-        digest.update(context.key_base)
-        digest.update(f"\0{directory}\0{go_version}\0".encode("utf-8", "surrogateescape"))
-        # What the package can see of the packages it imports: their summaries' digests,
-        # not their bytes (an edit that leaves a summary as it was re-analyzes only its
-        # own package).
-        for path, summary in sorted((summaries or {}).items()):
-            digest.update(f"\0{path}\0{summary.digest}".encode("utf-8", "surrogateescape"))
+        files = hasher()
+    roles: list[str] = []
     cacheable = True
     for target in unit.targets:
         rel = target.rel
+        name = rel.rsplit("/", 1)[-1]
         try:
             known = whole.get(target.path) if whole else None
             content, size = (known, len(known)) if known is not None else _read_file(target.path)
@@ -492,8 +491,9 @@ def _read(
                 problems.append(
                     (rel, f"{rel}: skipped: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
                 )
-                if digest is not None:
-                    digest.update(f"\0{rel}\0large\0{size}".encode("utf-8", "surrogateescape"))
+                if files is not None:
+                    files.update(f"\0{name}\0large\0{size}".encode("utf-8", "surrogateescape"))
+                    roles.append(f"{rel}\0large")
                 continue
         except OSError as exc:
             why = exc.strerror or str(exc)
@@ -502,15 +502,38 @@ def _read(
                 problems.append((rel, f"{rel}: cannot read: {why}"))
             cacheable = False
             continue
-        if digest is not None:
-            # Results differ by role. A facts-only unit is keyed as the full unit it is
-            # in a scan of the whole module, whose cached result holds its summary.
-            role = "context" if target.context_only and not unit.facts_only else "target"
-            digest.update(f"\0{rel}\0{role}\0{len(content)}\0".encode("utf-8", "surrogateescape"))
-            digest.update(content)
+        if files is not None:
+            files.update(f"\0{name}\0{len(content)}\0".encode("utf-8", "surrogateescape"))
+            files.update(content)
+            roles.append(
+                f"{rel}\0{'context' if target.context_only else 'target'}"
+            )  # results differ by role
         entries.append((target, None, content))  # classified by _analyze, on a miss only
-    key = digest.hexdigest() if digest is not None and cacheable else None
-    return UnitFiles(unit, entries, problems, go_version, key, dict(summaries or {}))
+    key = summary_key = None
+    if files is not None and cacheable:
+        from leakaudit.cache import hasher
+
+        # What the package can see of the packages it imports: their summaries' digests,
+        # not their bytes (an edit that leaves a summary as it was re-analyzes only its
+        # own package).
+        seen = "".join(
+            f"\0{path}\0{summary.digest}" for path, summary in sorted((summaries or {}).items())
+        )
+        common = f"\0{go_version}{seen}\0{files.hexdigest()}"
+        digest = hasher()
+        digest.update(context.key_base)
+        digest.update(
+            f"unit\0{directory}\0{chr(1).join(roles)}{common}".encode("utf-8", "surrogateescape")
+        )
+        key = digest.hexdigest()
+        if unit.path is not None:
+            # The summary alone, keyed by the import path: the same from any scan root,
+            # so a pre-commit run reads what a full scan of the module stored.
+            digest = hasher()
+            digest.update(context.key_base)
+            digest.update(f"summary\0{unit.path}{common}".encode("utf-8", "surrogateescape"))
+            summary_key = digest.hexdigest()
+    return UnitFiles(unit, entries, problems, go_version, key, dict(summaries or {}), summary_key)
 
 
 def _read_file(path: str) -> tuple[bytes | None, int]:
@@ -537,16 +560,27 @@ def _read_file(path: str) -> tuple[bytes | None, int]:
         os.close(fd)
 
 
-FACTS = "/facts"  # the cache key's suffix for a facts-only unit's own result
-
-
 def _cached(read: UnitFiles, context: UnitContext) -> UnitResult | None:
-    if context.cache is None or read.key is None:
+    """The unit's cached result; a facts-only unit's is its summary alone, stored by
+    whichever scan analyzed the package last."""
+    if context.cache is None:
         return None
-    found = context.cache.get("unit", read.key)
-    if found is None and read.unit.facts_only:
-        found = context.cache.get("unit", read.key + FACTS)
+    if read.unit.facts_only:
+        if read.summary_key is None:
+            return None
+        summary = context.cache.get("summary", read.summary_key)
+        return UnitResult(summary=summary) if isinstance(summary, PackageSummary) else None
+    found = context.cache.get("unit", read.key) if read.key is not None else None
     return found if isinstance(found, UnitResult) else None
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Where to cache what a unit computed: its whole result, its summary (None: from
+    the cache already, not cacheable, or not wanted)."""
+
+    unit: str | None = None
+    summary: str | None = None
 
 
 def run_unit(
@@ -554,19 +588,18 @@ def run_unit(
     context: UnitContext,
     summaries: dict[str, PackageSummary] | None = None,
     whole: dict[str, bytes] | None = None,
-) -> tuple[UnitResult, str | None]:
-    """Read, analyze and finish one directory, or take it from the cache; with the key
-    to cache a computed result under (None: from the cache, or not cacheable)."""
+) -> tuple[UnitResult, Keys]:
+    """Read, analyze and finish one directory, or take it from the cache; with the keys
+    to cache what it computed under."""
     read = _read(unit, context, summaries, whole)
     hit = _cached(read, context)
     if hit is not None:
-        return hit, None
+        return hit, Keys()
     from leakaudit.analyze import analyze
 
-    key = read.key if context.cache is not None else None
-    if key is not None and unit.facts_only:
-        key += FACTS
-    return analyze(read, context), key
+    # A facts-only unit's whole result is never reused (its findings were not run for):
+    # only its summary is stored.
+    return analyze(read, context), Keys(None if unit.facts_only else read.key, read.summary_key)
 
 
 # -- after the merge: options that do not change what units compute -------------------------

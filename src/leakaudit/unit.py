@@ -139,3 +139,5 @@ class UnitFiles:
     key: str | None
     # The summaries of the module packages it imports, by import path.
     summaries: dict[str, PackageSummary] = field(default_factory=dict)
+    # The cache key of its summary alone (None: no cache, or no import path).
+    summary_key: str | None = None
