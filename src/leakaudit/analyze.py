@@ -100,7 +100,7 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
                 _analysis_error(sink, engine, pkg, rule, str(exc))
             except Exception as exc:  # a checker bug must not stop the scan
                 _analysis_error(sink, engine, pkg, rule, f"{type(exc).__name__}: {exc}")
-        if pkg is exported and read.unit.path is not None:
+        if pkg is exported and read.unit.path is not None and read.unit.imported:
             out.summary = _summary(pkg, read.unit.path, sink, engine)
         pkg.release()
     sink.findings.extend(_failure_finding(f, engine) for f in sink.failures)
@@ -165,11 +165,16 @@ def _packages(
     interest = context.interest
     module = ModuleSignatures(context.signatures, read.summaries)
     quiet = frozenset(t.rel for t, _, _ in read.entries if t.context_only)
+    platform = context.platform
     return [
         Package(
             directory=read.unit.directory,
             files=files,
-            symbols=symbols_mod.collect(files),
+            # Files the target platform's build leaves out first: a later declaration
+            # wins, so a `_windows.go` stub does not hide the real struct's fields.
+            symbols=symbols_mod.collect(
+                sorted(files, key=lambda f: not platform.excludes(f.path, f.content))
+            ),
             signatures=module,
             go_version=read.go_version,
             interest=interest,

@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--go-version", metavar="1.N", help="Go version to assume instead of go.mod's"
     )
+    scan.add_argument(
+        "--goos", metavar="GOOS", help="platform whose build constraints decide types (linux)"
+    )
+    scan.add_argument("--goarch", metavar="GOARCH", help="... and its architecture (amd64)")
     scan.add_argument("--quiet", "-q", action="store_true", help="no summary line on stderr")
     _add_workflow_args(scan)
     _add_performance_args(scan)
@@ -392,12 +396,25 @@ def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-unty
             f"leakaudit: --go-version expects a version like 1.22, got {args.go_version!r}"
         )
     root = _root(args.paths)
+    from leakaudit.module.constraints import KNOWN_ARCH, KNOWN_OS, Platform
+
+    for flag, value, known in (
+        ("--goos", getattr(args, "goos", None), KNOWN_OS),
+        ("--goarch", getattr(args, "goarch", None), KNOWN_ARCH),
+    ):
+        if value is not None and value not in known:
+            raise UsageError(f"leakaudit: {flag} expects one of {', '.join(sorted(known))}")
+    platform = Platform(
+        getattr(args, "goos", None) or config.goos or "linux",
+        getattr(args, "goarch", None) or config.goarch or "amd64",
+    )
     include_tests = args.include_tests if args.include_tests is not None else config.include_tests
     options = ScanOptions(
         paths=args.paths,
         root=root,
         ruleset=ruleset,
         go_version=go_version,
+        platform=platform,
         include_tests=include_tests if include_tests is not None else True,
         disabled=config.disabled(ruleset, sorted(enable) if enable is not None else None, disable),
         severity=dict(config.severity),

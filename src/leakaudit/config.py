@@ -35,6 +35,8 @@ KEYS: dict[str, str] = {
     "exclude": "str-list",  # globs, relative to the scanned root
     "rule-dirs": "str-list",  # extra rule folders, relative to the configuration file
     "go-version": "version",
+    "goos": "platform",  # the target platform types are resolved for (build constraints)
+    "goarch": "platform",
     "include-tests": "bool",
     "fail-on": "severity",  # lowest severity that makes the exit status 1
     "baseline": "str",  # baseline file, relative to the configuration file
@@ -65,6 +67,8 @@ class Config:
     exclude: tuple[str, ...] = ()
     rule_dirs: tuple[Path, ...] = ()
     go_version: str | None = None
+    goos: str | None = None
+    goarch: str | None = None
     include_tests: bool | None = None
     fail_on: Severity | None = None
     baseline: Path | None = None
@@ -311,6 +315,15 @@ def _build(root: _Entry, path: Path, where: str) -> Config:
             if not isinstance(entry.value, bool):
                 raise ConfigError(f"{path}:{entry.line}: {key} must be true or false")
             config.include_tests = entry.value
+        elif kind == "platform":
+            from leakaudit.module.constraints import KNOWN_ARCH, KNOWN_OS
+
+            known = KNOWN_OS if key == "goos" else KNOWN_ARCH
+            if not isinstance(entry.value, str) or entry.value not in known:
+                raise ConfigError(
+                    f"{path}:{entry.line}: {key} must be one of {', '.join(sorted(known))}"
+                )
+            setattr(config, key, entry.value)
         elif kind == "version":
             version = entry.raw if entry.raw else entry.value
             if not isinstance(version, str) or not _VERSION.fullmatch(version):

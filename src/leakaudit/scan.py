@@ -26,6 +26,7 @@ from leakaudit import gomod
 from leakaudit.discovery import Target, discover, relative, siblings
 from leakaudit.findings import Finding, Severity
 from leakaudit.module import graph as graph_mod
+from leakaudit.module.constraints import Platform
 from leakaudit.module.summary import PackageSummary
 from leakaudit.result import Acquisition, FileRecord, GoroutineRecord, ScanResult
 from leakaudit.ruleset.model import Rule, RuleSet
@@ -44,6 +45,7 @@ class ScanOptions:
     root: Path
     ruleset: RuleSet
     go_version: str | None = None  # overrides go.mod
+    platform: Platform = field(default_factory=Platform)  # for build constraints
     include_tests: bool = True
     disabled: frozenset[str] = frozenset()
     severity: dict[str, Severity] = field(default_factory=dict)
@@ -72,7 +74,11 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     context = _context(options, rules, engine_rules)
     units = _units(sorted(targets + context_files, key=lambda t: t.rel))
     units, graph, read_whole = _graph(units, context)
-    units = [replace(u, path=path) for u, path in zip(units, graph.paths, strict=True)]
+    imported = graph.imported()
+    units = [
+        replace(u, path=path, imported=u.facts_only or i in imported)
+        for i, (u, path) in enumerate(zip(units, graph.paths, strict=True))
+    ]
     findings: list[Finding] = []
     acquisitions: list[Acquisition] = []
     goroutines: list[GoroutineRecord] = []
@@ -129,6 +135,7 @@ def _context(options: ScanOptions, rules: list[Rule], engine: dict[str, Rule]) -
             repr(sorted(options.ruleset.signatures.items())),
             repr(sorted(r.id for r in rules)),
             repr(options.go_version),
+            repr(options.platform),
             repr(options.include_tests),
             repr(options.inventory),
         ):
@@ -141,6 +148,7 @@ def _context(options: ScanOptions, rules: list[Rule], engine: dict[str, Rule]) -
         root=options.root,
         real_root=str(options.root.resolve()),
         go_version=options.go_version,
+        platform=options.platform,
         include_tests=options.include_tests,
         inventory=options.inventory,
         cache=cache,
@@ -522,9 +530,10 @@ def _read(
         common = f"\0{go_version}{seen}\0{files.hexdigest()}"
         digest = hasher()
         digest.update(context.key_base)
-        digest.update(
-            f"unit\0{directory}\0{chr(1).join(roles)}{common}".encode("utf-8", "surrogateescape")
-        )
+        listing = "\1".join(roles)
+        summarized = "imported" if unit.imported else "leaf"  # its result holds a summary
+        key_text = f"unit\0{directory}\0{summarized}\0{listing}{common}"
+        digest.update(key_text.encode("utf-8", "surrogateescape"))
         key = digest.hexdigest()
         if unit.path is not None:
             # The summary alone, keyed by the import path: the same from any scan root,

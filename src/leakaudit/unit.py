@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from leakaudit.discovery import Target
 from leakaudit.findings import Finding
+from leakaudit.module.constraints import Platform
 from leakaudit.module.summary import PackageSummary
 from leakaudit.result import Acquisition, FileRecord, GoroutineRecord
 from leakaudit.ruleset.model import Rule
@@ -51,6 +52,9 @@ class Unit:
     # Outside the scanned paths, read for its summary alone (a package the scanned
     # ones import): no checks run, nothing of it is reported.
     facts_only: bool = False
+    # Some unit of the scan imports it: its summary is worth computing (most of a
+    # repository's leaves, commands and test-only folders, are imported by nothing).
+    imported: bool = False
 
 
 @dataclass
@@ -64,6 +68,7 @@ class UnitContext:
     root: Path
     real_root: str  # resolved once: packages' go.mod is looked up below it
     go_version: str | None
+    platform: Platform
     include_tests: bool
     inventory: bool  # goroutine records wanted (reports that show them)
     cache: Cache | None

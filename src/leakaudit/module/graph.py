@@ -36,7 +36,8 @@ def imports_of(content: bytes) -> set[str]:
     head = content[: end.start()] if end else content
     if b"import" not in head:
         return set()
-    head = _BLOCK_COMMENT.sub(b"", head)
+    if b"/*" in head:
+        head = _BLOCK_COMMENT.sub(b"", head)
     out: set[str] = set()
     for block in _IMPORT_BLOCK.finditer(head):
         body = _LINE_COMMENT.sub(b"", block.group(1))
@@ -76,6 +77,13 @@ class Graph:
         included (the scheduler leaves out those that come later in the order: a
         cycle through an external test package, whose summaries are not there yet)."""
         return self.imports[unit] | self.test_imports[unit]
+
+    def imported(self) -> set[int]:
+        """The units some other unit imports (tests included)."""
+        out: set[int] = set()
+        for unit in range(len(self.paths)):
+            out |= self.imports[unit] | self.test_imports[unit]
+        return out
 
     def order(self) -> list[int]:
         """Units after the units they import. Go has no import cycles, but test files

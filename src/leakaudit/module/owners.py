@@ -34,9 +34,16 @@ def _find(pkg: Package) -> dict[str, Owner]:
     if not rules:
         return {}
     cancel_rule = next((r for r in rules.values() if r.release.call), None)
+    # A struct's field list is typed on first use; read only those that spell one of
+    # the resource types (or a `cancel` func field) somewhere in it.
+    words = {t.rsplit(".", 1)[-1].encode() for t, r in pkg.resource_rules.items() if r.id in rules}
+    words.add(b"ancel")
     out: dict[str, Owner] = {}
     for tname, decl in pkg.symbols.types.items():
-        if decl.kind != "struct":
+        if decl.kind != "struct" or decl.body is None:
+            continue
+        data = decl.body.text or b""
+        if not any(word in data for word in words):
             continue
         for fname, ftype in decl.fields.items():
             rule = pkg.resource_rules.get(ftype or "")
@@ -80,6 +87,9 @@ def _releasing_methods(pkg: Package, tname: str, fname: str, rule: Rule) -> tupl
 
 
 def _calls_method(body: Node, receiver: str, names: set[str]) -> bool:
+    data = body.text or b""
+    if not any(name.encode() in data for name in names):
+        return False  # most methods name none of them: no walk
     for node in walk(body, into_funcs=True):
         if node.type != "call_expression":
             continue
