@@ -26,6 +26,9 @@ class Acquisition:
     variable: str
     outcome: str
     error_checked: bool = False  # the call's error was checked before release
+    # For "handed-off": where it went first ("returned at line 40", "passed to
+    # store.Save() at line 12", "stored in field cancel at line 8").
+    handed_to: str = ""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ class _Outcome:
     released: bool = False  # some path releases it
     overwritten: bool = False  # some path assigns the variable something else
     lent: list[Node] = field(default_factory=list)  # calls it was passed to, which keep nothing
+    handed_to: list[tuple[int, str]] = field(default_factory=list)  # (line, where it went)
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
@@ -162,14 +163,18 @@ def _check_site(
             sink.report(rule, "discarded", fn.file, site.call, fn.name, var="_", call=call_text)
         return
     if site.binding == "escapes":
-        _record(sink, rule, fn, site, "handed-off")
+        escaped = _Outcome(handed_to=[(line_of(site.call), _escaped_to(site.call))])
+        _record(sink, rule, fn, site, "handed-off", escaped)
         return
     if rule.options.get("settled-by-test-context") and _given_test_context(fn, site.call):
         _record(sink, rule, fn, site, "released")
         return
     if site.binding == "stored":
         stored = {(site.owner, site.field)} if site.field else set()
-        outcome = _Outcome(handed_off=True, stored_fields=stored)
+        where = f"stored in field {site.field}" if site.field else f"assigned to {site.var}"
+        outcome = _Outcome(
+            handed_off=True, stored_fields=stored, handed_to=[(line_of(site.call), where)]
+        )
         _conclude(pkg, fn, rule, site, outcome, sink)
         return
     assert site.var is not None
@@ -266,6 +271,7 @@ def _flow(
             if returned:
                 if record:
                     outcome.handed_off = True
+                    outcome.handed_to.append((line_of(block.node), eff.to or "returned"))
                     if eff.use == Use.STORED and eff.field:  # return &T{cancel: cancel}
                         outcome.stored_fields.add((eff.owner, eff.field))
             elif record and (not error_only or _returns_error(block.node)):
@@ -279,6 +285,8 @@ def _flow(
                     outcome.deferred = True
                 elif eff.use in (Use.HANDOFF, Use.STORED):
                     outcome.handed_off = True
+                    where = block.node if block.node is not None else site.statement
+                    outcome.handed_to.append((line_of(where), eff.to or "handed off"))
                 if eff.use == Use.STORED and eff.field:
                     outcome.stored_fields.add((eff.owner, eff.field))
             return (state & ~LIVE) | DONE
@@ -457,8 +465,40 @@ def _record(
             variable=site.var or "_",
             outcome=outcome,
             error_checked=bool(facts and facts.error_checked),
+            handed_to=_handed_to(facts) if outcome == "handed-off" else "",
         )
     )
+
+
+def _handed_to(facts: _Outcome | None) -> str:
+    """Where a handed-off resource went, first place first: "returned at line 40"."""
+    if facts is None or not facts.handed_to:
+        return ""
+    line, where = min(facts.handed_to)
+    return f"{where} at line {line}"
+
+
+def _escaped_to(call: Node) -> str:
+    """Where the result of a call used as a value goes: `return f()`, `g(f())`."""
+    node = call
+    parent = node.parent
+    while parent is not None and parent.type in ("parenthesized_expression", "expression_list"):
+        node, parent = parent, parent.parent
+    if parent is None:
+        return "used as a value"
+    if parent.type == "return_statement":
+        return "returned"
+    if parent.type == "argument_list" and parent.parent is not None:
+        callee = " ".join(text(child(parent.parent, "function")).split())
+        return f"passed to {callee}()"
+    if parent.type == "literal_element":
+        keyed = parent.parent
+        if keyed is not None and keyed.type == "keyed_element" and child(keyed, "value") == parent:
+            return f"stored in field {text(child(keyed, 'key')).strip()}"
+        return "put in a composite literal"
+    if parent.type == "send_statement":
+        return "sent on a channel"
+    return "used as a value"
 
 
 def _block_at(fn: Function, stmt: Node) -> Block | None:

@@ -39,6 +39,7 @@ class Effect:
     field: str | None = None  # for STORED: the field name
     owner: str | None = None  # for STORED: the struct type declaring the field, if known
     lent: Node | None = None  # a call the variable was passed to that keeps nothing of it
+    to: str = ""  # for HANDOFF and STORED: where it went, for the reports ("returned")
 
 
 NO_EFFECT = Effect()
@@ -114,7 +115,7 @@ class UseClassifier:
         if invoked:
             inner = self.effect(body)
             return inner if inner.use >= Use.HANDOFF else NO_EFFECT
-        return Effect(Use.HANDOFF)
+        return Effect(Use.HANDOFF, to="captured by a closure")
 
     def _occurrence(self, occ: Node) -> Effect:
         value = occ
@@ -160,9 +161,11 @@ class UseClassifier:
         if kind == "expression_list":
             return self._in_list(parent, value)
         if kind == "return_statement":
-            return Effect(Use.HANDOFF)
+            return Effect(Use.HANDOFF, to="returned")
         if kind == "send_statement":
-            return Effect(Use.HANDOFF) if child(parent, "value") == value else NO_EFFECT
+            if child(parent, "value") != value:
+                return NO_EFFECT
+            return Effect(Use.HANDOFF, to=f"sent on {_said(child(parent, 'channel'))}")
         if kind == "literal_element":
             holder = parent.parent
             if holder is not None and holder.type == "keyed_element":
@@ -170,12 +173,17 @@ class UseClassifier:
                     return NO_EFFECT
                 key = child(holder, "key")
                 if key is None:
-                    return Effect(Use.HANDOFF)
+                    return Effect(Use.HANDOFF, to="put in a composite literal")
                 name = text(key).strip()
-                return Effect(Use.STORED, name, self._literal_owner(holder, name))
-            return Effect(Use.HANDOFF)
+                return Effect(
+                    Use.STORED,
+                    name,
+                    self._literal_owner(holder, name),
+                    to=f"stored in field {name}",
+                )
+            return Effect(Use.HANDOFF, to="put in a composite literal")
         if kind == "unary_expression" and text(child(parent, "operator")) == "&":
-            return Effect(Use.HANDOFF)
+            return Effect(Use.HANDOFF, to="shared by its address")
         if kind in ("range_clause",):
             return NO_EFFECT
         return NO_EFFECT
@@ -186,7 +194,7 @@ class UseClassifier:
             return NO_EFFECT
         kind = holder.type
         if kind == "return_statement":
-            return Effect(Use.HANDOFF)
+            return Effect(Use.HANDOFF, to="returned")
         if kind in ("short_var_declaration", "assignment_statement"):
             left, right = child(holder, "left"), child(holder, "right")
             if lst == left:
@@ -205,10 +213,13 @@ class UseClassifier:
                 return Effect(Use.BLANK)
             if target is not None and target.type == "selector_expression":
                 name = text(child(target, "field"))
-                return Effect(Use.STORED, name, self.field_owner(target))
-            return Effect(Use.HANDOFF)
+                return Effect(
+                    Use.STORED, name, self.field_owner(target), to=f"stored in {_said(target)}"
+                )
+            where = f"assigned to {_said(target)}" if target is not None else "assigned"
+            return Effect(Use.HANDOFF, to=where)
         if kind == "var_spec":
-            return Effect(Use.HANDOFF)
+            return Effect(Use.HANDOFF, to="assigned to a variable")
         return NO_EFFECT
 
     def field_owner(self, selector: Node) -> str | None:
@@ -246,7 +257,9 @@ class UseClassifier:
         cleanup = fn is not None and fn.type == "selector_expression"
         if cleanup and text(child(fn, "field")) == "Cleanup":
             return Effect(Use.RELEASE)
-        return Effect(Use.HANDOFF)
+        method = text(child(selector, "field"))
+        callee = _said(child(call, "function")) if call is not None else "a call"
+        return Effect(Use.HANDOFF, to=f"its {method} passed to {callee}()")
 
     def _passed(self, arguments: Node, value: Node) -> Effect:
         """Passed as an argument: what the callee's summary says it does with it. A
@@ -254,17 +267,19 @@ class UseClassifier:
         leaves the caller owing; anything else (kept, released on some paths, or not
         known) is a hand-off, as before summaries."""
         call = arguments.parent
+        callee = _said(child(call, "function")) if call is not None else "a call"
+        handoff = Effect(Use.HANDOFF, to=f"passed to {callee}()")
         if self.passes is None or call is None or call.type != "call_expression":
-            return Effect(Use.HANDOFF)
+            return handoff
         args = [a for a in arguments.named_children if a.type != "comment"]
         if value not in args:
-            return Effect(Use.HANDOFF)
+            return handoff
         effect = self.passes(call, args.index(value), value.type == "selector_expression")
         if effect == RELEASES:
             return Effect(Use.RELEASE)
         if effect == BORROWS:
             return Effect(Use.NONE, lent=call)
-        return Effect(Use.HANDOFF)
+        return handoff
 
     def _borrowed(self, call: Node | None) -> bool:
         if call is None or not self.release.borrowers:
@@ -273,6 +288,12 @@ class UseClassifier:
         if callee is None or callee.package is None:
             return False
         return callee.qualified in self.release.borrowers
+
+
+def _said(node: Node | None) -> str:
+    """An expression as a report names it: its text on one line, cut short."""
+    said = " ".join(text(node).split())
+    return said if len(said) <= 60 else said[:57] + "..."
 
 
 def _is_receive(expr: Node) -> bool:

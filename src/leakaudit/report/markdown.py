@@ -95,6 +95,8 @@ class _Site:
     outcome: str
     error_checked: bool
     rules: set[str] = field(default_factory=set)
+    call: str = ""
+    handed_to: str = ""  # where a handed-off resource went (the first place)
 
 
 @dataclass
@@ -200,8 +202,10 @@ def _sites(acquisitions: list[Acquisition]) -> list[_Site]:
         site = by_key.get(key)
         if site is None:
             site = by_key[key] = _Site(a.family, a.location, a.outcome, a.error_checked)
+            site.call, site.handed_to = a.call, a.handed_to
         elif _rank(a.outcome) > _rank(site.outcome):
             site.outcome = a.outcome
+            site.handed_to = a.handed_to
         site.error_checked = site.error_checked or a.error_checked
         site.rules.add(a.rule_id)
     return list(by_key.values())
@@ -478,16 +482,18 @@ def _method(out: _Writer, audit: _Audit) -> None:
         "values (a loop that never ends, a channel nobody sends on)."
     )
     out.line(
-        "- Each function is analyzed on its own. A resource that is returned, stored, sent "
-        "or passed to another function counts as handed off "
-        f"({counts['handed-off']:,} here); whether the receiving code releases it is not "
-        "followed, except where a rule checks that a stored field is released somewhere in "
-        "its package."
+        "- A resource passed to a function of the module is followed into it: a function "
+        "that releases it on every path releases it, one that only reads it leaves the "
+        "caller owing. A resource that is returned, stored, sent, or passed to code outside "
+        f"the module or through an interface counts as handed off ({counts['handed-off']:,} "
+        "here; where each went is listed under Good Patterns); whether the receiving code "
+        "releases it is not followed, except where a rule checks that a stored field is "
+        "released somewhere in its package."
     )
     out.line(
         f"- Only the APIs named in the rules ({_n(patterns, 'acquire pattern')}) are tracked; "
-        "resources from other libraries are not. Receivers whose type comes from another "
-        "package are matched by the call's shape and the file's imports."
+        "resources from other libraries are not. Receivers whose type comes from outside the "
+        "module are matched by the call's shape and the file's imports."
     )
     out.line(
         "- Memory that is merely retained (caches, growing maps, large buffers) is outside "
@@ -691,6 +697,23 @@ def _good_patterns(out: _Writer, audit: _Audit) -> None:
         out.table(
             ["Rule", "Sites", "Deferred", "Released", "Handed off", "Not released", "Files"],
             rows,
+        )
+    handed = sorted(
+        (s for s in audit.sites if s.outcome == "handed-off"),
+        key=lambda s: (s.location.path, s.location.line),
+    )
+    if handed:
+        out.heading(3, "Where handed-off resources went")
+        out.para(
+            "Each resource the code gives to other code, and the first place it goes: that "
+            "code is responsible for releasing it."
+        )
+        out.table(
+            ["Acquired at", "Call", "Went"],
+            [
+                [f"`{s.location.path}:{s.location.line}`", f"`{s.call}`", s.handed_to or "—"]
+                for s in handed
+            ],
         )
 
 
