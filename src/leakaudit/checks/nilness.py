@@ -26,6 +26,11 @@ def established(cond: Node | None, value: bool, holds: Predicate) -> bool:
     kind = cond.type
     if kind == "unary_expression" and text(child(cond, "operator")) == "!":
         return established(child(cond, "operand"), not value, holds)
+    if kind == "call_expression":
+        # os.IsNotExist(err), errors.Is(err, x), errors.As(err, &t): true only for a
+        # non-nil err, so their true edge says `err != nil` (the false edge says nothing).
+        operand = _error_tested(cond)
+        return value and operand is not None and holds(operand, False)
     if kind != "binary_expression":
         return False
     op = text(child(cond, "operator"))
@@ -51,3 +56,31 @@ def established(cond: Node | None, value: bool, holds: Predicate) -> bool:
     if operand.type not in ("identifier", "selector_expression"):
         return False
     return holds(text(operand), (op == "==") == value)
+
+
+# Predicates on an error that are false for a nil error: package, name, which argument.
+_ERROR_TESTS = {
+    ("os", "IsNotExist"): 0,
+    ("os", "IsExist"): 0,
+    ("os", "IsPermission"): 0,
+    ("os", "IsTimeout"): 0,
+    ("errors", "Is"): 0,
+    ("errors", "As"): 0,
+}
+
+
+def _error_tested(call: Node) -> str | None:
+    """The error variable a call like errors.Is(err, x) tests (by the names the file
+    most likely imports them under: os, errors)."""
+    fn = unparen(child(call, "function"))
+    if fn is None or fn.type != "selector_expression":
+        return None
+    key = (text(child(fn, "operand")), text(child(fn, "field")))
+    if key not in _ERROR_TESTS:
+        return None
+    args = [a for a in (child(call, "arguments") or call).named_children if a.type != "comment"]
+    index = _ERROR_TESTS[key]
+    if index >= len(args):
+        return None
+    arg = unparen(args[index])
+    return text(arg) if arg is not None and arg.type == "identifier" else None

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from tree_sitter import Node
 
 from leakaudit.checks import nilness
-from leakaudit.checks.api import Function, Package, Sink, location
+from leakaudit.checks.api import Function, Package, Sink, function_name, location
 from leakaudit.checks.sites import Site, find_sites, interest
 from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
-from leakaudit.facts.cfg import Block, Kind
+from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.findings import Related
 from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import expressions, line_of, text, unparen, walk
@@ -113,6 +113,83 @@ def _only_value(fn: Function, name: str) -> Node | None:
     return unparen(values[position]) if position < len(values) else None
 
 
+def _ranges_over(clause: Node | None, var: str, fields: tuple[str, ...]) -> bool:
+    """`for range var.C` (or `for x := range var.C`) with C one of `fields`."""
+    if clause is None or clause.type != "range_clause":
+        return False
+    ranged = unparen(child(clause, "right"))
+    return (
+        ranged is not None
+        and ranged.type == "selector_expression"
+        and text(child(ranged, "field")) in fields
+        and text(unparen(child(ranged, "operand"))) == var
+    )
+
+
+def _bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
+    """(name, what it is on this edge) for a condition that is a bare local or its
+    negation: `done`, `!done`."""
+    cond = unparen(cond)
+    while (
+        cond is not None
+        and cond.type == "unary_expression"
+        and text(child(cond, "operator")) == "!"
+    ):
+        cond, value = unparen(child(cond, "operand")), not value
+    if cond is None or cond.type != "identifier":
+        return None
+    return text(cond), value
+
+
+def _flag_facts(fn: Function, name: str, uses: UseClassifier, site: Node) -> tuple[bool, bool]:
+    """(every `name = true` follows a release of the variable: in the same block, or
+    in the select case that received from it; every `name = true` comes after the
+    acquisition and `name` starts false). Only for a local declared in `fn` itself,
+    assigned nothing but `true` after its declaration."""
+    entries = fn.scope.entries(name)
+    if not entries or name in fn.scope.params:
+        return False, False
+    first, _ = entries[0]
+    sets = []
+    for decl, position in entries[1:]:
+        values = expressions(child(decl, "right") or child(decl, "value"))
+        value = unparen(values[position]) if position < len(values) else None
+        if value is None or value.type != "true":
+            return False, False  # set to something else too: not a plain flag
+        sets.append(decl)
+    if not sets:
+        return False, False
+    after_release = all(_follows_release(decl, uses) for decl in sets)
+    values = expressions(child(first, "right") or child(first, "value"))
+    starts_false = (first.type == "var_spec" and not values) or (
+        len(values) == 1 and unparen(values[0]) is not None and unparen(values[0]).type == "false"
+    )
+    after_acquire = (
+        starts_false
+        and first.end_byte <= site.start_byte
+        and all(decl.start_byte >= site.end_byte for decl in sets)
+    )
+    return after_release, after_acquire
+
+
+def _follows_release(stmt: Node, uses: UseClassifier) -> bool:
+    """A release of the variable comes before `stmt` in its block, or is the receive
+    of the select case `stmt` is in."""
+    block = stmt.parent
+    for sibling in block.named_children if block is not None else ():
+        if sibling.start_byte >= stmt.start_byte:
+            break
+        if uses.effect(sibling).use == Use.RELEASE:
+            return True
+    case = block
+    while case is not None and case.type not in ("communication_case", "func_literal"):
+        case = case.parent
+    if case is None or case.type != "communication_case":
+        return False
+    communication = child(case, "communication")
+    return communication is not None and uses.effect(communication).use == Use.RELEASE
+
+
 def _keyed_field(fn: Function, call: Node) -> tuple[str | None, str] | None:
     """(struct type, field) when `call` is the value of a keyed composite literal
     element: `T{field: call}`."""
@@ -178,8 +255,49 @@ def _check_site(
         _conclude(pkg, fn, rule, site, outcome, sink)
         return
     assert site.var is not None
+    owner = _outer_owner(fn, rule, site.var)
+    if owner is not None:
+        # A closure assigning the enclosing function's variable: that function owns
+        # what the variable holds, and releases it (say in a deferred closure).
+        where = f"assigned to {site.var}, which {owner} releases"
+        handed = _Outcome(handed_off=True, handed_to=[(line_of(site.call), where)])
+        _record(sink, rule, fn, site, "handed-off", handed)
+        return
     outcome = _flow(fn, rule, site, sites, _passes(pkg, fn, rule))
     _conclude(pkg, fn, rule, site, outcome, sink)
+
+
+def _outer_owner(fn: Function, rule: Rule, var: str) -> str | None:
+    """The name of the enclosing function, when `fn` is a func literal that assigns
+    `var` without declaring it, and the enclosing function that declares it releases
+    it somewhere (a deferred closure, an explicit call)."""
+    if not fn.is_literal:
+        return None
+    scope = fn.scope
+    if var in scope.params or any(d.type != "assignment_statement" for d, _ in scope.entries(var)):
+        return None  # its own variable
+    outer = scope.outer
+    while outer is not None:
+        if var in outer.params or any(
+            d.type != "assignment_statement" for d, _ in outer.entries(var)
+        ):
+            break
+        outer = outer.outer
+    if outer is None or outer.body is None:
+        return None
+    uses = UseClassifier(var, rule.release, fn.types, outer, fn.spend)
+    inside = range(fn.node.start_byte, fn.node.end_byte)
+    fn.spend(outer.body.descendant_count)
+    if not any(
+        occ.type == "identifier"
+        and text(occ) == var
+        and occ.start_byte not in inside  # the closure's own releases are its flow's
+        and uses._occurrence(occ).use == Use.RELEASE
+        for occ in walk(outer.body, into_funcs=True)
+    ):
+        return None
+    holder = outer.body.parent
+    return function_name(holder) if holder is not None else "the enclosing function"
 
 
 def flow_param(pkg: Package, fn: Function, rule: Rule, name: str) -> _Outcome:
@@ -307,9 +425,34 @@ def _flow(
     def settled(name: str, is_nil: bool) -> bool:
         return resource_nil(name, is_nil) or (not is_nil and name == err)
 
-    def along(edge_cond: Node | None, value: bool, state: int, record: bool) -> int:
-        if edge_cond is None or not state & LIVE:
+    flags: dict[str, tuple[bool, bool]] = {}
+
+    def flag(name: str) -> tuple[bool, bool]:
+        """(set only after a release, set only after the acquisition) for a bool local
+        the code branches on: the loop `for !done` whose only `done = true` is in the
+        timer's own case; `if didOpen { defer f.Close() }`."""
+        if name not in flags:
+            flags[name] = _flag_facts(fn, name, uses, site.statement)
+        return flags[name]
+
+    def along(block: Block, edge: Edge, state: int, record: bool) -> int:
+        edge_cond, value = edge.cond, edge.value
+        if not state & LIVE:
             return state
+        if (
+            rule.release.endless
+            and block.kind == Kind.LOOP
+            and not value
+            and _ranges_over(block.node, var, rule.release.endless)
+        ):
+            return 0  # `for range t.C` leaves only by a return inside it
+        if edge_cond is None:
+            return state
+        named = _bool_test(edge_cond, value)
+        if named is not None:
+            after_release, after_acquire = flag(named[0])
+            if (named[1] and after_release) or (not named[1] and after_acquire):
+                return (state & ~LIVE) | DONE
         if nilness.established(edge_cond, value, resource_nil):
             return (state & ~LIVE) | DONE
         if rule.release.exhausts and _exhausted(edge_cond, value, var, rule.release.exhausts):
@@ -335,7 +478,7 @@ def _flow(
         fn.spend()
         out = transfer(block, state_in.get(block.index, 0), record=False)
         for edge in block.succs:
-            flowed = along(edge.cond, edge.value, out, record=False)
+            flowed = along(block, edge, out, record=False)
             old = state_in.get(edge.target.index, 0)
             if flowed | old != old:
                 state_in[edge.target.index] = flowed | old
@@ -345,7 +488,7 @@ def _flow(
             continue
         out = transfer(block, state_in[block.index], record=True)
         for edge in block.succs:
-            flowed = along(edge.cond, edge.value, out, record=True)
+            flowed = along(block, edge, out, record=True)
             if (
                 edge.target is graph.exit
                 and flowed & LIVE

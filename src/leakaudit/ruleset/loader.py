@@ -250,6 +250,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         borrowers=tuple(rel.get("borrowers", ())),
         receives=tuple(rel.get("receives", ())),
         exhausts=tuple(rel.get("exhausts", ())),
+        endless=tuple(rel.get("endless", ())),
     )
     if values["check"] == "obligation" and not (release.methods or release.call):
         raise RuleError(

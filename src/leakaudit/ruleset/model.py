@@ -56,6 +56,8 @@ class ReleaseSpec:
     via: str = ""  # v.Body.Close(): the field the methods are called on
     receives: tuple[str, ...] = ()  # `<-v.C` releases: the timer fired and is done
     exhausts: tuple[str, ...] = ()  # `v.Next()` returning false releases (rows auto-close)
+    # Channel fields never closed (a ticker's C): `for range v.C` never ends by itself.
+    endless: tuple[str, ...] = ()
     # Functions that only borrow the resource: passing it to them is not a hand-off.
     borrowers: tuple[str, ...] = ()
 

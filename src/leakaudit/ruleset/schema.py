@@ -68,6 +68,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "borrowers": Field("list[str]"),
         "receives": Field("list[str]"),
         "exhausts": Field("list[str]"),
+        "endless": Field("list[str]"),
     },
     "companion": {
         "after": Field("list[str]", required=True),
@@ -95,6 +96,7 @@ _LIST_ITEM_PATTERNS = {
     ("release", "borrowers"): QUALIFIED,
     ("release", "receives"): GO_IDENT,
     ("release", "exhausts"): GO_IDENT,
+    ("release", "endless"): GO_IDENT,
     ("companion", "after"): GO_IDENT,
     ("companion", "require"): GO_IDENT,
     ("file", "signatures"): r"^$|^error$|^func$|^[A-Za-z0-9_.\-~/]+\.[A-Za-z_][A-Za-z0-9_]*$",
