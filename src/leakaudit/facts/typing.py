@@ -124,6 +124,24 @@ class Scope:
         """Whether the function itself declares `name` (parameter, result or local)."""
         return self.own(name)[0]
 
+    def literal(self, name: str) -> Node | None:
+        """The func literal a local is bound to, when its only binding is one
+        (`work := func() { ... }`), seen from here or the functions around it."""
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.params:
+                return None
+            entries = scope.entries(name)
+            if entries:
+                if len(entries) != 1:
+                    return None
+                decl, position = entries[0]
+                values = expressions(child(decl, "right") or child(decl, "value"))
+                value = unparen(values[position]) if position < len(values) else None
+                return value if value is not None and value.type == "func_literal" else None
+            scope = scope.outer
+        return None
+
     def binds_locally(self, name: str) -> bool:
         """Whether this function or one around it really declares `name` (parameter,
         result, `var` or `:=`): a plain `=` to a name none of them declares assigns a

@@ -58,7 +58,7 @@ def never_returns_call(pkg: Package, fn: Function, call: Node) -> bool:
         name = text(callee)
         if name not in _mentioned(pkg):
             return False
-        literal = _bound_literal(fn, name)
+        literal = fn.scope.literal(name)
         if literal is not None:
             return _never_returns(pkg, literal, fn.file)
         if not fn.types.undeclared(fn.node, name):
@@ -180,26 +180,6 @@ def _module_names(pkg: Package) -> frozenset[str]:
         )
 
     return pkg.memo("noreturn-module", compute)  # type: ignore[no-any-return]
-
-
-def _bound_literal(fn: Function, name: str) -> Node | None:
-    """The func literal a local variable is bound to, when its only binding is one
-    (`fatal := func(...) { ... }`), seen from `fn` or the functions around it."""
-    scope = fn.scope
-    while scope is not None:
-        entries = scope.entries(name)
-        if name in scope.params:
-            return None
-        if entries:
-            if len(entries) != 1:
-                return None
-            decl, position = entries[0]
-            values = child(decl, "right") or child(decl, "value")
-            items = [c for c in values.named_children if c.type != "comment"] if values else []
-            value = unparen(items[position]) if position < len(items) else None
-            return value if value is not None and value.type == "func_literal" else None
-        scope = scope.outer
-    return None
 
 
 def _name_of(decl: Node) -> str:

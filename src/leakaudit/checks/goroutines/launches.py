@@ -232,6 +232,8 @@ def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None,
         return None, {}
     if fn_node.type == "func_literal":
         target = pkg.function(fn_node, owner.file)
+    elif fn_node.type == "identifier" and (literal := owner.scope.literal(text(fn_node))):
+        target = pkg.function(literal, owner.file)  # work := func() {...}; go work()
     else:
         callee = owner.types.quick_callee(call, owner.node) or owner.types.callee(call, owner.scope)
         if callee is not None and callee.package == ".":
