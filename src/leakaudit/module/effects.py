@@ -21,7 +21,7 @@ from leakaudit.checks.api import BudgetExceeded, Function, Package
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.symbols import type_name
 from leakaudit.facts.typing import Callee
-from leakaudit.module.noreturn import declared_never_returns
+from leakaudit.module.noreturn import declared_never_returns, stopping_names
 from leakaudit.module.summary import BORROWS, KEEPS, RELEASES, SOME, FuncFacts, PackageSummary
 from leakaudit.module.summary import declarations as declared
 from leakaudit.parsing.parser import SourceFile
@@ -317,26 +317,20 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
     out = declared(pkg.symbols, path)
     kinds = pkg.resource_rules
     spells = _spelling(kinds)
+    stops = stopping_names(pkg)
     for source in files:
         imports = pkg.symbols.imports_by_root.get(source.root.id, {})
         for decl in pkg.declarations_in(source):
-            name = text(child(decl, "name"))
+            name = _name_of(decl)
             if not name[:1].isupper():
                 continue
-            key = name
-            if decl.type == "method_declaration":
-                recv = child(decl, "receiver")
-                tnode = None
-                for param in recv.named_children if recv is not None else ():
-                    tnode = child(param, "type")
-                tname = text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""
-                key = f"{tname}.{name}"
+            key = name if decl.type == "function_declaration" else f"{_receiver_type(decl)}.{name}"
             facts = out.funcs.get(key)
             if facts is None:
                 continue
             if _spells(decl, spells):
                 facts = _facts(pkg, decl, source, imports, facts, kinds)
-            if declared_never_returns(pkg, decl, source):
+            if name in stops and declared_never_returns(pkg, decl, source):
                 facts = replace(facts, noreturn=True)
             out.funcs[key] = facts
     from leakaudit.module.owners import owners, qualified
@@ -403,7 +397,20 @@ def _spelling(kinds: Iterable[str]) -> tuple[bytes, ...]:
 def _spells(decl: Node, words: tuple[bytes, ...]) -> bool:
     """The signature (parameters and results) names one of the resource types' last
     names: the cheap test before any typing."""
-    head = b"".join(
-        (n.text or b"") for n in (child(decl, "parameters"), child(decl, "result")) if n
-    )
-    return any(w in head for w in words)
+    for part in (child(decl, "parameters"), child(decl, "result")):
+        data = part.text or b"" if part is not None else b""
+        if data and any(w in data for w in words):
+            return True
+    return False
+
+
+def _name_of(decl: Node) -> str:
+    return text(child(decl, "name"))
+
+
+def _receiver_type(method: Node) -> str:
+    recv = child(method, "receiver")
+    tnode = None
+    for param in recv.named_children if recv is not None else ():
+        tnode = child(param, "type")
+    return text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""

@@ -127,6 +127,11 @@ def _names_stop(pkg: Package, data: bytes) -> bool:
     return any(name.encode() + b"(" in data for name in _candidates(pkg))
 
 
+def stopping_names(pkg: Package) -> frozenset[str]:
+    """Names of the package's functions that may never return (a cheap superset)."""
+    return _candidates(pkg)
+
+
 def _candidates(pkg: Package) -> frozenset[str]:
     """Names of the package's functions and methods whose body names a never-returning
     call: the only ones that can be one (or call one, one level down)."""
