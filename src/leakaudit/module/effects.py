@@ -91,7 +91,8 @@ def passed(
 ) -> str | None:
     """What the callee of `call` does with its argument at `index`: this package's
     functions from their bodies, the module's other packages from their summaries;
-    None when unknown (an interface method, a func value, a library). `via`: the
+    None when unknown (a func value, a library, an interface method with several
+    implementations in the package: with one, it is that one's). `via`: the
     argument is the rule's `via` field (resp.Body), released by the methods alone."""
     from leakaudit.checks.sites import callee_of
 
@@ -99,7 +100,10 @@ def passed(
     if callee is None or callee.package is None:
         return None
     if callee.package == ".":
-        found = declaration(pkg, callee.receiver, callee.name)
+        receiver = callee.receiver
+        if receiver is not None and receiver in pkg.symbols.types:
+            receiver = sole_implementation(pkg, receiver, fn.file.is_test) or receiver
+        found = declaration(pkg, receiver, callee.name)
         if found is None:
             return None
         return param_effect(pkg, found[1], index, _unwrapped(rule) if via else rule, typed=not via)
@@ -107,6 +111,48 @@ def passed(
         return None  # summaries describe parameters of the resource's own type
     facts = pkg.module.func(callee.qualified)
     return facts.param(index) if facts is not None else None
+
+
+def sole_implementation(pkg: Package, iface: str, in_tests: bool = False) -> str | None:
+    """The one type of the package that implements interface `iface`, when there is
+    exactly one: a call through the interface then runs its methods. A type covering
+    the interface's methods by name implements it; so may one that declares some of
+    them and embeds another type (promoted methods). Types declared for tests count
+    only for calls in tests."""
+
+    def compute() -> dict[tuple[str, bool], str | None]:
+        from leakaudit.module.effects import declaration
+
+        own: dict[tuple[str, bool], set[str]] = {}  # (type, test file) -> methods
+        for recv, name in pkg.symbols.methods:
+            found = declaration(pkg, recv, name)
+            test = found is not None and found[1].file.is_test
+            own.setdefault((recv, test), set()).add(name)
+        out: dict[tuple[str, bool], str | None] = {}
+        for tname, decl in pkg.symbols.types.items():
+            if decl.kind != "interface" or not decl.methods or decl.embedded:
+                continue
+            wanted = set(decl.methods)
+            for tests in (False, True):
+                methods: dict[str, set[str]] = {}
+                for (recv, test), names in own.items():
+                    if tests or not test:
+                        methods.setdefault(recv, set()).update(names)
+                found = [
+                    t
+                    for t, have in methods.items()
+                    if wanted <= have or (have & wanted and _embeds(pkg, t))
+                ]
+                out[(tname, tests)] = found[0] if len(found) == 1 else None
+        return out
+
+    table: dict[tuple[str, bool], str | None] = pkg.memo("sole-implementations", compute)  # type: ignore[assignment]
+    return table.get((iface, in_tests))
+
+
+def _embeds(pkg: Package, tname: str) -> bool:
+    decl = pkg.symbols.types.get(tname)
+    return decl is not None and decl.kind == "struct" and bool(decl.embedded)
 
 
 def _unwrapped(rule: Rule) -> Rule:
