@@ -317,24 +317,37 @@ def _inside(node: Node, kind: str, stop: Node) -> bool:
 
 
 def _released_before(ret: Node, var: str, rule: Rule) -> bool:
-    """A statement before `ret` in its own block releases `var` (`f.Close(); return f`,
-    `if err := f.Close(); ...`, `err = f.Close()`, `defer f.Close()`), or hands it to
+    """A statement before `ret`, in its block or a block around it, releases `var`
+    (`f.Close(); return f`, `if err := f.Close(); ...`, `err = f.Close()`, `defer
+    f.Close()`, `defer resp.Body.Close()` for a rule with `via`), or hands it to
     `t.Cleanup`: on that path the caller gets nothing to release."""
-    for stmt in ret.parent.named_children if ret.parent is not None else ():
-        if stmt.start_byte >= ret.start_byte:
-            break
-        head = child(stmt, "initializer") if stmt.type == "if_statement" else stmt
-        if head is None or head.type not in _RELEASING_STATEMENTS:
-            continue
-        for node in walk(head):
-            fn = unparen(child(node, "function")) if node.type == "call_expression" else None
-            if fn is None or fn.type != "selector_expression":
-                continue
-            operand, method = text(child(fn, "operand")), text(child(fn, "field"))
-            if operand == var and method in rule.release.methods:
+    released = f"{var}.{rule.release.via}" if rule.release.via else var
+    inner, block = ret, ret.parent
+    while block is not None and block.type not in ("function_declaration", "method_declaration"):
+        if block.type == "func_literal":
+            return False
+        for stmt in block.named_children:
+            if stmt.start_byte >= inner.start_byte:
+                break
+            if _releases_in(stmt, var, released, rule):
                 return True
-            if method == "Cleanup" and _mentions(child(node, "arguments"), var):
-                return True  # t.Cleanup(func() { f.Close() }), t.Cleanup(f.Close)
+        inner, block = block, block.parent
+    return False
+
+
+def _releases_in(stmt: Node, var: str, released: str, rule: Rule) -> bool:
+    head = child(stmt, "initializer") if stmt.type == "if_statement" else stmt
+    if head is None or head.type not in _RELEASING_STATEMENTS:
+        return False
+    for node in walk(head):
+        fn = unparen(child(node, "function")) if node.type == "call_expression" else None
+        if fn is None or fn.type != "selector_expression":
+            continue
+        operand, method = text(child(fn, "operand")), text(child(fn, "field"))
+        if operand == released and method in rule.release.methods:
+            return True
+        if method == "Cleanup" and _mentions(child(node, "arguments"), var):
+            return True  # t.Cleanup(func() { f.Close() }), t.Cleanup(f.Close)
     return False
 
 

@@ -33,7 +33,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
         if target is None:
             continue
         for add, wg in _self_adds(target):
-            if add.id in seen:
+            if add.id in seen or _handshake(launch.owner, target, add, wg):
                 continue
             seen.add(add.id)
             stmt = add.parent if add.parent is not None else add
@@ -102,6 +102,25 @@ def _self_adds(target: Function) -> list[tuple[Node, str]]:
             continue  # counting a child it is about to launch
         out.append((add, wg))
     return out
+
+
+def _handshake(owner: Function, target: Function, add: Node, wg: str) -> bool:
+    """The goroutine signals another WaitGroup after its Add (`swg.Done()`), and the
+    launching function waits on that one (`swg.Wait()`) before it waits on `wg`: the
+    Add happens before the Wait it matters to."""
+    signals = {
+        other
+        for done, other in wait_group_calls(target, "Done", into_funcs=True)
+        if other != wg and done.start_byte > add.end_byte
+    }
+    if not signals:
+        return False
+    waits = [(call, name) for call, name in wait_group_calls(owner, "Wait")]
+    first_wait = min((c.start_byte for c, name in waits if name == wg), default=None)
+    return any(
+        name in signals and (first_wait is None or call.start_byte < first_wait)
+        for call, name in waits
+    )
 
 
 def _launches_after(fn: Function, add: Node) -> bool:
