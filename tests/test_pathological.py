@@ -185,11 +185,11 @@ def test_a_dying_worker_does_not_lose_units(
     parent = os.getpid()
     original = scan_mod.run_unit
 
-    def dying(unit, context, summaries=None, whole=None):  # type: ignore[no-untyped-def]
+    def dying(unit, context, summaries=None, whole=None, on_summary=None):  # type: ignore[no-untyped-def]
         (marks / f"{os.getpid()}-{unit.directory}").touch()
         if os.getpid() != parent and unit.directory == "p2":
             os._exit(9)
-        return original(unit, context, summaries, whole)
+        return original(unit, context, summaries, whole, on_summary)
 
     monkeypatch.setattr(scan_mod, "run_unit", dying)  # workers are forked: they see it too
     result, problems = _scan(repo, jobs=2)

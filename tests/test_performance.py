@@ -347,9 +347,9 @@ def test_cache_keys_an_importer_by_the_summaries_it_reads(
     analyzed: list[str] = []
     real = analyze_mod.analyze
 
-    def counting(read, context):  # type: ignore[no-untyped-def]
+    def counting(read, context, on_summary=None):  # type: ignore[no-untyped-def]
         analyzed.append(read.unit.directory)
-        return real(read, context)
+        return real(read, context, on_summary)
 
     monkeypatch.setattr(analyze_mod, "analyze", counting)
     _write(repo / "httpx" / "httpx.go", HELPER.replace("only reads", "reads, no more"))
@@ -381,9 +381,9 @@ def test_one_file_reads_imported_summaries_from_the_full_scan_cache(
     analyzed: list[tuple[str, bool]] = []
     real = analyze_mod.analyze
 
-    def counting(read, context):  # type: ignore[no-untyped-def]
+    def counting(read, context, on_summary=None):  # type: ignore[no-untyped-def]
         analyzed.append((read.unit.directory, read.unit.facts_only))
-        return real(read, context)
+        return real(read, context, on_summary)
 
     monkeypatch.setattr(analyze_mod, "analyze", counting)
     one, _ = scan_paths([str(repo / "svc" / "svc.go")], repo, cache_dir=cache)

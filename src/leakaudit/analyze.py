@@ -8,6 +8,7 @@ Imported on the first cache miss only: a warm scan never loads the parser or the
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from leakaudit import suppress
@@ -27,17 +28,27 @@ EXCERPT_BEFORE, EXCERPT_AFTER = 2, 6
 SUMMARY = "(summary)"  # what an analysis-error note names when the package summary failed
 
 
-def analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
-    """The unit's result; a crash outside the checks loses this unit, never the scan."""
+def analyze(
+    read: UnitFiles,
+    context: UnitContext,
+    on_summary: Callable[[PackageSummary], None] | None = None,
+) -> UnitResult:
+    """The unit's result; a crash outside the checks loses this unit, never the scan.
+    `on_summary` hears the package's summary as soon as it is made, before the checks
+    run (the packages importing it need nothing else)."""
     try:
-        return _analyze(read, context)
+        return _analyze(read, context, on_summary)
     except RecursionError:
         return _crashed(read, context, "nesting too deep to analyze")
     except Exception as exc:  # a bug outside the checks
         return _crashed(read, context, f"{type(exc).__name__}: {exc}")
 
 
-def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
+def _analyze(
+    read: UnitFiles,
+    context: UnitContext,
+    on_summary: Callable[[PackageSummary], None] | None = None,
+) -> UnitResult:
     engine = context.engine
     parse_rule = engine.get("parse-error")
     out = UnitResult(problems=list(read.problems))
@@ -84,6 +95,10 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
     packages = _packages(read, sources, context)
     exported = _exported(packages)
     runs = [] if read.unit.facts_only else context.runs  # its summary is all it is read for
+    if exported is not None and read.unit.path is not None and read.unit.imported:
+        out.summary = _summary(exported, read.unit.path, sink, engine)
+        if out.summary is not None and on_summary is not None:
+            on_summary(out.summary)
     for pkg in packages:
         for rule, run, wanted in runs:
             try:
@@ -100,8 +115,6 @@ def _analyze(read: UnitFiles, context: UnitContext) -> UnitResult:
                 _analysis_error(sink, engine, pkg, rule, str(exc))
             except Exception as exc:  # a checker bug must not stop the scan
                 _analysis_error(sink, engine, pkg, rule, f"{type(exc).__name__}: {exc}")
-        if pkg is exported and read.unit.path is not None and read.unit.imported:
-            out.summary = _summary(pkg, read.unit.path, sink, engine)
         pkg.release()
     sink.findings.extend(_failure_finding(f, engine) for f in sink.failures)
     by_path = {s.path: s for s in sources}

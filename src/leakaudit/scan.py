@@ -16,11 +16,12 @@ import os
 import pickle
 import stat
 import sys
+import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from leakaudit import gomod
 from leakaudit.discovery import Target, discover, relative, siblings
@@ -284,14 +285,16 @@ class _Schedule:
             sorted(d for d in graph.deps(u) if position[d] < position[u]) for u in range(len(units))
         ]
         self.results: list[UnitResult | None] = [None] * len(units)
+        self.early: dict[int, PackageSummary] = {}  # posted by a worker before its result
 
     def summaries(self, unit: int) -> dict[str, PackageSummary]:
         out: dict[str, PackageSummary] = {}
         for dep in self.deps[unit]:
             found = self.results[dep]
+            summary = found.summary if found is not None else self.early.get(dep)
             path = self.units[dep].path
-            if found is not None and found.summary is not None and path is not None:
-                out[path] = found.summary
+            if summary is not None and path is not None:
+                out[path] = summary
         return out
 
 
@@ -342,23 +345,34 @@ def _run(
 _WORKER_CONTEXT: UnitContext | None = None
 
 
-def _init_worker(context: UnitContext) -> None:
-    global _WORKER_CONTEXT
+_WORKER_EARLY: Any = None  # where a worker posts (unit index, summary) ahead of its result
+
+
+def _init_worker(context: UnitContext, early: Any = None) -> None:
+    global _WORKER_CONTEXT, _WORKER_EARLY
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     _WORKER_CONTEXT = context
+    _WORKER_EARLY = early
 
 
 def _worker_units(
-    items: list[tuple[Unit, dict[str, PackageSummary]]],
+    items: list[tuple[int, Unit, dict[str, PackageSummary]]],
 ) -> list[tuple[bytes, Keys]]:
     """The units' results pickled here, in the worker: the main process unpickles each
-    once and stores those same bytes in the cache (no second pickling, after the pool)."""
+    once and stores those same bytes in the cache (no second pickling, after the pool).
+    Each summary is posted as soon as it is made."""
     assert _WORKER_CONTEXT is not None
+    early = _WORKER_EARLY
     out = []
-    for unit, summaries in items:
-        result, keys = run_unit(unit, _WORKER_CONTEXT, summaries)
+    for index, unit, summaries in items:
+
+        def post(summary: PackageSummary, index: int = index) -> None:
+            if early is not None:
+                early.put((index, summary))
+
+        result, keys = run_unit(unit, _WORKER_CONTEXT, summaries, on_summary=post)
         out.append((pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), keys))
     return out
 
@@ -403,10 +417,7 @@ def _run_pool(
     method = "fork" if sys.platform.startswith("linux") else None
     sizes = {i: _size(units[i]) for i in indices}
     remaining = set(indices)
-    waiting = {
-        i: (set() if os.environ.get("LA_NODEPS") else set(plan.deps[i]) & remaining)
-        for i in indices
-    }
+    waiting = {i: set(plan.deps[i]) & remaining for i in indices}
     dependents: dict[int, list[int]] = defaultdict(list)
     for i in indices:
         for dep in waiting[i]:
@@ -419,12 +430,27 @@ def _run_pool(
     left = sum(sizes.values())
     least = left // (256 * jobs)
     ready = [i for i in indices if not waiting[i]]
+    mp = multiprocessing.get_context(method)
+    # Workers post a unit's summary here as soon as it is made, before its checks run:
+    # the units importing it start then, not when its checks are done.
+    early: Any = mp.SimpleQueue()
     pool = ProcessPoolExecutor(
         max_workers=min(jobs, len(indices)),
-        mp_context=multiprocessing.get_context(method),
+        mp_context=mp,
         initializer=_init_worker,
-        initargs=(context,),
+        initargs=(context, early),
     )
+    released: set[int] = set()
+
+    def release(i: int) -> None:
+        if i in released:
+            return
+        released.add(i)
+        for later in dependents.get(i, ()):
+            waiting[later].discard(i)
+            if not waiting[later]:
+                ready.append(later)
+
     out: dict[Future[list[tuple[bytes, Keys]]], list[int]] = {}
 
     waited = {i for i in indices if dependents.get(i)}
@@ -435,31 +461,53 @@ def _run_pool(
         while ready and len(out) < 2 * jobs:
             batch = _next_batch(ready, sizes, left, least, jobs, waited)
             left -= sum(sizes[i] for i in batch)
-            items = [(units[i], plan.summaries(i)) for i in batch]
+            items = [(i, units[i], plan.summaries(i)) for i in batch]
             out[pool.submit(_worker_units, items)] = batch
 
+    lock = threading.Lock()
+
+    def listen() -> None:
+        """Release the units waiting on a summary as it arrives (a thread: the main
+        one blocks on the futures, and polling would take CPU from the workers)."""
+        while True:
+            i, summary = early.get()
+            if i is None:
+                return
+            with lock:
+                plan.early[i] = summary
+                release(i)
+                submit()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
     try:
-        submit()
-        while out:
-            done, _ = wait(out, return_when=FIRST_COMPLETED)
-            for future in done:
-                batch = out.pop(future)
-                # A worker that died (killed, out of memory) leaves its units to this
-                # process; their dependents go on without their summaries.
-                with contextlib.suppress(Exception):
-                    for i, (data, keys) in zip(batch, future.result(), strict=True):
-                        results[i] = pickle.loads(data)
-                        if keys.unit is not None or keys.summary is not None:
-                            fresh.append((keys, results[i], data))
-                for i in batch:
-                    for later in dependents.get(i, ()):
-                        waiting[later].discard(i)
-                        if not waiting[later]:
-                            ready.append(later)
+        with lock:
             submit()
+        while True:
+            with lock:
+                pending_futures = list(out)
+            if not pending_futures:
+                break
+            done, _ = wait(pending_futures, return_when=FIRST_COMPLETED)
+            with lock:
+                for future in done:
+                    batch = out.pop(future)
+                    # A worker that died (killed, out of memory) leaves its units to
+                    # this process; their dependents go on without their summaries.
+                    with contextlib.suppress(Exception):
+                        for i, (data, keys) in zip(batch, future.result(), strict=True):
+                            results[i] = pickle.loads(data)
+                            if keys.unit is not None or keys.summary is not None:
+                                fresh.append((keys, results[i], data))
+                    for i in batch:
+                        release(i)
+                submit()
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
+    finally:
+        early.put((None, None))
+        listener.join()
     pool.shutdown(wait=True)
 
 
@@ -597,6 +645,7 @@ def run_unit(
     context: UnitContext,
     summaries: dict[str, PackageSummary] | None = None,
     whole: dict[str, bytes] | None = None,
+    on_summary: Callable[[PackageSummary], None] | None = None,
 ) -> tuple[UnitResult, Keys]:
     """Read, analyze and finish one directory, or take it from the cache; with the keys
     to cache what it computed under."""
@@ -608,7 +657,8 @@ def run_unit(
 
     # A facts-only unit's whole result is never reused (its findings were not run for):
     # only its summary is stored.
-    return analyze(read, context), Keys(None if unit.facts_only else read.key, read.summary_key)
+    keys = Keys(None if unit.facts_only else read.key, read.summary_key)
+    return analyze(read, context, on_summary), keys
 
 
 # -- after the merge: options that do not change what units compute -------------------------
