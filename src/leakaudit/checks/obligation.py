@@ -126,9 +126,9 @@ def _ranges_over(clause: Node | None, var: str, fields: tuple[str, ...]) -> bool
     )
 
 
-def _bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
-    """(name, what it is on this edge) for a condition that is a bare local or its
-    negation: `done`, `!done`."""
+def _unnegated(cond: Node | None, value: bool) -> tuple[Node | None, bool]:
+    """The condition under its `!`s, and what it is on the edge where the whole
+    condition is `value`."""
     cond = unparen(cond)
     while (
         cond is not None
@@ -136,6 +136,13 @@ def _bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
         and text(child(cond, "operator")) == "!"
     ):
         cond, value = unparen(child(cond, "operand")), not value
+    return cond, value
+
+
+def _bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
+    """(name, what it is on this edge) for a condition that is a bare local or its
+    negation: `done`, `!done`."""
+    cond, value = _unnegated(cond, value)
     if cond is None or cond.type != "identifier":
         return None
     return text(cond), value
@@ -701,16 +708,10 @@ def _releases_anywhere(fn: Function, rule: Rule, var: str, body: Node) -> bool:
 
 def _exhausted(cond: Node, value: bool, var: str, methods: tuple[str, ...]) -> bool:
     """The edge where `var.Next()` (or `!var.Next()`) says the iteration is over."""
-    cond = unparen(cond)
-    while (
-        cond is not None
-        and cond.type == "unary_expression"
-        and text(child(cond, "operator")) == "!"
-    ):
-        cond, value = unparen(child(cond, "operand")), not value
-    if value or cond is None or cond.type != "call_expression":
+    call, value = _unnegated(cond, value)
+    if value or call is None or call.type != "call_expression":
         return False
-    fn = unparen(child(cond, "function"))
+    fn = unparen(child(call, "function"))
     if fn is None or fn.type != "selector_expression":
         return False
     operand = unparen(child(fn, "operand"))
