@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 from tree_sitter import Node
 
@@ -75,7 +76,11 @@ class UseClassifier:
 
     def effect(self, node: Node | None) -> Effect:
         """The strongest effect of `node` (a statement or expression) on the variable."""
-        if node is None or self.var.encode() not in (node.text or b""):
+        if node is None:
+            return NO_EFFECT
+        data = node.text or b""
+        helpers = self.helpers
+        if self.var.encode() not in data and not any(h.encode() in data for h in helpers):
             return NO_EFFECT
         self.spend(node.descendant_count)
         best = NO_EFFECT
@@ -84,6 +89,8 @@ class UseClassifier:
                 eff = self._closure(occ)
             elif occ.type == "identifier" and text(occ) == self.var:
                 eff = self._occurrence(occ)
+            elif occ.type == "identifier" and text(occ) in helpers:
+                eff = self._helper(occ)
             else:
                 continue
             if eff.use > best.use or (eff.lent is not None and best is NO_EFFECT):
@@ -92,6 +99,38 @@ class UseClassifier:
 
     def releases(self, node: Node) -> bool:
         self.spend(node.descendant_count)
+        helpers = self.helpers
+        return any(
+            occ.type == "identifier"
+            and (
+                (text(occ) == self.var and self._occurrence(occ).use == Use.RELEASE)
+                or (text(occ) in helpers and self._helper(occ).use == Use.RELEASE)
+            )
+            for occ in walk(node, into_funcs=True)
+        )
+
+    @cached_property
+    def helpers(self) -> dict[str, Effect]:
+        """Locals bound once to a func literal that releases the variable (or hands it
+        on): `fail := func(err error) error { cancel(); return err }`. Calling one is
+        what releases it, on the paths that call it; the binding alone does nothing."""
+        body = getattr(self.scope, "body", None)
+        literal = getattr(self.scope, "literal", None)
+        if body is None or literal is None or self.var.encode() not in (body.text or b""):
+            return {}
+        out: dict[str, Effect] = {}
+        for lit in _bound_literals(body):
+            name = _bound_name(lit)
+            inner = child(lit, "body")
+            if name is None or inner is None or _declares(lit, self.var):
+                continue
+            if self.var.encode() not in (inner.text or b"") or literal(name) != lit:
+                continue
+            if self._plain_releases(inner):
+                out[name] = Effect(Use.RELEASE)
+        return out
+
+    def _plain_releases(self, node: Node) -> bool:
         return any(
             occ.type == "identifier"
             and text(occ) == self.var
@@ -99,12 +138,34 @@ class UseClassifier:
             for occ in walk(node, into_funcs=True)
         )
 
+    def _helper(self, occ: Node) -> Effect:
+        """An occurrence of a releasing helper's name: called, it releases; given away
+        (passed, stored, returned), whoever gets it may call it."""
+        parent = _up(occ)
+        called = parent is not None and parent.type == "call_expression"
+        if called and unparen(child(parent, "function")) == occ:
+            return self.helpers[text(occ)]
+        if parent is not None and parent.type in (
+            "argument_list",
+            "return_statement",
+            "expression_list",
+            "literal_element",
+        ):
+            if parent.type == "expression_list" and _bound_name_node(occ):
+                return NO_EFFECT  # its own binding
+            return Effect(Use.HANDOFF, to=f"its releasing {text(occ)} given away")
+        return NO_EFFECT
+
     def _closure(self, lit: Node) -> Effect:
         body = child(lit, "body")
-        if body is None or self.var.encode() not in (body.text or b""):
+        data = (body.text or b"") if body is not None else b""
+        if self.var.encode() not in data and not any(h.encode() in data for h in self.helpers):
             return NO_EFFECT
-        if _declares(lit, self.var):
+        if body is None or _declares(lit, self.var):
             return NO_EFFECT
+        name = _bound_name(lit)
+        if name is not None and name in self.helpers:
+            return NO_EFFECT  # a helper: its calls release, not its binding
         if self.releases(body):
             return Effect(Use.RELEASE)
         parent = lit.parent
@@ -311,6 +372,45 @@ def _up(node: Node) -> Node | None:
     while parent is not None and parent.type == "parenthesized_expression":
         parent = parent.parent
     return parent
+
+
+def _bound_literals(body: Node) -> list[Node]:
+    """The func literals of `body` that are the value of a `name := func...` (or
+    `var name = func...`)."""
+    return [n for n in walk(body) if n.type == "func_literal" and _bound_name(n) is not None]
+
+
+def _bound_name(lit: Node) -> str | None:
+    """`name` when `lit` is the only value of `name := func...` or `var name = func...`."""
+    values = _up(lit)
+    if values is None or values.type != "expression_list" or len(values.named_children) != 1:
+        return None
+    decl = values.parent
+    if decl is None:
+        return None
+    if decl.type == "short_var_declaration" and child(decl, "right") == values:
+        names = expressions(child(decl, "left"))
+    elif decl.type == "var_spec" and child(decl, "value") == values:
+        names = decl.children_by_field_name("name")
+    else:
+        return None
+    return text(names[0]) if len(names) == 1 and names[0].type == "identifier" else None
+
+
+def _bound_name_node(occ: Node) -> bool:
+    """`occ` is the name a `:=` or `var` declares (not a use of it)."""
+    parent = occ.parent
+    if parent is None:
+        return False
+    if parent.type == "var_spec":
+        return occ in parent.children_by_field_name("name")
+    decl = parent.parent
+    return (
+        parent.type == "expression_list"
+        and decl is not None
+        and decl.type in ("short_var_declaration", "assignment_statement")
+        and child(decl, "left") == parent
+    )
 
 
 def _declares(lit: Node, name: str) -> bool:
