@@ -301,9 +301,17 @@ class FileTypes:
             owner = self.type_of(operand, scope)
             if owner is None:
                 return None
-            if owner.startswith("."):
-                return self.symbols.field_type(owner, name)
             field_type = getattr(self.signatures, "field_type", None)  # module packages'
+            if owner.startswith("."):
+                found = self.symbols.field_type(owner, name)
+                decl = self.symbols.local(owner)
+                if found is None and field_type is not None and decl is not None:
+                    for emb in decl.embedded:  # promoted from a type of another package
+                        if not emb.startswith("."):
+                            found = field_type(emb, name)
+                            if found is not None:
+                                break
+                return found
             return field_type(owner, name) if field_type is not None else None
         if kind == "composite_literal":
             return type_name(child(expr, "type"), self.imports)

@@ -111,7 +111,12 @@ def declarations(symbols: PackageSymbols, path: str) -> PackageSummary:
                         tuple(qualify(t, path) for t in results)
                     )
         elif decl.kind == "struct":
-            fields = {f: qualify(t, path) for f, t in decl.fields.items() if exported(f)}
+            # Exported fields, and embedded ones whatever their name: their exported
+            # fields are promoted (`t.DB` through an embedded `*base`).
+            embedded = {t.rsplit(".", 1)[-1] for t in decl.embedded}
+            fields = {
+                f: qualify(t, path) for f, t in decl.fields.items() if exported(f) or f in embedded
+            }
             if fields:
                 out.fields[tname] = fields
     for name, tname in symbols.vars.items():
@@ -150,11 +155,21 @@ class ModuleSignatures(Mapping[str, tuple[str | None, ...]]):
         found = self.split(qualified)
         return found[0].funcs.get(found[1]) if found is not None else None
 
-    def field_type(self, owner: str, name: str) -> str | None:
+    def field_type(self, owner: str, name: str, depth: int = 0) -> str | None:
+        """A field's type on a struct of a module package, promoted fields included
+        (an embedded field is named after its type, here and in the package)."""
         found = self.split(owner)
-        if found is None:
+        if found is None or depth > 4:
             return None
-        return found[0].fields.get(found[1], {}).get(name)
+        fields = found[0].fields.get(found[1], {})
+        if name in fields:
+            return fields[name]
+        for fname, ftype in fields.items():
+            if ftype is not None and ftype.rsplit(".", 1)[-1] == fname:  # embedded
+                promoted = self.field_type(ftype, name, depth + 1)
+                if promoted is not None:
+                    return promoted
+        return None
 
     def get(self, qualified: str, default=None):  # type: ignore[no-untyped-def,override]
         """Without the KeyError a Mapping's get catches: typing asks this for every
