@@ -198,3 +198,31 @@ def test_a_dying_worker_does_not_lose_units(
     ran = [name.split("-", 1) for name in os.listdir(marks)]
     assert any(pid != str(parent) for pid, _ in ran)  # the pool did run
     assert [str(parent), "p2"] in ran  # and this process redid the killed worker's unit
+
+
+def test_a_dying_worker_in_a_chain_of_imports_loses_no_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packages that import each other are submitted as their imports finish; a worker
+    that dies breaks the pool before the later ones are submitted: this process runs
+    them, still after what they import."""
+    from leakaudit import scan as scan_mod
+
+    repo = tmp_path / "repo"
+    _write(repo / "go.mod", "module example.com/chain\n\ngo 1.22\n")
+    for i in range(6):
+        imports = f'import (\n\t"os"\n\t_ "example.com/chain/p{i - 1}"\n)\n\n' if i else ""
+        header = f"package p{i}\n\n" + (imports or 'import "os"\n\n')
+        _write(repo / f"p{i}" / "a.go", header + LEAK)
+    parent = os.getpid()
+    original = scan_mod.run_unit
+
+    def dying(unit, context, summaries=None, whole=None, on_summary=None):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent and unit.directory == "p1":
+            os._exit(9)
+        return original(unit, context, summaries, whole, on_summary)
+
+    monkeypatch.setattr(scan_mod, "run_unit", dying)
+    result, problems = _scan(repo, jobs=2)
+    assert problems == []
+    assert {f.location.path for f in result.findings} == {f"p{i}/a.go" for i in range(6)}

@@ -410,6 +410,7 @@ def _run_pool(
     first when their rank says so, batched by `_next_batch`."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     units, results = plan.units, plan.results
     # fork shares the loaded rules and modules with the workers for free; elsewhere the
@@ -455,14 +456,21 @@ def _run_pool(
 
     waited = {i for i in indices if dependents.get(i)}
 
+    broken = False
+
     def submit() -> None:
-        nonlocal left
+        nonlocal left, broken
         ready.sort(key=lambda i: (-rank[i], i))
-        while ready and len(out) < 2 * jobs:
+        while ready and not broken and len(out) < 2 * jobs:
             batch = _next_batch(ready, sizes, left, least, jobs, waited)
             left -= sum(sizes[i] for i in batch)
             items = [(i, units[i], plan.summaries(i)) for i in batch]
-            out[pool.submit(_worker_units, items)] = batch
+            try:
+                out[pool.submit(_worker_units, items)] = batch
+            except (BrokenProcessPool, RuntimeError):
+                # A worker died and took the pool with it: what is not done yet runs
+                # in this process afterwards, in dependency order.
+                broken = True
 
     lock = threading.Lock()
 
