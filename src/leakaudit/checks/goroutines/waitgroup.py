@@ -35,6 +35,8 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
         for add, wg in _self_adds(target):
             if add.id in seen or _handshake(launch.owner, target, add, wg):
                 continue
+            if _guarded(pkg, target, add, wg):
+                continue
             seen.add(add.id)
             stmt = add.parent if add.parent is not None else add
             sink.report(rule, "add-inside", target.file, stmt, target.name, wg=wg)
@@ -121,6 +123,93 @@ def _handshake(owner: Function, target: Function, add: Node, wg: str) -> bool:
         name in signals and (first_wait is None or call.start_byte < first_wait)
         for call, name in waits
     )
+
+
+def _guarded(pkg: Package, target: Function, add: Node, wg: str) -> bool:
+    """The Add runs holding a lock (`mu.Lock()` before it in its block, and no
+    `mu.Unlock()` between), and every function that waits on the WaitGroup takes the
+    same lock before its Wait: a goroutine either adds before the waiter takes the lock
+    (and is waited for) or after it (when the code under the lock, a `closed` flag
+    say, decides). Locks and WaitGroups are matched by how they are written
+    (`s.mu`, `s.wg`)."""
+    lock = _held_at(add)
+    if lock is None:
+        return False
+    key = _identity(target, add)
+    waiters = [
+        (fn, call)
+        for fn in pkg.functions
+        if fn is not target
+        for call, name in wait_group_calls(fn, "Wait")
+        if name.rsplit(".", 1)[-1] == wg.rsplit(".", 1)[-1] and _identity(fn, call) == key
+    ]
+    return bool(waiters) and all(_locks_before(fn, call, lock) for fn, call in waiters)
+
+
+def _identity(fn: Function, call: Node) -> tuple[str | None, ...]:
+    """Which WaitGroup `x.Add(...)`/`x.Wait()` is on: a field by its struct type and
+    name (`p.wg` on *pool), a local by its name and the declaration around it."""
+    callee = unparen(child(call, "function"))
+    operand = unparen(child(callee, "operand")) if callee is not None else None
+    if operand is not None and operand.type == "selector_expression":
+        scope = fn.types.scope(_enclosing_or(call, fn.node))
+        owner = fn.types.type_of(child(operand, "operand"), scope)
+        return ("field", owner, text(child(operand, "field")))
+    top: Node | None = call
+    while top is not None and top.type not in ("function_declaration", "method_declaration"):
+        top = top.parent
+    return ("local", text(operand), str(top.id) if top is not None else "")
+
+
+def _held_at(node: Node) -> str | None:
+    """The lock (`mu`, `s.mu`) whose `Lock()` comes before `node`'s statement in its
+    block with no `Unlock()` of it in between, if any."""
+    stmt = node
+    while stmt.parent is not None and stmt.parent.type not in ("block", "statement_list"):
+        stmt = stmt.parent
+    block = stmt.parent
+    if block is None:
+        return None
+    held: str | None = None
+    for sibling in block.named_children:
+        if sibling.start_byte >= stmt.start_byte:
+            break
+        call = _call_of(sibling)
+        method = _method(call)
+        if method is not None and method[1] == "Lock":
+            held = method[0]
+        elif method is not None and method[1] == "Unlock" and method[0] == held:
+            held = None
+    return held
+
+
+def _locks_before(fn: Function, wait: Node, lock: str) -> bool:
+    """`lock.Lock()` is called in `fn` before `wait`, outside any func literal."""
+    body = child(fn.node, "body")
+    if body is None:
+        return False
+    for node in walk(body):
+        if node.start_byte >= wait.start_byte:
+            break
+        method = _method(node) if node.type == "call_expression" else None
+        if method == (lock, "Lock"):
+            return True
+    return False
+
+
+def _call_of(stmt: Node) -> Node | None:
+    if stmt.type != "expression_statement" or not stmt.named_children:
+        return None
+    call = unparen(stmt.named_children[0])
+    return call if call is not None and call.type == "call_expression" else None
+
+
+def _method(call: Node | None) -> tuple[str, str] | None:
+    """(receiver as written, method) of `x.m(...)`."""
+    fn = unparen(child(call, "function")) if call is not None else None
+    if fn is None or fn.type != "selector_expression":
+        return None
+    return text(unparen(child(fn, "operand"))), text(child(fn, "field"))
 
 
 def _launches_after(fn: Function, add: Node) -> bool:
