@@ -426,11 +426,31 @@ class Package:
         the package's functions (a bare call of one is the package's), and the
         constructors of the owner types of the packages it imports (`worker.New`)."""
         own = set(self.resource_call_names(self.interest.returns))
-        own.update(self.symbols.funcs)
+        own.update(self._maybe_constructors)
         for summary in self.signatures.summaries.values():  # owner types' constructors
             for owner in summary.owners.values():
                 own.update(c.rsplit(".", 1)[-1] for c in owner.constructors)
         return frozenset(name.encode() for name in self.interest.gates if name in own)
+
+    @cached_property
+    def _maybe_constructors(self) -> frozenset[str]:
+        """Names of this package's functions and methods returning a struct of its own
+        that has a field of a resource type (or a `cancel` func): the constructors an
+        owner type can have (leakaudit.module.owners), told from the text alone."""
+        words = {t.rsplit(".", 1)[-1].encode() for t in self.resource_rules}
+        words.add(b"ancel")
+        types = frozenset(
+            "." + name
+            for name, decl in self.symbols.types.items()
+            if decl.kind == "struct"
+            and decl.body is not None
+            and any(w in (decl.body.text or b"") for w in words)
+        )
+        if not types:
+            return frozenset()
+        found = {name for name, _ in self.symbols.funcs.returning(types)}
+        found.update(name for (_, name), _ in self.symbols.methods.returning(types))
+        return frozenset(found)
 
     def _ensure(self, names: frozenset[str], nodes: frozenset[str]) -> None:
         """Index the calls named `names` and the nodes of types `nodes`, if not yet."""

@@ -376,8 +376,19 @@ def _up(node: Node) -> Node | None:
 
 def _bound_literals(body: Node) -> list[Node]:
     """The func literals of `body` that are the value of a `name := func...` (or
-    `var name = func...`)."""
-    return [n for n in walk(body) if n.type == "func_literal" and _bound_name(n) is not None]
+    `var name = func...`): found from the word `func` in the bytes, not by a walk
+    of the whole body (one is made per tracked variable)."""
+    data = body.text or b""
+    out: list[Node] = []
+    at = data.find(b"func")
+    while at >= 0:
+        start = body.start_byte + at
+        node = body.descendant_for_byte_range(start, start + 4)
+        lit = node.parent if node is not None and node.type == "func" else None
+        if lit is not None and lit.type == "func_literal" and _bound_name(lit) is not None:
+            out.append(lit)
+        at = data.find(b"func", at + 4)
+    return out
 
 
 def _bound_name(lit: Node) -> str | None:
