@@ -86,3 +86,51 @@ def test_outside_any_module_there_are_no_edges(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
     g = graph.build(["x"], str(tmp_path.resolve()), [(0, "x.go", b'import "fmt"\n')])
     assert g.paths == [None] and g.order() == [0]
+
+
+def test_module_dir_never_leaves_the_module(tmp_path: Path) -> None:
+    """Hostile import paths (dot segments, a symlink out of the module) name nothing."""
+    root = tmp_path / "m"
+    (root / "pkg").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (root / "escape").symlink_to(tmp_path / "outside")
+    roots = {"example.com/m": str(root)}
+    assert graph.module_dir("example.com/m/pkg", roots) == str(root / "pkg")
+    assert graph.module_dir("example.com/m", roots) == str(root)
+    for hostile in (
+        "example.com/m/../outside",
+        "example.com/m/./pkg",
+        "example.com/m//pkg",
+        "example.com/m/escape",
+        "example.com/m/pkg\x00",
+        "other.org/x",
+    ):
+        assert graph.module_dir(hostile, roots) is None, hostile
+
+
+def test_a_hostile_import_reads_nothing_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file importing `example.com/m/../secret` makes no package outside the module
+    a facts-only unit: nothing there is listed or read."""
+    from conftest import scan_paths
+
+    from leakaudit import scan as scan_mod
+
+    repo = tmp_path / "repo"
+    (repo / "a").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "s.go").write_text("package s\n")
+    (repo / "go.mod").write_text("module example.com/m\n\ngo 1.22\n")
+    (repo / "a" / "a.go").write_text('package a\n\nimport _ "example.com/m/../secret"\n')
+    asked: list[str] = []
+    real = scan_mod._facts_unit
+
+    def recording(real_dir, context):  # type: ignore[no-untyped-def]
+        asked.append(real_dir)
+        return real(real_dir, context)
+
+    monkeypatch.setattr(scan_mod, "_facts_unit", recording)
+    _, problems = scan_paths([str(repo / "a" / "a.go")], repo)
+    assert problems == []
+    assert asked == []

@@ -116,12 +116,19 @@ def modules(real_dirs: Iterable[str]) -> dict[str, str]:
 def module_dir(path: str, roots: dict[str, str]) -> str | None:
     """The directory an import path names inside one of the modules in `roots`
     (None: another module's, or the standard library's)."""
+    parts = path.split("/")
+    if any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        return None  # not an import path the go tool accepts: never leave the module
     prefix = path
     while prefix:
         root = roots.get(prefix)
         if root is not None:
             rest = path[len(prefix) + 1 :]
-            return os.path.join(root, *rest.split("/")) if rest else root
+            found = os.path.normpath(os.path.join(root, *rest.split("/")) if rest else root)
+            real, real_root = os.path.realpath(found), os.path.realpath(root)
+            if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+                return None  # a symlink out of the module: not followed
+            return found
         cut = prefix.rfind("/")
         if cut < 0:
             return None
