@@ -19,6 +19,7 @@ from leakaudit.checks.api import Function, Package, Sink, function_name, locatio
 from leakaudit.checks.sites import Site, find_sites, interest
 from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
+from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
 from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import expressions, line_of, text, unparen, walk
@@ -106,11 +107,7 @@ def _only_value(fn: Function, name: str) -> Node | None:
     """The value of the one declaration of local `name` in `fn` (None: several, or
     none, or not a single value)."""
     entries = fn.scope.entries(name)
-    if len(entries) != 1:
-        return None
-    decl, position = entries[0]
-    values = expressions(child(decl, "right") or child(decl, "value"))
-    return unparen(values[position]) if position < len(values) else None
+    return declared_value(*entries[0]) if len(entries) == 1 else None
 
 
 def _ranges_over(clause: Node | None, var: str, fields: tuple[str, ...]) -> bool:
@@ -156,20 +153,19 @@ def _flag_facts(fn: Function, name: str, uses: UseClassifier, site: Node) -> tup
     entries = fn.scope.entries(name)
     if not entries or name in fn.scope.params:
         return False, False
-    first, _ = entries[0]
+    first, first_position = entries[0]
     sets = []
     for decl, position in entries[1:]:
-        values = expressions(child(decl, "right") or child(decl, "value"))
-        value = unparen(values[position]) if position < len(values) else None
+        value = declared_value(decl, position)
         if value is None or value.type != "true":
             return False, False  # set to something else too: not a plain flag
         sets.append(decl)
     if not sets:
         return False, False
     after_release = all(_follows_release(decl, uses) for decl in sets)
-    values = expressions(child(first, "right") or child(first, "value"))
-    starts_false = (first.type == "var_spec" and not values) or (
-        len(values) == 1 and unparen(values[0]) is not None and unparen(values[0]).type == "false"
+    initial = declared_value(first, first_position)
+    starts_false = (first.type == "var_spec" and initial is None) or (
+        initial is not None and initial.type == "false"
     )
     after_acquire = (
         starts_false

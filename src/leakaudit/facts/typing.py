@@ -135,9 +135,7 @@ class Scope:
             if entries:
                 if len(entries) != 1:
                     return None
-                decl, position = entries[0]
-                values = expressions(child(decl, "right") or child(decl, "value"))
-                value = unparen(values[position]) if position < len(values) else None
+                value = declared_value(*entries[0])
                 return value if value is not None and value.type == "func_literal" else None
             scope = scope.outer
         return None
@@ -171,6 +169,13 @@ class Scope:
         if not visible:
             raise KeyError(name)
         return tname
+
+
+def declared_value(decl: Node, position: int) -> Node | None:
+    """The value a declaration or assignment (`entries`) gives its name at `position`
+    (None: it has fewer values, as `a, b := f()` or `var x T`)."""
+    values = expressions(child(decl, "right") or child(decl, "value"))
+    return unparen(values[position]) if position < len(values) else None
 
 
 def _declared_at(name: Node) -> tuple[Node, int] | None:

@@ -55,37 +55,33 @@ def params_of(func: Node, imports: dict[str, str]) -> list[Param]:
     return out
 
 
-def declaration(pkg: Package, receiver: str | None, name: str) -> tuple[Node, Function] | None:
-    """The package's own function or method by (receiver type, name), as a Function."""
+def _table(pkg: Package) -> dict[tuple[str | None, str], tuple[Node, SourceFile]]:
+    """The package's functions and methods by (receiver type, name), with their file."""
 
-    def compute() -> dict[tuple[str | None, str], tuple[Node, object]]:
-        out: dict[tuple[str | None, str], tuple[Node, object]] = {}
+    def compute() -> dict[tuple[str | None, str], tuple[Node, SourceFile]]:
+        out: dict[tuple[str | None, str], tuple[Node, SourceFile]] = {}
         for source in pkg.files:
             for decl in pkg.declarations_in(source):
-                if decl.type == "function_declaration":
-                    out[(None, text(child(decl, "name")))] = (decl, source)
-                else:
-                    recv = child(decl, "receiver")
-                    tnode = None
-                    for param in recv.named_children if recv is not None else ():
-                        tnode = child(param, "type")
-                    tname = text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""
-                    out[(tname, text(child(decl, "name")))] = (decl, source)
+                recv = None if decl.type == "function_declaration" else _receiver_type(decl)
+                out[(recv, _name_of(decl))] = (decl, source)
         return out
 
-    table = pkg.memo("declarations-by-name", compute)
-    found = table.get((receiver, name))
+    return pkg.memo("declarations-by-name", compute)  # type: ignore[no-any-return]
+
+
+def declaration(pkg: Package, receiver: str | None, name: str) -> tuple[Node, Function] | None:
+    """The package's own function or method by (receiver type, name), as a Function."""
+    found = _table(pkg).get((receiver, name))
     if found is None:
         return None
     node, source = found
-    fn = pkg.function(node, source)  # type: ignore[arg-type]
+    fn = pkg.function(node, source)
     return (node, fn) if fn is not None else None
 
 
 def _declared(pkg: Package, receiver: str | None, name: str) -> tuple[Node, SourceFile] | None:
     """The declaration node and its file (a function with a syntax error has them too)."""
-    declaration(pkg, receiver, name)  # fills the table
-    return pkg.memo("declarations-by-name", dict).get((receiver, name))  # type: ignore[no-any-return]
+    return _table(pkg).get((receiver, name))
 
 
 def passed(
@@ -123,8 +119,6 @@ def sole_implementation(pkg: Package, iface: str, in_tests: bool = False) -> str
     only for calls in tests."""
 
     def compute() -> dict[tuple[str, bool], str | None]:
-        from leakaudit.module.effects import declaration
-
         own: dict[tuple[str, bool], set[str]] = {}  # (type, test file) -> methods
         for recv, name in pkg.symbols.methods:
             found = declaration(pkg, recv, name)
