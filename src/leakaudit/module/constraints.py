@@ -151,11 +151,7 @@ class _Expression:
         while self._peek() == "||":
             self.at += 1
             right = self._and()
-            left = (
-                True
-                if left is True or right is True
-                else (None if None in (left, right) else False)
-            )
+            left = _either(left, right)
         return left
 
     def _and(self) -> bool | None:
@@ -163,11 +159,7 @@ class _Expression:
         while self._peek() == "&&":
             self.at += 1
             right = self._not()
-            left = (
-                False
-                if left is False or right is False
-                else (None if None in (left, right) else True)
-            )
+            left = _both(left, right)
         return left
 
     def _not(self) -> bool | None:
