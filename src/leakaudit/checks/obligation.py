@@ -21,6 +21,7 @@ from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
+from leakaudit.module.summary import ON_SUCCESS
 from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import expressions, line_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
@@ -29,7 +30,11 @@ from leakaudit.ruleset.model import ReleaseSpec, Rule
 
 _NO_NAME = "\x00"  # a variable name no Go code can mention
 UNSEEN, OPEN, LOOSE, DONE = 1, 2, 4, 8  # LOOSE: open, but its error variable was overwritten
-LIVE = OPEN | LOOSE
+# Passed to a callee that releases it only when it succeeds (IF_OK) or only when it
+# fails (IF_FAILED): settled by the check of that call's error, one way or the other.
+IF_OK, IF_FAILED = 16, 32
+LIVE = OPEN | LOOSE | IF_OK | IF_FAILED
+REOPENED = 64  # with LOOSE: open again because such a call's error said so
 
 
 @dataclass
@@ -43,6 +48,8 @@ class _Outcome:
     released: bool = False  # some path releases it
     overwritten: bool = False  # some path assigns the variable something else
     lent: list[Node] = field(default_factory=list)  # calls it was passed to, which keep nothing
+    # Why a lent call left it open, when not "does not release it" (by node id).
+    lent_why: dict[int, str] = field(default_factory=dict)
     handed_to: list[tuple[int, str]] = field(default_factory=list)  # (line, where it went)
 
 
@@ -373,7 +380,7 @@ def _flow(
         if block in reacquire and state & LIVE:
             if record:
                 outcome.reassigned.append(block.node or site.statement)
-            return (state & ~LIVE) | DONE
+            return _settled(state)
         if not state & LIVE:
             return state
         kind = block.kind
@@ -385,6 +392,10 @@ def _flow(
         eff = effect(block)
         if eff.lent is not None and record:
             outcome.lent.append(eff.lent)
+        if eff.unless is not None and eff.call is not None:
+            return conditional(block, eff, state, record)
+        if state & (IF_OK | IF_FAILED) and kind != Kind.RETURN and assigns_outcome(block):
+            state = judged(state, failed=False, succeeded=False)  # the error is lost
         if kind == Kind.RETURN:
             returned = eff.use >= Use.STORED or (
                 named and not expressions(_return_values(block.node))
@@ -395,9 +406,13 @@ def _flow(
                     outcome.handed_to.append((line_of(block.node), eff.to or "returned"))
                     if eff.use == Use.STORED and eff.field:  # return &T{cancel: cancel}
                         outcome.stored_fields.add((eff.owner, eff.field))
-            elif record and (not error_only or _returns_error(block.node)):
-                outcome.leaks.append((block, block.node))
-            return (state & ~LIVE) | DONE
+            elif (
+                record
+                and (not error_only or _returns_error(block.node))
+                and open_at_return(block, state)
+            ):
+                leak(block, block.node, state)
+            return _settled(state)
         if eff.use >= Use.STORED:
             if record:
                 if eff.use == Use.RELEASE:
@@ -410,15 +425,74 @@ def _flow(
                     outcome.handed_to.append((line_of(where), eff.to or "handed off"))
                 if eff.use == Use.STORED and eff.field:
                     outcome.stored_fields.add((eff.owner, eff.field))
-            return (state & ~LIVE) | DONE
+            return _settled(state)
         if eff.use == Use.ASSIGNED:
             if record:
                 outcome.overwritten = True
-            return (state & ~LIVE) | DONE
+            return _settled(state)
 
         if state & OPEN and assigns_err(block):
             return (state & ~OPEN) | LOOSE
         return state
+
+    # The error variables of calls that release the resource only on success (or only
+    # on failure), with those calls: a check of one settles the resource either way.
+    outcomes: dict[str, list[Node]] = {}
+
+    def conditional(block: Block, eff: Effect, state: int, record: bool) -> int:
+        assert eff.call is not None
+        if record:
+            outcome.released = True
+            outcome.lent_why[eff.call.id] = (
+                "which releases it only when it succeeds"
+                if eff.unless == ON_SUCCESS
+                else "which releases it only when it fails"
+            )
+        if block.kind == Kind.RETURN:
+            # `return decode(resp)`: on one of the call's outcomes it is still open.
+            if record and not error_only:
+                leak(block, block.node, state, (eff.call,))
+            return _settled(state)
+        if eff.err is None:
+            # The outcome is never looked at: taken as the usual one, success.
+            return _settled(state) if eff.unless == ON_SUCCESS else state
+        outcomes.setdefault(eff.err, [])
+        if eff.call not in outcomes[eff.err]:
+            outcomes[eff.err].append(eff.call)
+        held = IF_OK if eff.unless == ON_SUCCESS else IF_FAILED
+        return (state & ~(LIVE | REOPENED)) | held
+
+    def assigns_outcome(block: Block) -> bool:
+        return block.node is not None and any(_assigns(block.node, name) for name in outcomes)
+
+    def judged(state: int, failed: bool, succeeded: bool) -> int:
+        """The state once the outcome of the conditional call is known: `failed`,
+        `succeeded`, or neither (its error overwritten: taken as a success)."""
+        out = state & ~(IF_OK | IF_FAILED)
+        if state & IF_OK:
+            out |= LOOSE | REOPENED if failed else DONE
+        if state & IF_FAILED:
+            out |= DONE if failed else LOOSE | REOPENED
+        return out
+
+    def open_at_return(block: Block, state: int) -> bool:
+        """Open at this return: plainly, or released only on a failure the function
+        has not seen, or only on a success when it returns that call's error."""
+        if state & (OPEN | LOOSE | IF_FAILED):
+            return True
+        values = _return_values(block.node)
+        return (
+            bool(state & IF_OK)
+            and any(n.type == "identifier" and text(n) in outcomes for n in walk(values))
+            if values is not None
+            else False
+        )
+
+    def leak(block: Block | None, node: Node, state: int, calls: tuple[Node, ...] = ()) -> None:
+        outcome.leaks.append((block, node))
+        if not calls and state & (REOPENED | IF_OK | IF_FAILED):
+            calls = tuple(c for found in outcomes.values() for c in found)
+        outcome.lent.extend(c for c in calls if c not in outcome.lent)
 
     nil_names = {var, f"{var}.{rule.release.via}"} if rule.release.via else {var}
 
@@ -451,15 +525,24 @@ def _flow(
             return 0  # `for range t.C` leaves only by a return inside it
         if edge_cond is None:
             return state
+        if state & (IF_OK | IF_FAILED) and outcomes:
+            failed = nilness.established(edge_cond, value, lambda n, nil: not nil and n in outcomes)
+            succeeded = nilness.established(edge_cond, value, lambda n, nil: nil and n in outcomes)
+            if failed or succeeded:
+                state = judged(state, failed, succeeded)
+                if not state & LIVE:
+                    return state
         named = _bool_test(edge_cond, value)
         if named is not None:
             after_release, after_acquire = flag(named[0])
             if (named[1] and after_release) or (not named[1] and after_acquire):
-                return (state & ~LIVE) | DONE
+                return _settled(state)
         if nilness.established(edge_cond, value, resource_nil):
-            return (state & ~LIVE) | DONE
+            return _settled(state)
         if rule.release.exhausts and _exhausted(edge_cond, value, var, rule.release.exhausts):
-            return (state & ~LIVE) | DONE
+            if record:
+                outcome.released = True  # iterated to the end: closed by itself
+            return _settled(state)
         # While the call's error still describes the resource, a non-nil error (alone,
         # or in a disjunction with a nil resource) means nothing is open.
         if err is not None and state & OPEN and nilness.established(edge_cond, value, settled):
@@ -494,12 +577,17 @@ def _flow(
             flowed = along(block, edge, out, record=True)
             if (
                 edge.target is graph.exit
-                and flowed & LIVE
+                and flowed & (LIVE & ~IF_OK)  # released unless it failed: taken as success
                 and block.kind != Kind.RETURN
                 and not error_only
             ):
-                outcome.leaks.append((None, fn.node))
+                leak(None, fn.node, flowed)
     return outcome
+
+
+def _settled(state: int) -> int:
+    """Nothing open any more on the paths this state describes."""
+    return (state & ~(LIVE | REOPENED)) | DONE
 
 
 def _conclude(
@@ -546,7 +634,8 @@ def _conclude(
             # otherwise assume the callee took care of it.
             lent = min(outcome.lent, key=lambda n: n.start_byte)
             callee = " ".join(text(child(lent, "function")).split())
-            said = f"passed to {callee}() at line {line_of(lent)}, which does not release it"
+            why = outcome.lent_why.get(lent.id, "which does not release it")
+            said = f"passed to {callee}() at line {line_of(lent)}, {why}"
             related += (Related(location(fn.file, lent, first_line_only=True), said),)
             suffix = f" ({var} is {said})"
         if "not-released" in rule.reports:

@@ -17,7 +17,7 @@ from functools import cached_property
 from tree_sitter import Node
 
 from leakaudit.facts.typing import FileTypes, Names
-from leakaudit.module.summary import BORROWS, RELEASES
+from leakaudit.module.summary import BORROWS, ON_FAILURE, ON_SUCCESS, RELEASES
 from leakaudit.parsing.syntax import expressions, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import ReleaseSpec
@@ -41,13 +41,19 @@ class Effect:
     owner: str | None = None  # for STORED: the struct type declaring the field, if known
     lent: Node | None = None  # a call the variable was passed to that keeps nothing of it
     to: str = ""  # for HANDOFF and STORED: where it went, for the reports ("returned")
+    # For a RELEASE by a callee that releases only when it succeeds (ON_SUCCESS) or
+    # only when it fails (ON_FAILURE): which, the call, and the variable its error
+    # result is bound to (None: not bound, so its outcome is never looked at).
+    unless: str | None = None
+    call: Node | None = None
+    err: str | None = None
 
 
 NO_EFFECT = Effect()
 
 # What a callee does with the argument at an index (the rule's `via` field of the
 # resource, resp.Body, when the flag says so), from its summary: a
-# leakaudit.module.summary effect (RELEASES, SOME, BORROWS, KEEPS), or None unknown.
+# leakaudit.module.summary effect (RELEASES, ON_SUCCESS, ...), or None unknown.
 Passes = Callable[[Node, int, bool], "str | None"]
 
 
@@ -325,8 +331,10 @@ class UseClassifier:
     def _passed(self, arguments: Node, value: Node) -> Effect:
         """Passed as an argument: what the callee's summary says it does with it. A
         callee that releases it on every path releases it; one that only reads it
-        leaves the caller owing; anything else (kept, released on some paths, or not
-        known) is a hand-off, as before summaries."""
+        leaves the caller owing; one that releases it only when it succeeds (or only
+        when it fails) releases it on the caller's paths that know the call did;
+        anything else (kept, released on some paths, or not known) is a hand-off, as
+        before summaries."""
         call = arguments.parent
         callee = _said(child(call, "function")) if call is not None else "a call"
         handoff = Effect(Use.HANDOFF, to=f"passed to {callee}()")
@@ -340,6 +348,8 @@ class UseClassifier:
             return Effect(Use.RELEASE)
         if effect == BORROWS:
             return Effect(Use.NONE, lent=call)
+        if effect in (ON_SUCCESS, ON_FAILURE):
+            return Effect(Use.RELEASE, unless=effect, call=call, err=_error_bound(call))
         return handoff
 
     def _borrowed(self, call: Node | None) -> bool:
@@ -349,6 +359,29 @@ class UseClassifier:
         if callee is None or callee.package is None:
             return False
         return callee.qualified in self.release.borrowers
+
+
+def _error_bound(call: Node) -> str | None:
+    """The variable a call's last result (its error) is bound to, when the call is
+    the whole right side: `err := f(x)`, `_, err = f(x)`, `if err := f(x); ...`."""
+    node = call
+    while node.parent is not None and node.parent.type == "parenthesized_expression":
+        node = node.parent
+    right = node.parent
+    if right is None or right.type != "expression_list":
+        return None
+    stmt = right.parent
+    if stmt is None or stmt.type not in ("short_var_declaration", "assignment_statement"):
+        return None
+    if child(stmt, "right") != right or len(right.named_children) != 1:
+        return None
+    if stmt.type == "assignment_statement" and text(child(stmt, "operator")) != "=":
+        return None
+    names = expressions(child(stmt, "left"))
+    last = names[-1] if names else None
+    if last is None or last.type != "identifier" or text(last) == "_":
+        return None
+    return text(last)
 
 
 def _said(node: Node | None) -> str:

@@ -24,7 +24,16 @@ from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.symbols import type_name
 from leakaudit.facts.typing import Callee
 from leakaudit.module.noreturn import declared_never_returns, stopping_names
-from leakaudit.module.summary import BORROWS, KEEPS, RELEASES, SOME, FuncFacts, PackageSummary
+from leakaudit.module.summary import (
+    BORROWS,
+    KEEPS,
+    ON_FAILURE,
+    ON_SUCCESS,
+    RELEASES,
+    SOME,
+    FuncFacts,
+    PackageSummary,
+)
 from leakaudit.module.summary import declarations as declared
 from leakaudit.parsing.parser import SourceFile
 from leakaudit.parsing.syntax import expressions, text, unparen, walk
@@ -159,10 +168,10 @@ def _unwrapped(rule: Rule) -> Rule:
 def param_effect(
     pkg: Package, fn: Function, index: int, rule: Rule, typed: bool = True
 ) -> str | None:
-    """RELEASES, SOME, BORROWS or KEEPS for parameter `index` of `fn` under `rule`'s
-    release; None when the index is no plain parameter (variadic) or, with `typed`, is
-    not declared as a type the rule follows (an `any` parameter may be type-asserted
-    and kept: the flow would not see that)."""
+    """RELEASES, ON_SUCCESS, ON_FAILURE, SOME, BORROWS or KEEPS for parameter `index`
+    of `fn` under `rule`'s release; None when the index is no plain parameter
+    (variadic) or, with `typed`, is not declared as a type the rule follows (an `any`
+    parameter may be type-asserted and kept: the flow would not see that)."""
     params = params_of(fn.node, fn.types.imports)
     if index >= len(params) or params[index].variadic:
         return None
@@ -204,7 +213,45 @@ def _follow(pkg: Package, fn: Function, name: str, rule: Rule) -> str:
         return KEEPS
     if not outcome.leaks:
         return RELEASES
-    return SOME if outcome.released else BORROWS
+    if not outcome.released:
+        return BORROWS
+    return _conditional(fn, [node for block, node in outcome.leaks if block is not None]) or SOME
+
+
+def _conditional(fn: Function, returns: list[Node]) -> str | None:
+    """ON_SUCCESS when every return that leaves the parameter unreleased returns a
+    non-nil error, ON_FAILURE when every such return returns a nil one; None when
+    the function returns no error, or the leaking paths are not told apart by it (a
+    naked return, the end of the body, both kinds)."""
+    if not returns or not _returns_error_last(fn.node):
+        return None
+    kinds = {_error_returned(ret) for ret in returns}
+    if kinds == {"error"}:
+        return ON_SUCCESS
+    if kinds == {"nil"}:
+        return ON_FAILURE
+    return None
+
+
+def _returns_error_last(func: Node) -> bool:
+    result = child(func, "result")
+    if result is None:
+        return False
+    if result.type == "parameter_list":
+        decls = [d for d in result.named_children if d.type == "parameter_declaration"]
+        if not decls:
+            return False
+        result = child(decls[-1], "type")
+    return result is not None and text(result) == "error"
+
+
+def _error_returned(ret: Node) -> str | None:
+    """ "nil" or "error" for a return's last value, literally; None for a naked return."""
+    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    if not values:
+        return None
+    last = unparen(values[-1])
+    return "nil" if last is not None and last.type == "nil" else "error"
 
 
 def fresh_result(pkg: Package, rule: Rule, callee: Callee, resource: int) -> bool:

@@ -20,6 +20,14 @@ if TYPE_CHECKING:  # a warm scan reads summaries from the cache, never the parse
 # What a function does with a resource passed as a parameter, on its paths:
 RELEASES = "releases"  # released (or given to something that releases it) on every path
 SOME = "some"  # released on some paths only
+# Released on every path that returns a nil error, and not on some that return one
+# (`if resp.StatusCode != 200 { return fmt.Errorf(...) }; defer resp.Body.Close()`):
+# the caller still owes it where the call failed.
+ON_SUCCESS = "on-success"
+# Released on the paths that return an error, and not on those that return nil (a
+# setup step that closes what it was given when it fails): the caller owes it after
+# a success.
+ON_FAILURE = "on-failure"
 BORROWS = "borrows"  # read only: neither released nor kept; the caller still owes it
 KEEPS = "keeps"  # stored, returned, sent or passed on to the unknown: someone else's now
 
