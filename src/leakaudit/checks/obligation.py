@@ -396,6 +396,10 @@ def _flow(
             return conditional(block, eff, state, record)
         if state & (IF_OK | IF_FAILED) and kind != Kind.RETURN and assigns_outcome(block):
             state = judged(state, failed=False, succeeded=False)  # the error is lost
+        if kind == Kind.RETURN and eff.use == Use.RELEASE:
+            if record:
+                outcome.released = True  # `return f.Close()`, `return drain(resp)`
+            return _settled(state)
         if kind == Kind.RETURN:
             returned = eff.use >= Use.STORED or (
                 named and not expressions(_return_values(block.node))

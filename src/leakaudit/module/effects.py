@@ -23,6 +23,7 @@ from leakaudit.checks.api import BudgetExceeded, Function, Package
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.symbols import type_name
 from leakaudit.facts.typing import Callee
+from leakaudit.module.fixpoint import Solver, solve
 from leakaudit.module.noreturn import declared_never_returns, stopping_names
 from leakaudit.module.summary import (
     BORROWS,
@@ -181,28 +182,21 @@ def param_effect(
         return None
     if param.name == "_":
         return BORROWS  # unnamed: the body cannot touch it
+
+    def compute() -> str | None:
+        saved, fn.work = fn.work, 0  # the callee's own budget, not its caller's
+        try:
+            return _follow(pkg, fn, param.name, rule)
+        except BudgetExceeded:
+            return None  # too big to summarize: unknown, a hand-off
+        finally:
+            fn.work = saved
+
+    # Recursion inside the package: a release on every path that returns is a release;
+    # failing that, a read-only use; failing both, a hand-off, as before summaries.
     key = ("param-effect", fn.node.id, index, rule.id)
-    memo = pkg._cache
-    if key in memo:
-        found = memo[key]
-        # A call cycle (recursion inside the package) meets itself unfinished: the
-        # answer before summaries, a hand-off, until the outer computation finishes.
-        return KEEPS if found is _PENDING else found  # type: ignore[return-value]
-    memo[key] = _PENDING
-    saved, fn.work = fn.work, 0  # the callee's own budget, not its caller's
-    try:
-        memo[key] = _follow(pkg, fn, param.name, rule)
-    except BudgetExceeded:
-        memo[key] = None  # too big to summarize: unknown, a hand-off
-    except BaseException:
-        del memo[key]
-        raise
-    finally:
-        fn.work = saved
-    return memo[key]  # type: ignore[return-value]
-
-
-_PENDING = object()
+    solver = pkg.memo("fixpoint-solver", Solver)
+    return solve(pkg._cache, solver, key, compute, (RELEASES, BORROWS), KEEPS)  # type: ignore[no-any-return]
 
 
 def _follow(pkg: Package, fn: Function, name: str, rule: Rule) -> str:
@@ -265,17 +259,20 @@ def fresh_result(pkg: Package, rule: Rule, callee: Callee, resource: int) -> boo
     found = _declared(pkg, callee.receiver, callee.name)
     if found is None:
         return True
+    # Recursion: a function whose returns are getters or itself hands out nothing;
+    # failing that, at its type.
     key = ("fresh-result", found[0].id, resource, rule.id)
-    if key in pkg._cache:
-        cached = pkg._cache[key]
-        return True if cached is _PENDING else bool(cached)  # recursion: at its type
-    pkg._cache[key] = _PENDING
-    try:
-        pkg._cache[key] = _fresh(pkg, found[0], found[1], rule, resource)
-    except BaseException:
-        del pkg._cache[key]
-        raise
-    return bool(pkg._cache[key])
+    solver = pkg.memo("fixpoint-solver", Solver)
+    return bool(
+        solve(
+            pkg._cache,
+            solver,
+            key,
+            lambda: _fresh(pkg, found[0], found[1], rule, resource),
+            (False,),
+            True,
+        )
+    )
 
 
 def _fresh(pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: int) -> bool:
