@@ -39,11 +39,15 @@ def _module(tmp_path: Path, files: dict[str, str]) -> tuple[list[str], graph.Gra
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)
     dirs = sorted({str(Path(rel).parent) for rel in files})
-    contents = [
-        (dirs.index(str(Path(rel).parent)), Path(rel).name, (tmp_path / rel).read_bytes())
+    imports = [
+        (
+            dirs.index(str(Path(rel).parent)),
+            Path(rel).name,
+            graph.imports_of((tmp_path / rel).read_bytes()),
+        )
         for rel in files
     ]
-    return dirs, graph.build(dirs, str(tmp_path.resolve()), contents)
+    return dirs, graph.build(dirs, str(tmp_path.resolve()), imports)
 
 
 def test_order_puts_imports_first(tmp_path: Path) -> None:
@@ -84,7 +88,7 @@ def test_an_external_test_package_cycle_keeps_the_real_edges(tmp_path: Path) -> 
 
 def test_outside_any_module_there_are_no_edges(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
-    g = graph.build(["x"], str(tmp_path.resolve()), [(0, "x.go", b'import "fmt"\n')])
+    g = graph.build(["x"], str(tmp_path.resolve()), [(0, "x.go", {"fmt"})])
     assert g.paths == [None] and g.order() == [0]
 
 

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -463,6 +464,68 @@ def test_a_damaged_cache_entry_is_a_miss(tmp_path: Path) -> None:
     assert _cached_kinds(cache) == {"unit"}
 
 
+def test_a_warm_scan_orders_units_without_reading_heads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import graph comes from each file's remembered imports while its stat is
+    unchanged; an edit (new size and times) is read again, and its new import counts."""
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    _write(repo / "go.mod", "module example.com/m\n\ngo 1.22\n")
+    _write(repo / "lib/lib.go", LIB)
+    use = _write(repo / "app/app.go", USES_NOTHING)
+    old = time.time() - 60
+    for path in repo.rglob("*"):
+        os.utime(path, (old, old))  # files written just now are not remembered
+    first, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert not first.findings
+    reads: list[str] = []
+    real = scan_mod._read_head
+    monkeypatch.setattr(scan_mod, "_read_head", lambda p: reads.append(p) or real(p))
+    again, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert reads == [] and _json(again) == _json(first)
+    _write(use, USES_LIB)  # now imports lib, whose summary makes the call an acquisition
+    edited, _ = scan_paths([str(repo)], repo, cache_dir=cache)
+    assert reads == [str(use)]
+    cold, _ = scan_paths([str(repo)], repo, cache_dir=None)
+    assert _json(edited) == _json(cold)
+    assert [f.rule_id for f in edited.findings] == ["file-not-closed"]
+
+
+LIB = """
+    package lib
+
+    import "os"
+
+    // Open hands out a fresh file.
+    func Open(p string) (*os.File, error) {
+        return os.Open(p)
+    }
+"""
+
+USES_NOTHING = """
+    package app
+
+    func Size(p string) int {
+        return len(p)
+    }
+"""
+
+USES_LIB = """
+    package app
+
+    import "example.com/m/lib"
+
+    func Size(p string) int {
+        f, err := lib.Open(p)
+        if err != nil {
+            return 0
+        }
+        st, _ := f.Stat()
+        return int(st.Size())
+    }
+"""
+
+
 def _cached_kinds(cache: Path) -> set[str]:
     if not Cache(cache).file.exists():
         return set()
@@ -568,7 +631,7 @@ def test_cli_jobs_and_cache_flags(tmp_path: Path) -> None:
     ]
     assert {r.returncode for r in runs} == {1}, [r.stderr for r in runs]
     assert len({r.stdout for r in runs}) == 1
-    assert _cached_kinds(cache) == {"unit", "summary", "rules"}
+    assert _cached_kinds(cache) == {"unit", "summary", "rules", "imports"}
     bad = _cli("scan", target, "--jobs", "many", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 

@@ -17,6 +17,7 @@ import pickle
 import stat
 import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -185,27 +186,46 @@ def _graph(
     if not context.root.is_dir():
         empty: list[set[int]] = [set() for _ in units]
         return units, graph_mod.Graph([None] * len(units), empty, [set() for _ in units]), whole
-    heads: dict[str, list[tuple[str, bytes]]] = {}
+    memo = _ImportsMemo(context)
+    heads: dict[str, list[tuple[str, frozenset[str]]]] = {}
 
-    def head_of(path: str) -> bytes | None:
-        found = _read_head(path)
-        if found is None:
+    def imports_at(path: str) -> frozenset[str] | None:
+        info = _stat(path)
+        found = memo.get(path, info)
+        if found is not None:
+            return found
+        head = _read_head(path)
+        if head is None:
             return None
-        content, complete = found
+        content, complete = head
         if complete:
             whole[path] = content
-        return content
+        found = frozenset(graph_mod.imports_of(content))
+        memo.put(path, info, found)
+        return found
 
-    def contents(units: list[Unit]) -> Iterator[tuple[int, str, bytes]]:
+    def files(units: list[Unit]) -> Iterator[tuple[int, str, frozenset[str]]]:
         for index, unit in enumerate(units):
             if unit.directory not in heads:
-                read = ((t.rel, head_of(t.path)) for t in unit.targets)
-                heads[unit.directory] = [(rel, head) for rel, head in read if head is not None]
-            for rel, head in heads[unit.directory]:
-                yield index, rel, head
+                read = ((t.rel, imports_at(t.path)) for t in unit.targets)
+                heads[unit.directory] = [(rel, found) for rel, found in read if found is not None]
+            for rel, found in heads[unit.directory]:
+                yield index, rel, found
 
+    try:
+        units, graph = _graph_of(units, context, files)
+    finally:
+        memo.save()
+    return units, graph, whole
+
+
+def _graph_of(
+    units: list[Unit],
+    context: UnitContext,
+    files: Callable[[list[Unit]], Iterator[tuple[int, str, frozenset[str]]]],
+) -> tuple[list[Unit], graph_mod.Graph]:
     while True:
-        graph = graph_mod.build([u.directory for u in units], context.real_root, contents(units))
+        graph = graph_mod.build([u.directory for u in units], context.real_root, files(units))
         have = {os.path.normpath(os.path.join(context.real_root, u.directory)) for u in units}
         roots = graph_mod.modules(sorted(have))
         added = []
@@ -217,8 +237,60 @@ def _graph(
                 if unit is not None:
                     added.append(unit)
         if not added:
-            return units, graph, whole
+            return units, graph
         units = sorted(units + added, key=lambda u: u.directory)
+
+
+_Stamp = tuple[int, int, int, int]  # size, mtime and ctime in ns, inode
+_RACY_NS = 2_000_000_000
+
+
+def _stat(path: str) -> _Stamp | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+
+
+class _ImportsMemo:
+    """Each file's imports from the last scans, by path, valid while the file's size,
+    times and inode are what they were (as git's index trusts a file's stat): a warm
+    scan then orders its units without reading a file's head or running the import
+    regexes over it. A file modified within the last two seconds is not remembered (its
+    next write may keep the same times). Only with a cache; one entry per scan root."""
+
+    KIND = "imports"
+
+    def __init__(self, context: UnitContext) -> None:
+        self.cache = context.cache
+        self.key = f"{context.real_root}\0{HEAD_BYTES}"
+        loaded = self.cache.get(self.KIND, self.key) if self.cache is not None else None
+        self.known: dict[str, tuple[_Stamp, frozenset[str]]] = (
+            loaded if isinstance(loaded, dict) else {}
+        )
+        self.changed = False
+        self.now = time.time_ns()
+
+    def get(self, path: str, stamp: _Stamp | None) -> frozenset[str] | None:
+        found = self.known.get(path) if stamp is not None else None
+        if isinstance(found, tuple) and len(found) == 2 and found[0] == stamp:
+            imports = found[1]
+            return imports if isinstance(imports, frozenset) else None  # damaged: a miss
+        return None
+
+    def put(self, path: str, stamp: _Stamp | None, imports: frozenset[str]) -> None:
+        if self.cache is None or stamp is None:
+            return
+        if self.now - stamp[1] >= _RACY_NS:
+            self.known[path] = (stamp, imports)
+        elif self.known.pop(path, None) is None:
+            return
+        self.changed = True
+
+    def save(self) -> None:
+        if self.cache is not None and self.changed:
+            self.cache.put(self.KIND, self.key, self.known)
 
 
 def _facts_unit(real_dir: str, context: UnitContext) -> Unit | None:

@@ -137,16 +137,16 @@ def module_dir(path: str, roots: dict[str, str]) -> str | None:
 
 
 def build(
-    directories: list[str], real_root: str, contents: Iterable[tuple[int, str, bytes]]
+    directories: list[str], real_root: str, files: Iterable[tuple[int, str, Iterable[str]]]
 ) -> Graph:
-    """The graph of the units in `directories` (relative to `real_root`), from
-    (unit index, file name, bytes) of their files."""
+    """The graph of the units in `directories` (relative to `real_root`), from (unit
+    index, file name, the file's `imports_of`) of their files."""
     paths = [import_path(os.path.normpath(os.path.join(real_root, d))) for d in directories]
     by_path = {p: i for i, p in enumerate(paths) if p is not None}
     graph = Graph(paths, [set() for _ in paths], [set() for _ in paths])
-    for unit, name, content in contents:
+    for unit, name, imports in files:
         wanted = graph.test_imports if name.endswith("_test.go") else graph.imports
-        for path in imports_of(content):
+        for path in imports:
             target = by_path.get(path)
             if target is None:
                 if paths[unit] is not None and "." in path.split("/", 1)[0]:
