@@ -46,6 +46,7 @@ class _Outcome:
     stored_fields: set[tuple[str | None, str]] = field(default_factory=set)  # (owner, field)
     error_checked: bool = False
     released: bool = False  # some path releases it
+    exhausted: bool = False  # some path iterates it to the end (rows.Next() false): closed
     overwritten: bool = False  # some path assigns the variable something else
     lent: list[Node] = field(default_factory=list)  # calls it was passed to, which keep nothing
     # Why a lent call left it open, when not "does not release it" (by node id).
@@ -545,7 +546,7 @@ def _flow(
             return _settled(state)
         if rule.release.exhausts and _exhausted(edge_cond, value, var, rule.release.exhausts):
             if record:
-                outcome.released = True  # iterated to the end: closed by itself
+                outcome.exhausted = True
             return _settled(state)
         # While the call's error still describes the resource, a non-nil error (alone,
         # or in a disjunction with a nil resource) means nothing is open.

@@ -207,19 +207,23 @@ def _follow(pkg: Package, fn: Function, name: str, rule: Rule) -> str:
         return KEEPS
     if not outcome.leaks:
         return RELEASES
-    if not outcome.released:
+    if not outcome.released and not outcome.exhausted:
         return BORROWS
-    return _conditional(fn, [node for block, node in outcome.leaks if block is not None]) or SOME
+    leaking = [node for block, node in outcome.leaks if block is not None]
+    # Iterated to the end is closed, so a scan that returns early only on a failed Scan
+    # releases on success; but rows left open on a success path (a first row read)
+    # must still be closed by the caller: a borrow, whatever the end of them does.
+    return _conditional(pkg, fn, leaking) or (SOME if outcome.released else BORROWS)
 
 
-def _conditional(fn: Function, returns: list[Node]) -> str | None:
+def _conditional(pkg: Package, fn: Function, returns: list[Node]) -> str | None:
     """ON_SUCCESS when every return that leaves the parameter unreleased returns a
     non-nil error, ON_FAILURE when every such return returns a nil one; None when
     the function returns no error, or the leaking paths are not told apart by it (a
-    naked return, the end of the body, both kinds)."""
+    naked return, an error variable that may be nil there, both kinds)."""
     if not returns or not _returns_error_last(fn.node):
         return None
-    kinds = {_error_returned(ret) for ret in returns}
+    kinds = {_error_returned(pkg, ret) for ret in returns}
     if kinds == {"error"}:
         return ON_SUCCESS
     if kinds == {"nil"}:
@@ -239,13 +243,50 @@ def _returns_error_last(func: Node) -> bool:
     return result is not None and text(result) == "error"
 
 
-def _error_returned(ret: Node) -> str | None:
-    """ "nil" or "error" for a return's last value, literally; None for a naked return."""
+_MADE = frozenset({"call_expression", "composite_literal", "unary_expression"})
+
+
+def _error_returned(pkg: Package, ret: Node) -> str | None:
+    """ "nil" when a return's last value is nil; "error" when it is surely not: a call
+    (`fmt.Errorf(...)`), a literal, a sentinel (`sql.ErrNoRows`, a package's `errFoo`),
+    or a variable the enclosing `if` found non-nil; None otherwise (a naked return,
+    `return v, err` where err may be nil)."""
     values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
     if not values:
         return None
     last = unparen(values[-1])
-    return "nil" if last is not None and last.type == "nil" else "error"
+    if last is None:
+        return None
+    if last.type == "nil":
+        return "nil"
+    if last.type in _MADE:
+        return "error"
+    if last.type == "selector_expression":
+        return "error" if text(child(last, "field")).startswith("Err") else None
+    if last.type != "identifier":
+        return None
+    name = text(last)
+    if name in pkg.symbols.vars and name.lower().startswith("err"):
+        return "error"
+    return "error" if _checked_non_nil(ret, name) else None
+
+
+def _checked_non_nil(node: Node, name: str) -> bool:
+    """`node` sits in a branch of an `if` whose condition says `name != nil` there."""
+    from leakaudit.checks import nilness
+
+    inner, cur = node, node.parent
+    while cur is not None and cur.type not in ("function_declaration", "method_declaration"):
+        if cur.type == "func_literal":
+            return False
+        if cur.type == "if_statement" and inner != child(cur, "condition"):
+            branch = inner == child(cur, "consequence")
+            if (branch or inner == child(cur, "alternative")) and nilness.established(
+                child(cur, "condition"), branch, lambda n, nil: not nil and n == name
+            ):
+                return True
+        inner, cur = cur, cur.parent
+    return False
 
 
 def fresh_result(pkg: Package, rule: Rule, callee: Callee, resource: int) -> bool:
