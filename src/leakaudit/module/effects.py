@@ -473,10 +473,32 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
             if name in stops and declared_never_returns(pkg, decl, source):
                 facts = replace(facts, noreturn=True)
             out.funcs[key] = facts
+    _interfaces(pkg, out, kinds)
     from leakaudit.module.owners import owners, qualified
 
     out.owners = {path + name: qualified(o, path) for name, o in owners(pkg).items()}
     return _pruned(out).seal()
+
+
+def _interfaces(pkg: Package, out: PackageSummary, kinds: dict[str, Rule]) -> None:
+    """The facts of an interface's methods: its one implementation's in the package,
+    when it has exactly one (outside tests); else at their declared types, each
+    resource-typed result fresh, as a call through the interface was before summaries."""
+    for tname, decl in pkg.symbols.types.items():
+        if decl.kind != "interface" or not decl.methods:
+            continue
+        impl = sole_implementation(pkg, tname)
+        for method in decl.methods:
+            key = f"{tname}.{method}"
+            facts = out.funcs.get(key)
+            if facts is None:
+                continue
+            found = out.funcs.get(f"{impl}.{method}") if impl is not None else None
+            if found is not None and len(found.results) == len(facts.results):
+                out.funcs[key] = replace(found, results=facts.results)
+            else:
+                fresh = tuple(i for i, t in enumerate(facts.results) if t in kinds)
+                out.funcs[key] = replace(facts, fresh=fresh)
 
 
 def _named(tname: str | None) -> bool:
