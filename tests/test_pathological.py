@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import scan_paths
 
-from leakaudit import scan as scan_mod
+from leakaudit import reading
 from leakaudit.checks import api, obligation
 
 HEADER = 'package p\n\nimport "os"\n\n'
@@ -131,11 +131,11 @@ def test_a_file_is_read_whole_in_one_read_or_short_reads(
     fstat, reading goes on to the end."""
     data = os.urandom(size)
     path = _write(tmp_path / "f.go", data)
-    assert scan_mod._read_file(str(path)) == (data, size)
+    assert reading.read_file(str(path)) == (data, size)
 
     real_read = os.read
-    monkeypatch.setattr(scan_mod.os, "read", lambda fd, n: real_read(fd, max(1, n // 3)))
-    assert scan_mod._read_file(str(path)) == (data, size)
+    monkeypatch.setattr(reading.os, "read", lambda fd, n: real_read(fd, max(1, n // 3)))
+    assert reading.read_file(str(path)) == (data, size)
 
 
 def test_dataflow_budget_gives_a_note_per_function(

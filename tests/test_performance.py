@@ -22,6 +22,7 @@ from conftest import FIXTURES, REPO, bundled_rules, scan_paths
 from tree_sitter import Node
 
 from leakaudit import analyze as analyze_mod
+from leakaudit import reading
 from leakaudit import scan as scan_mod
 from leakaudit.cache import Cache, default_dir
 from leakaudit.checks.api import Package
@@ -479,8 +480,8 @@ def test_a_warm_scan_orders_units_without_reading_heads(
     first, _ = scan_paths([str(repo)], repo, cache_dir=cache)
     assert not first.findings
     reads: list[str] = []
-    real = scan_mod._read_head
-    monkeypatch.setattr(scan_mod, "_read_head", lambda p: reads.append(p) or real(p))
+    real = reading.read_file
+    monkeypatch.setattr(reading, "read_file", lambda p: reads.append(p) or real(p))
     again, _ = scan_paths([str(repo)], repo, cache_dir=cache)
     assert reads == [] and _json(again) == _json(first)
     _write(use, USES_LIB)  # now imports lib, whose summary makes the call an acquisition
@@ -631,7 +632,7 @@ def test_cli_jobs_and_cache_flags(tmp_path: Path) -> None:
     ]
     assert {r.returncode for r in runs} == {1}, [r.stderr for r in runs]
     assert len({r.stdout for r in runs}) == 1
-    assert _cached_kinds(cache) == {"unit", "summary", "rules", "imports"}
+    assert _cached_kinds(cache) == {"unit", "summary", "rules", "file-facts"}
     bad = _cli("scan", target, "--jobs", "many", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 

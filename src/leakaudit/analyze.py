@@ -176,7 +176,9 @@ def _packages(
     for source in sources:
         groups[source.package.removesuffix("_test")].append(source)
     interest = context.interest
-    module = ModuleSignatures(context.signatures, read.summaries)
+    module = ModuleSignatures(
+        context.signatures, read.summaries, context.implementations, read.unit.path
+    )
     quiet = frozenset(t.rel for t, _, _ in read.entries if t.context_only)
     platform = context.platform
     return [

@@ -24,7 +24,7 @@ class PathError(Exception):
     """A path given on the command line does not exist."""
 
 
-def _skip_dir(name: str) -> bool:
+def skip_dir(name: str) -> bool:
     # The go tool ignores directories starting with "." or "_", and testdata.
     return name in SKIP_DIRS or name.startswith((".", "_"))
 
@@ -81,7 +81,7 @@ def _go_files(top: str, rel_top: str) -> Iterator[tuple[str, str, list[tuple[str
                     try:
                         name = entry.name
                         is_dir = entry.is_dir()  # through a symlink, as os.walk tells
-                        if is_dir and not entry.is_symlink() and not _skip_dir(name):
+                        if is_dir and not entry.is_symlink() and not skip_dir(name):
                             subfolders.append((name, entry.path))
                         elif not is_dir and name.endswith(".go"):
                             files.append((name, entry.path, entry.is_symlink()))

@@ -14,22 +14,23 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import stat
 import sys
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leakaudit import gomod
-from leakaudit.discovery import Target, discover, relative, siblings
+from leakaudit import gomod, reading
+from leakaudit.discovery import Target, discover, relative, siblings, skip_dir
 from leakaudit.findings import Finding, Severity
 from leakaudit.module import graph as graph_mod
+from leakaudit.module import implementations
 from leakaudit.module.constraints import Platform
+from leakaudit.module.filefacts import FileFacts, FileFactsMemo
 from leakaudit.module.summary import PackageSummary
+from leakaudit.reading import read_file
 from leakaudit.result import Acquisition, FileRecord, GoroutineRecord, ScanResult
 from leakaudit.ruleset.model import Rule, RuleSet
 from leakaudit.unit import Spans, Unit, UnitContext, UnitFiles, UnitResult
@@ -37,8 +38,6 @@ from leakaudit.unit import Spans, Unit, UnitContext, UnitFiles, UnitResult
 if TYPE_CHECKING:
     from leakaudit.baseline import Baseline
     from leakaudit.gitdiff import Changes
-
-MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
 @dataclass
@@ -75,7 +74,14 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     engine_rules = {r.id: r for r in options.ruleset.rules}
     context = _context(options, rules, engine_rules)
     units = _units(sorted(targets + context_files, key=lambda t: t.rel))
-    units, graph, read_whole = _graph(units, context)
+    units, graph, read_whole = _graph(units, context, options.paths, options.exclude)
+    if context.implementations and context.cache is not None:
+        # Which type an interface runs changes what every package calling it computes.
+        from leakaudit.cache import hasher
+
+        digest = hasher()
+        digest.update(context.key_base + repr(sorted(context.implementations.items())).encode())
+        context.key_base = digest.digest()
     imported = graph.imported()
     units = [
         replace(u, path=path, imported=u.facts_only or i in imported)
@@ -169,51 +175,45 @@ def _units(targets: list[Target]) -> list[Unit]:
     return [Unit(directory, tuple(members)) for directory, members in sorted(groups.items())]
 
 
-HEAD_BYTES = 32 * 1024  # enough for the imports of all but the rarest files
-
-
 def _graph(
-    units: list[Unit], context: UnitContext
+    units: list[Unit], context: UnitContext, paths: list[str], exclude: tuple[str, ...]
 ) -> tuple[list[Unit], graph_mod.Graph, dict[str, bytes]]:
-    """The units' import graph, read from the head of each file (the imports precede
-    everything else): the order and the summaries each unit needs are known before
-    any unit starts. Packages of the module that the scanned ones import, directly or
-    not, but that lie outside the scanned paths (a pre-commit run names a few files; a
-    scan of one folder) join as facts-only units: their summaries are read from the
-    cache, or computed without running a check. Files read whole on the way are
-    returned by path, so that this process does not read them twice."""
+    """The units' import graph, read from each file's bytes before anything is parsed:
+    the order and the summaries each unit needs are known before any unit starts.
+    Packages of the module that the scanned ones import, directly or not, but that lie
+    outside the scanned paths (a pre-commit run names a few files; a scan of one
+    folder) join as facts-only units: their summaries are read from the cache, or
+    computed without running a check; so do those holding the one implementation of
+    an interface the scanned ones call through (module/implementations.py), which
+    also sets `context.implementations`. Files read whole on the way are returned by
+    path, so that this process does not read them twice."""
     whole: dict[str, bytes] = {}
     if not context.root.is_dir():
         empty: list[set[int]] = [set() for _ in units]
         return units, graph_mod.Graph([None] * len(units), empty, [set() for _ in units]), whole
-    memo = _ImportsMemo(context)
-    heads: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    memo = FileFactsMemo(context.cache, context.real_root)
+    read: dict[str, list[tuple[str, FileFacts]]] = {}
 
-    def imports_at(path: str) -> frozenset[str] | None:
-        info = _stat(path)
-        found = memo.get(path, info)
-        if found is not None:
-            return found
-        head = _read_head(path)
-        if head is None:
-            return None
-        content, complete = head
-        if complete:
-            whole[path] = content
-        found = frozenset(graph_mod.imports_of(content))
-        memo.put(path, info, found)
-        return found
+    def facts_of(unit: Unit) -> list[tuple[str, FileFacts]]:
+        if unit.directory not in read:
+            found = ((t.rel, memo.facts(t.path, whole)) for t in unit.targets)
+            read[unit.directory] = [(rel, f) for rel, f in found if f is not None]
+        return read[unit.directory]
 
     def files(units: list[Unit]) -> Iterator[tuple[int, str, frozenset[str]]]:
         for index, unit in enumerate(units):
-            if unit.directory not in heads:
-                read = ((t.rel, imports_at(t.path)) for t in unit.targets)
-                heads[unit.directory] = [(rel, found) for rel, found in read if found is not None]
-            for rel, found in heads[unit.directory]:
-                yield index, rel, found
+            for rel, found in facts_of(unit):
+                yield index, rel, found.imports
 
     try:
         units, graph = _graph_of(units, context, files)
+        table = _implementations(units, graph, context, paths, exclude, memo, whole, facts_of)
+        context.implementations = table
+        implementing = _implementing_units(units, context, table)
+        if implementing:
+            units = sorted(units + implementing, key=lambda u: u.directory)
+            units, graph = _graph_of(units, context, files)
+        graph_mod.add_implementation_edges(graph, table)
     finally:
         memo.save()
     return units, graph, whole
@@ -241,56 +241,86 @@ def _graph_of(
         units = sorted(units + added, key=lambda u: u.directory)
 
 
-_Stamp = tuple[int, int, int, int]  # size, mtime and ctime in ns, inode
-_RACY_NS = 2_000_000_000
+def _implementations(
+    units: list[Unit],
+    graph: graph_mod.Graph,
+    context: UnitContext,
+    paths: list[str],
+    exclude: tuple[str, ...],
+    memo: FileFactsMemo,
+    whole: dict[str, bytes],
+    facts_of: Callable[[Unit], list[tuple[str, FileFacts]]],
+) -> dict[str, str | None]:
+    """The module-wide implementations table, over every package of the modules the
+    units belong to: those the scan has, and those it does not (walked and read here,
+    remembered by stat like the rest), so that a scan of a few files decides as a scan
+    of the whole module does."""
+    have = {os.path.normpath(os.path.join(context.real_root, u.directory)): u for u in units}
+    roots = graph_mod.modules(sorted(have))
+    if not roots or not context.resource_rules:
+        return {}
+    packages: list[tuple[str, list[implementations.FileMethods]]] = [
+        (path, [f.methods for _, f in facts_of(unit) if f.methods is not None])
+        for unit, path in zip(units, graph.paths, strict=True)
+        if path is not None
+    ]
+    scanned = [os.path.realpath(p) for p in paths if os.path.isdir(p)]
+    for root in roots.values():
+        real = os.path.realpath(root)
+        if any(real == s or real.startswith(s.rstrip(os.sep) + os.sep) for s in scanned):
+            continue  # the scan walked the whole module already
+        for directory, targets in _module_packages(real, context, exclude):
+            if directory in have:
+                continue
+            path = graph_mod.import_path(directory)
+            if path is None:
+                continue
+            found = (memo.facts(t.path, whole) for t in targets)
+            methods = [f.methods for f in found if f is not None and f.methods is not None]
+            packages.append((path, methods))
+    words = {t.rsplit(".", 1)[-1] for t in context.resource_rules}
+    return implementations.resolve(packages, words)
 
 
-def _stat(path: str) -> _Stamp | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
-
-
-class _ImportsMemo:
-    """Each file's imports from the last scans, by path, valid while the file's size,
-    times and inode are what they were (as git's index trusts a file's stat): a warm
-    scan then orders its units without reading a file's head or running the import
-    regexes over it. A file modified within the last two seconds is not remembered (its
-    next write may keep the same times). Only with a cache; one entry per scan root."""
-
-    KIND = "imports"
-
-    def __init__(self, context: UnitContext) -> None:
-        self.cache = context.cache
-        self.key = f"{context.real_root}\0{HEAD_BYTES}"
-        loaded = self.cache.get(self.KIND, self.key) if self.cache is not None else None
-        self.known: dict[str, tuple[_Stamp, frozenset[str]]] = (
-            loaded if isinstance(loaded, dict) else {}
+def _module_packages(
+    root: str, context: UnitContext, exclude: tuple[str, ...]
+) -> Iterator[tuple[str, list[Target]]]:
+    """The package directories of the module at `root` (as the go tool walks them,
+    nested modules left out), with their Go files, less the configured excludes."""
+    for directory, dirs, names in os.walk(root):
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not skip_dir(d) and not os.path.exists(os.path.join(directory, d, "go.mod"))
         )
-        self.changed = False
-        self.now = time.time_ns()
+        files = sorted(n for n in names if n.endswith(".go"))
+        if not files:
+            continue
+        targets = [
+            Target(os.path.join(directory, n), relative(os.path.join(directory, n), context.root))
+            for n in files
+        ]
+        kept, _ = _exclude(targets, exclude)
+        if kept:
+            yield os.path.normpath(directory), kept
 
-    def get(self, path: str, stamp: _Stamp | None) -> frozenset[str] | None:
-        found = self.known.get(path) if stamp is not None else None
-        if isinstance(found, tuple) and len(found) == 2 and found[0] == stamp:
-            imports = found[1]
-            return imports if isinstance(imports, frozenset) else None  # damaged: a miss
-        return None
 
-    def put(self, path: str, stamp: _Stamp | None, imports: frozenset[str]) -> None:
-        if self.cache is None or stamp is None:
-            return
-        if self.now - stamp[1] >= _RACY_NS:
-            self.known[path] = (stamp, imports)
-        elif self.known.pop(path, None) is None:
-            return
-        self.changed = True
-
-    def save(self) -> None:
-        if self.cache is not None and self.changed:
-            self.cache.put(self.KIND, self.key, self.known)
+def _implementing_units(
+    units: list[Unit], context: UnitContext, table: dict[str, str | None]
+) -> list[Unit]:
+    """Facts-only units for the packages holding an implementation the table names,
+    where the scan has none."""
+    have = {os.path.normpath(os.path.join(context.real_root, u.directory)) for u in units}
+    roots = graph_mod.modules(sorted(have))
+    out = []
+    for impl in sorted({i for i in table.values() if i is not None}):
+        found = graph_mod.module_dir(impl.rsplit(".", 1)[0], roots)
+        if found is not None and found not in have:
+            have.add(found)
+            unit = _facts_unit(found, context)
+            if unit is not None:
+                out.append(unit)
+    return out
 
 
 def _facts_unit(real_dir: str, context: UnitContext) -> Unit | None:
@@ -309,28 +339,6 @@ def _facts_unit(real_dir: str, context: UnitContext) -> Unit | None:
         Target(os.path.join(real_dir, name), prefix + name, context_only=True) for name in names
     )
     return Unit(rel, targets, facts_only=True)
-
-
-def _read_head(path: str) -> tuple[bytes, bool] | None:
-    """A file's first bytes, through its imports, and whether that is all of it; None
-    when it cannot be read. Opened as `_read_file` opens it: a FIFO or device named
-    *.go is refused, not waited on."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
-            return None
-        head = os.read(fd, HEAD_BYTES)
-        if len(head) == HEAD_BYTES and not graph_mod.past_imports(head):
-            head += os.read(fd, info.st_size)
-        return head, len(head) == info.st_size and len(head) < HEAD_BYTES
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _size(unit: Unit) -> int:
@@ -620,13 +628,12 @@ def _read(
         name = rel.rsplit("/", 1)[-1]
         try:
             known = whole.get(target.path) if whole else None
-            content, size = (known, len(known)) if known is not None else _read_file(target.path)
+            content, size = (known, len(known)) if known is not None else read_file(target.path)
             if content is None:
                 record = FileRecord(rel, directory, 0, "too-large", f"{size} bytes")
                 entries.append((target, record, b""))
-                problems.append(
-                    (rel, f"{rel}: skipped: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-                )
+                limit = reading.MAX_FILE_BYTES // (1024 * 1024)
+                problems.append((rel, f"{rel}: skipped: larger than {limit} MiB"))
                 if files is not None:
                     files.update(f"\0{name}\0large\0{size}".encode("utf-8", "surrogateescape"))
                     roles.append(f"{rel}\0large")
@@ -671,30 +678,6 @@ def _read(
             digest.update(f"summary\0{unit.path}{common}".encode("utf-8", "surrogateescape"))
             summary_key = digest.hexdigest()
     return UnitFiles(unit, entries, problems, go_version, key, dict(summaries or {}), summary_key)
-
-
-def _read_file(path: str) -> tuple[bytes | None, int]:
-    """(content, size), or (None, size) when the file is over MAX_FILE_BYTES. One open
-    and one fstat: non-blocking, so a FIFO or device named *.go is refused, not waited
-    on. One read, of a byte more than fstat says: what comes back is the whole file when
-    it is exactly that size (a second read to see the end, into a 64 KiB buffer, cost a
-    third of a warm scan's reading)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(0, "not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            return None, info.st_size
-        content = os.read(fd, info.st_size + 1)
-        if len(content) != info.st_size:  # changed since the fstat, or a short read
-            chunks = [content]
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-            content = b"".join(chunks)
-        return content, len(content)
-    finally:
-        os.close(fd)
 
 
 def _cached(read: UnitFiles, context: UnitContext) -> UnitResult | None:

@@ -73,6 +73,9 @@ class UnitContext:
     inventory: bool  # goroutine records wanted (reports that show them)
     cache: Cache | None
     key_base: bytes  # the cache key's part shared by every unit
+    # Interface -> its one implementation in the module, or None when several
+    # (module/implementations.py); set once the files are read, before any unit runs.
+    implementations: dict[str, str | None] = field(default_factory=dict)
 
     @cached_property
     def interests(self) -> dict[str, Interest | None]:

@@ -110,6 +110,9 @@ def passed(
     if callee.package == ".":
         receiver = callee.receiver
         if receiver is not None and receiver in pkg.symbols.types:
+            if not via and not fn.file.is_test and pkg.module.elsewhere(receiver):
+                facts = pkg.module.implemented(f"{pkg.module.own}.{receiver}.{callee.name}")
+                return facts.param(index) if facts is not None else None
             receiver = sole_implementation(pkg, receiver, fn.file.is_test) or receiver
         found = declaration(pkg, receiver, callee.name)
         if found is None:
@@ -152,6 +155,8 @@ def sole_implementation(pkg: Package, iface: str, in_tests: bool = False) -> str
                 out[(tname, tests)] = found[0] if len(found) == 1 else None
         return out
 
+    if pkg.module.elsewhere(iface):
+        return None  # the module holds another implementation, or the only one elsewhere
     table: dict[tuple[str, bool], str | None] = pkg.memo("sole-implementations", compute)  # type: ignore[assignment]
     return table.get((iface, in_tests))
 
@@ -297,7 +302,13 @@ def fresh_result(pkg: Package, rule: Rule, callee: Callee, resource: int) -> boo
     (captured by a closure, passed on, stored: released through that other handle, as
     a body wrapped in a returned ReadCloser is); or is what such a function returns.
     A body we cannot see is taken at its type."""
-    found = _declared(pkg, callee.receiver, callee.name)
+    receiver = callee.receiver
+    if receiver is not None and receiver in pkg.symbols.types:
+        if pkg.module.elsewhere(receiver):  # an interface implemented in another package
+            facts = pkg.module.implemented(f"{pkg.module.own}.{receiver}.{callee.name}")
+            return facts is None or resource in facts.fresh
+        receiver = sole_implementation(pkg, receiver) or receiver
+    found = _declared(pkg, receiver, callee.name)
     if found is None:
         return True
     # Recursion: a function whose returns are getters or itself hands out nothing;

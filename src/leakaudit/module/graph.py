@@ -71,18 +71,25 @@ class Graph:
     # Import paths no unit has, that a non-test file of a module package names: other
     # modules', the standard library's, or packages of the module outside the scan.
     missing: set[str] = field(default_factory=set)
+    # Units a unit's calls through an interface run the one implementation of, which
+    # it does not import (add_implementation_edges): it reads their summaries too.
+    extra: list[set[int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.extra:
+            self.extra = [set() for _ in self.paths]
 
     def deps(self, unit: int) -> set[int]:
         """Every unit whose summary this one may read: what its files import, tests
         included (the scheduler leaves out those that come later in the order: a
         cycle through an external test package, whose summaries are not there yet)."""
-        return self.imports[unit] | self.test_imports[unit]
+        return self.imports[unit] | self.test_imports[unit] | self.extra[unit]
 
     def imported(self) -> set[int]:
         """The units some other unit imports (tests included)."""
         out: set[int] = set()
         for unit in range(len(self.paths)):
-            out |= self.imports[unit] | self.test_imports[unit]
+            out |= self.imports[unit] | self.test_imports[unit] | self.extra[unit]
         return out
 
     def order(self) -> list[int]:
@@ -91,7 +98,7 @@ class Graph:
         such a cycle the non-test edges alone decide, and the test edge that points
         forward is left unsatisfied (its summary is missing, not wrong)."""
         n = len(self.paths)
-        full = [sorted(self.imports[i] | self.test_imports[i]) for i in range(n)]
+        full = [sorted(self.imports[i] | self.test_imports[i] | self.extra[i]) for i in range(n)]
         out: list[int] = []
         for component in _components(full):
             if len(component) == 1:
@@ -101,6 +108,39 @@ class Graph:
             inner = [sorted(self.imports[i] & members) for i in range(n)]
             out.extend(_postorder(sorted(component), inner))
         return out
+
+
+def add_implementation_edges(graph: Graph, table: dict[str, str | None]) -> None:
+    """For each interface whose one implementation is in another package: the package
+    declaring the interface, and those importing it, come after the implementing one
+    (they read its summary), unless that would close a cycle (the implementing package
+    imports them: its summary cannot come first, and the call stays at its type)."""
+    by_path = {p: i for i, p in enumerate(graph.paths) if p is not None}
+    for iface, impl in sorted(table.items()):
+        if impl is None:
+            continue
+        declaring, implementing = (
+            by_path.get(iface.rsplit(".", 1)[0]),
+            by_path.get(impl.rsplit(".", 1)[0]),
+        )
+        if declaring is None or implementing is None or declaring == implementing:
+            continue
+        users = {declaring} | {u for u, deps in enumerate(graph.imports) if declaring in deps}
+        below = _reach(graph, implementing)
+        for user in sorted(users - below - {implementing}):
+            graph.extra[user].add(implementing)
+
+
+def _reach(graph: Graph, start: int) -> set[int]:
+    """The units `start` depends on, directly or not, itself included."""
+    seen, stack = {start}, [start]
+    while stack:
+        unit = stack.pop()
+        for dep in graph.imports[unit] | graph.test_imports[unit] | graph.extra[unit]:
+            if dep not in seen:
+                seen.add(dep)
+                stack.append(dep)
+    return seen
 
 
 def modules(real_dirs: Iterable[str]) -> dict[str, str]:

@@ -142,9 +142,15 @@ class ModuleSignatures(Mapping[str, tuple[str | None, ...]]):
         self,
         library: Mapping[str, tuple[str, ...]],
         summaries: Mapping[str, PackageSummary] | None = None,
+        implementations: Mapping[str, str | None] | None = None,
+        own: str | None = None,
     ) -> None:
         self.library = library
         self.summaries = summaries or {}
+        # Interface -> its one implementation in the module, or None when several
+        # (module/implementations.py); `own`: the import path of the package reading.
+        self.implementations = implementations or {}
+        self.own = own
 
     def split(self, qualified: str) -> tuple[PackageSummary, str] | None:
         """(the package's summary, the name inside it) for a name of a module package."""
@@ -160,8 +166,34 @@ class ModuleSignatures(Mapping[str, tuple[str | None, ...]]):
         return None
 
     def func(self, qualified: str) -> FuncFacts | None:
+        """A module function's facts; a method of an interface whose one implementation
+        is in another package, that implementation's (from its summary, when this
+        package reads it)."""
+        if self.implementations:
+            facts = self.implemented(qualified)
+            if facts is not None:
+                return facts
         found = self.split(qualified)
         return found[0].funcs.get(found[1]) if found is not None else None
+
+    def implemented(self, method: str) -> FuncFacts | None:
+        """For "path.Iface.Method": the facts of the method of Iface's one implementation,
+        when it is in a package whose summary this one reads."""
+        iface, _, name = method.rpartition(".")
+        impl = self.implementations.get(iface)
+        if impl is None or impl.rpartition(".")[0] == iface.rpartition(".")[0]:
+            return None  # several, none, or the interface's own package's: its summary
+        found = self.split(f"{impl}.{name}")
+        return found[0].funcs.get(found[1]) if found is not None else None
+
+    def elsewhere(self, iface: str) -> bool:
+        """Is the reading package's interface (".Iface" or "Iface") implemented by
+        something other than exactly one type of its own?"""
+        key = f"{self.own}.{iface.lstrip('.')}"
+        if self.own is None or key not in self.implementations:
+            return False
+        impl = self.implementations[key]
+        return impl is None or impl.rpartition(".")[0] != self.own
 
     def field_type(self, owner: str, name: str, depth: int = 0) -> str | None:
         """A field's type on a struct of a module package, promoted fields included

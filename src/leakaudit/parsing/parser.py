@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import tree_sitter_go
 from tree_sitter import Language, Node, Parser, Tree
 
-GO = Language(tree_sitter_go.language())
+from leakaudit.parsing.generated import is_generated
 
-# `// Code generated ... DO NOT EDIT.` before the package clause marks generated code
-# (https://go.dev/s/generatedcode).
-_GENERATED = re.compile(rb"^// Code generated .* DO NOT EDIT\.$", re.MULTILINE)
+__all__ = ["GO", "SourceFile", "first_error", "is_generated", "line_count", "parse", "parser"]
+
+GO = Language(tree_sitter_go.language())
 
 
 @lru_cache(maxsize=1)
@@ -61,13 +60,6 @@ def parse(path: str, content: bytes) -> SourceFile:
             )
             break
     return SourceFile(path=path, content=content, tree=tree, package=package)
-
-
-def is_generated(content: bytes) -> bool:
-    """True when a generated-code marker appears before the package clause."""
-    head_end = re.search(rb"^package\s", content, re.MULTILINE)
-    head = content[: head_end.start()] if head_end else content[:4096]
-    return _GENERATED.search(head) is not None
 
 
 def first_error(root: Node) -> Node | None:

@@ -1,0 +1,96 @@
+"""What the scheduler reads of each file before anything is parsed: the packages it
+imports (module/graph.py) and the interfaces and methods it declares
+(module/implementations.py).
+
+Remembered between scans by path, with the file's size, mtime, ctime and inode (as
+git's index trusts a stat): while those match, a warm scan orders its units without
+opening the file or running a regex over it. A file modified within the last two
+seconds is not remembered (its next write may keep the same times). Only with a
+cache; one entry per scan root.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from leakaudit import reading
+from leakaudit.module import graph as graph_mod
+from leakaudit.module import implementations
+from leakaudit.parsing.generated import is_generated
+
+if TYPE_CHECKING:
+    from leakaudit.cache import Cache
+
+Stamp = tuple[int, int, int, int]  # size, mtime and ctime in ns, inode
+_RACY_NS = 2_000_000_000
+KEEP_BYTES = 32 * 1024  # files read whole and smaller than this are kept for the scan
+_VERSION = 1  # of what is remembered: a new one forgets the old entries
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    imports: frozenset[str]
+    # None for a test or generated file: its types implement nothing the module runs.
+    methods: implementations.FileMethods | None
+
+
+class FileFactsMemo:
+    def __init__(self, cache: Cache | None, real_root: str) -> None:
+        self.cache = cache
+        self.key = f"{real_root}\0{_VERSION}"
+        loaded = cache.get("file-facts", self.key) if cache is not None else None
+        self.known: dict[str, tuple[Stamp, FileFacts]] = loaded if isinstance(loaded, dict) else {}
+        self.changed = False
+        self.now = time.time_ns()
+
+    def facts(self, path: str, whole: dict[str, bytes]) -> FileFacts | None:
+        """The file's facts (None: it cannot be read); a small file read on the way is
+        put in `whole`, so that the scan does not read it twice."""
+        stamp = _stat(path)
+        found = self.known.get(path) if stamp is not None else None
+        if (
+            isinstance(found, tuple)
+            and len(found) == 2
+            and found[0] == stamp
+            and isinstance(found[1], FileFacts)
+        ):
+            return found[1]  # a damaged entry is a miss
+        try:
+            content, _ = reading.read_file(path)
+        except OSError:
+            return None
+        if content is None:
+            return None  # too large: the scan says so when it reads it
+        if len(content) < KEEP_BYTES:
+            whole[path] = content
+        plain = not path.endswith("_test.go") and not is_generated(content)
+        made = FileFacts(
+            frozenset(graph_mod.imports_of(content)),
+            implementations.scan(content) if plain else None,
+        )
+        self._remember(path, stamp, made)
+        return made
+
+    def _remember(self, path: str, stamp: Stamp | None, made: FileFacts) -> None:
+        if self.cache is None or stamp is None:
+            return
+        if self.now - stamp[1] >= _RACY_NS:
+            self.known[path] = (stamp, made)
+        elif self.known.pop(path, None) is None:
+            return
+        self.changed = True
+
+    def save(self) -> None:
+        if self.cache is not None and self.changed:
+            self.cache.put("file-facts", self.key, self.known)
+
+
+def _stat(path: str) -> Stamp | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
