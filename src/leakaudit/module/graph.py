@@ -24,11 +24,6 @@ _BLOCK_COMMENT = re.compile(rb"/\*.*?\*/", re.DOTALL)
 _FIRST_DECL = re.compile(rb"^(?:func|type|var|const)\b", re.MULTILINE)
 
 
-def past_imports(head: bytes) -> bool:
-    """Does this head of a file reach past its imports (a declaration starts)?"""
-    return _FIRST_DECL.search(head) is not None
-
-
 def imports_of(content: bytes) -> set[str]:
     """The import paths a Go file names (blank and dot imports included: they are edges
     all the same)."""
