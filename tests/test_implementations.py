@@ -44,8 +44,8 @@ def test_scan_reads_interfaces_and_methods() -> None:
     found = scan(SOURCE)
     by_name = {i.name: i.methods for i in found.interfaces}
     assert by_name == {
-        "Source": frozenset({"Rows", "Close"}),  # over several lines, comments skipped
-        "Named": frozenset({"Name"}),  # inside a type group, on one line
+        "Source": ("Close", "Rows"),  # over several lines, comments skipped
+        "Named": ("Name",),  # inside a type group, on one line
         "Embeds": None,  # embeds another interface: its method set is not all here
         "Number": None,  # a constraint: type terms, no methods
     }

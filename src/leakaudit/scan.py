@@ -200,7 +200,7 @@ def _graph(
             read[unit.directory] = [(rel, f) for rel, f in found if f is not None]
         return read[unit.directory]
 
-    def files(units: list[Unit]) -> Iterator[tuple[int, str, frozenset[str]]]:
+    def files(units: list[Unit]) -> Iterator[tuple[int, str, tuple[str, ...]]]:
         for index, unit in enumerate(units):
             for rel, found in facts_of(unit):
                 yield index, rel, found.imports
@@ -222,7 +222,7 @@ def _graph(
 def _graph_of(
     units: list[Unit],
     context: UnitContext,
-    files: Callable[[list[Unit]], Iterator[tuple[int, str, frozenset[str]]]],
+    files: Callable[[list[Unit]], Iterator[tuple[int, str, tuple[str, ...]]]],
 ) -> tuple[list[Unit], graph_mod.Graph]:
     while True:
         graph = graph_mod.build([u.directory for u in units], context.real_root, files(units))

@@ -3,6 +3,7 @@ results (a sink). Named for what it is; Go contexts are a rule family, not this.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -437,14 +438,12 @@ class Package:
         """Names of this package's functions and methods returning a struct of its own
         that has a field of a resource type (or a `cancel` func): the constructors an
         owner type can have (leakaudit.module.owners), told from the text alone."""
-        words = {t.rsplit(".", 1)[-1].encode() for t in self.resource_rules}
-        words.add(b"ancel")
+        words = {re.escape(t.rsplit(".", 1)[-1].encode()) for t in self.resource_rules}
+        search = re.compile(b"|".join(sorted(words | {b"ancel"}))).search
         types = frozenset(
             "." + name
             for name, decl in self.symbols.types.items()
-            if decl.kind == "struct"
-            and decl.body is not None
-            and any(w in (decl.body.text or b"") for w in words)
+            if decl.kind == "struct" and decl.body is not None and search(decl.body.text or b"")
         )
         if not types:
             return frozenset()

@@ -372,7 +372,7 @@ def _type_spec(spec: Node, imports: dict[str, str], symbols: PackageSymbols) -> 
         fields = next((c for c in body.named_children if c.type == "field_declaration_list"), None)
         decl = TypeDecl(name, "struct", body=fields, imports=imports)
     elif body.type == "interface_type":
-        decl = TypeDecl(name, "interface", _fields={})
+        decl = TypeDecl(name, "interface", body=body, _fields={})
         for elem in body.named_children:
             if elem.type == "method_elem":
                 decl.methods[text(child(elem, "name"))] = result_types(elem, imports)

@@ -495,9 +495,12 @@ def _interfaces(pkg: Package, out: PackageSummary, kinds: dict[str, Rule]) -> No
     """The facts of an interface's methods: its one implementation's in the package,
     when it has exactly one (outside tests); else at their declared types, each
     resource-typed result fresh, as a call through the interface was before summaries."""
+    search = _words(_spelling(kinds)).search
     for tname, decl in pkg.symbols.types.items():
         if decl.kind != "interface" or not decl.methods:
             continue
+        if decl.body is None or not search(decl.body.text or b""):
+            continue  # names no resource type: nothing to say about its methods
         impl = sole_implementation(pkg, tname)
         for method in decl.methods:
             key = f"{tname}.{method}"

@@ -12,9 +12,9 @@ cache; one entry per scan root.
 from __future__ import annotations
 
 import os
+import sys
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from leakaudit import reading
 from leakaudit.module import graph as graph_mod
@@ -26,13 +26,12 @@ if TYPE_CHECKING:
 
 Stamp = tuple[int, int, int, int]  # size, mtime and ctime in ns, inode
 _RACY_NS = 2_000_000_000
-KEEP_BYTES = 32 * 1024  # files read whole and smaller than this are kept for the scan
-_VERSION = 1  # of what is remembered: a new one forgets the old entries
+KEEP_BYTES = 256 * 1024 * 1024  # what a scan keeps of the files read here, in all
+_VERSION = 2  # of what is remembered: a new one forgets the old entries
 
 
-@dataclass(frozen=True)
-class FileFacts:
-    imports: frozenset[str]
+class FileFacts(NamedTuple):
+    imports: tuple[str, ...]  # interned: the same paths recur in every file
     # None for a test or generated file: its types implement nothing the module runs.
     methods: implementations.FileMethods | None
 
@@ -45,10 +44,11 @@ class FileFactsMemo:
         self.known: dict[str, tuple[Stamp, FileFacts]] = loaded if isinstance(loaded, dict) else {}
         self.changed = False
         self.now = time.time_ns()
+        self.kept = 0
 
     def facts(self, path: str, whole: dict[str, bytes]) -> FileFacts | None:
-        """The file's facts (None: it cannot be read); a small file read on the way is
-        put in `whole`, so that the scan does not read it twice."""
+        """The file's facts (None: it cannot be read); a file read on the way is put in
+        `whole` (up to KEEP_BYTES in all), so that the scan does not read it twice."""
         stamp = _stat(path)
         found = self.known.get(path) if stamp is not None else None
         if (
@@ -64,11 +64,12 @@ class FileFactsMemo:
             return None
         if content is None:
             return None  # too large: the scan says so when it reads it
-        if len(content) < KEEP_BYTES:
+        if self.kept + len(content) <= KEEP_BYTES:
             whole[path] = content
+            self.kept += len(content)
         plain = not path.endswith("_test.go") and not is_generated(content)
         made = FileFacts(
-            frozenset(graph_mod.imports_of(content)),
+            tuple(sorted(sys.intern(i) for i in graph_mod.imports_of(content))),
             implementations.scan(content) if plain else None,
         )
         self._remember(path, stamp, made)
