@@ -230,7 +230,10 @@ def _run(pkg: Package, rule: Rule, sink: Sink) -> None:
             return
         sites = find_sites(pkg, fn, rule)
         for site in sites:
-            _check_site(pkg, fn, rule, site, sites, sink)
+            own = rule
+            if site.release and site.release != rule.release.methods:
+                own = replace(rule, release=replace(rule.release, methods=site.release))
+            _check_site(pkg, fn, own, site, sites, sink)
 
     sink.each(pkg.reported(interest(rule)), rule, check)
 
@@ -274,15 +277,62 @@ def _check_site(
         handed = _Outcome(handed_off=True, handed_to=[(line_of(site.call), where)])
         _record(sink, rule, fn, site, "handed-off", handed)
         return
+    if site.release:
+        plain = _straight_release(site, rule)
+        if plain is not None:  # most locks: no flow, no control-flow graph
+            _record(sink, rule, fn, site, plain)
+            return
     outcome = _flow(fn, rule, site, sites, _passes(pkg, fn, rule))
     _conclude(pkg, fn, rule, site, outcome, sink)
+
+
+# Words a statement must not hold between a lock and its release for the straight-line
+# shortcut: anything that can leave the block, or take the lock again.
+_LEAVES = (b"return", b"break", b"continue", b"goto", b"panic", b"Fatal", b"Exit", b"Skip")
+_PLAIN_STATEMENTS = frozenset(
+    {
+        "expression_statement",
+        "assignment_statement",
+        "short_var_declaration",
+        "var_declaration",
+        "inc_statement",
+        "dec_statement",
+        "comment",
+    }
+)
+
+
+def _straight_release(site: Site, rule: Rule) -> str | None:
+    """ "deferred" when the statement right after the acquisition defers its release,
+    "released" when a later statement of the same block releases it and nothing in
+    between can leave the block or touch it otherwise; None: follow the paths."""
+    var = site.var or ""
+    releases = tuple(f"{var}.{m}()".encode() for m in rule.release.methods)
+    sibling = site.statement.next_named_sibling
+    while sibling is not None and sibling.type == "comment":
+        sibling = sibling.next_named_sibling
+    if sibling is None:
+        return None
+    data = sibling.text or b""
+    if sibling.type == "defer_statement" and data.strip() in (b"defer " + r for r in releases):
+        return "deferred"
+    while sibling is not None:
+        data = sibling.text or b""
+        if sibling.type == "expression_statement" and data.strip() in releases:
+            return "released"
+        if var.encode() in data or any(word in data for word in _LEAVES):
+            return None
+        if sibling.type not in _PLAIN_STATEMENTS:
+            return None
+        sibling = sibling.next_named_sibling
+    return None
 
 
 def _outer_owner(fn: Function, rule: Rule, var: str) -> str | None:
     """The name of the enclosing function, when `fn` is a func literal that assigns
     `var` without declaring it, and the enclosing function that declares it releases
     it somewhere (a deferred closure, an explicit call)."""
-    if not fn.is_literal:
+    if not fn.is_literal or "." in var:
         return None
     scope = fn.scope
     if var in scope.params or any(d.type != "assignment_statement" for d, _ in scope.entries(var)):
@@ -323,7 +373,7 @@ def flow_param(pkg: Package, fn: Function, rule: Rule, name: str) -> _Outcome:
 def _passes(pkg: Package, fn: Function, rule: Rule) -> Passes:
     from leakaudit.module.effects import passed
 
-    return lambda call, index, via: passed(pkg, fn, rule, call, index, via)
+    return lambda call, index, via, field="": passed(pkg, fn, rule, call, index, via, field)
 
 
 def _flow(
@@ -355,6 +405,11 @@ def _flow(
     outcome = _Outcome()
 
     before = None if from_entry else site.statement
+    if site.release and _deferred_at_top(fn, graph.of_kind(Kind.DEFER), uses, site.statement):
+        # `mu.Lock(); defer mu.Unlock()` at the top, then `mu.Unlock(); ...; mu.Lock()`
+        # further down: the deferred call unlocks whatever is held when it returns.
+        outcome.deferred = True
+        return outcome
     if _deferred_closure_releases(graph.of_kind(Kind.DEFER), uses, before):
         # `defer func() { cancel() }()` reads the variable when the function returns,
         # so it releases whatever the variable holds then, this value included.
@@ -530,6 +585,10 @@ def _flow(
             return 0  # `for range t.C` leaves only by a return inside it
         if edge_cond is None:
             return state
+        if _constant(edge_cond) is not None and _constant(edge_cond) != value:
+            return 0  # `if false { ... }`: never taken
+        if site.guards and any(_guard_fails(edge_cond, value, g) for g in site.guards):
+            return _settled(state)  # `if x { mu.Lock() }` ... where x is false: not taken
         if state & (IF_OK | IF_FAILED) and outcomes:
             failed = nilness.established(edge_cond, value, lambda n, nil: not nil and n in outcomes)
             succeeded = nilness.established(edge_cond, value, lambda n, nil: nil and n in outcomes)
@@ -590,6 +649,22 @@ def _flow(
     return outcome
 
 
+def _guard_fails(cond: Node, value: bool, guard: tuple[str, bool]) -> bool:
+    """On the edge where `cond` is `value`, is the acquisition's guard (a plain
+    condition it was taken under, with its value then) not what it was?"""
+    base, holds = _unnegated(cond, value)
+    said, taken_when = guard
+    return base is not None and holds != taken_when and " ".join(text(base).split()) == said
+
+
+def _constant(cond: Node | None) -> bool | None:
+    """True or False for a condition that is that literal, else None."""
+    cond = unparen(cond)
+    if cond is not None and cond.type in ("true", "false"):
+        return cond.type == "true"
+    return None
+
+
 def _settled(state: int) -> int:
     """Nothing open any more on the paths this state describes."""
     return (state & ~(LIVE | REOPENED)) | DONE
@@ -615,6 +690,12 @@ def _conclude(
             line=line_of(where),
         )
         _record(sink, rule, fn, site, "leaked", outcome)
+        return
+    if outcome.leaks and rule.options.get("helpers-hold") and not outcome.released:
+        # It never releases what it takes: it returns holding it on purpose (a lock
+        # helper), and its callers owe the release.
+        held = _Outcome(handed_to=[(line_of(site.call), f"held on return by {fn.name}")])
+        _record(sink, rule, fn, site, "handed-off", held)
         return
     if outcome.leaks:
         if site.var and _only_blank_uses(fn, site):
@@ -655,6 +736,7 @@ def _conclude(
                 call=call,
                 exit=exit_desc,
                 line=line,
+                release=(site.release or rule.release.methods or ("",))[0],
             )
             if suffix:
                 finding = sink.findings[-1]
@@ -813,6 +895,23 @@ def _exhausted(cond: Node, value: bool, var: str, methods: tuple[str, ...]) -> b
     )
 
 
+def _deferred_at_top(fn: Function, defers: list[Block], uses: UseClassifier, site: Node) -> bool:
+    """A receiver acquisition (a lock) after a release deferred in the function body's
+    own statement list: that defer runs on every path from there, and the receiver it
+    was given is the same lock."""
+    body = child(fn.node, "body")
+    for block in defers:
+        node = block.node
+        if node is None or node.start_byte >= site.start_byte:
+            continue
+        holder = node.parent
+        if holder is not None and holder.type == "statement_list":
+            holder = holder.parent
+        if holder == body and uses.effect(node).use == Use.RELEASE:
+            return True
+    return False
+
+
 def _deferred_closure_releases(
     defers: list[Block], uses: UseClassifier, before: Node | None
 ) -> bool:
@@ -868,6 +967,8 @@ def _closing_brace(func: Node) -> Node:
 
 
 def _only_blank_uses(fn: Function, site: Site) -> bool:
+    if site.var is not None and "." in site.var:
+        return False  # a held field (`s.mu`) is not a variable one can discard
     uses = UseClassifier(site.var or "", ReleaseSpec(), fn.types, fn.scope, fn.spend)
     body = child(fn.node, "body")
     if body is None:

@@ -11,7 +11,7 @@ from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Interest, Package
 from leakaudit.facts.typing import Callee
-from leakaudit.parsing.syntax import expressions, text
+from leakaudit.parsing.syntax import expressions, path_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import AcquireSpec, Rule
 
@@ -30,6 +30,11 @@ class Site:
     err: str | None = None
     field: str | None = None  # for "stored" into a selector: its field name
     owner: str | None = None  # ... and the struct type declaring that field, if known
+    # A receiver acquisition (`s.mu.Lock()`): what releases it, when not the rule's
+    # release.methods, and the plain conditions it was taken under (`if x { mu.Lock() }`:
+    # where `x` is false later, it was not taken).
+    release: tuple[str, ...] = ()
+    guards: tuple[tuple[str, bool], ...] = ()  # (condition, its value when taken), innermost first
 
 
 def interest(rule: Rule) -> Interest:
@@ -76,6 +81,11 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         return None
     shape = _binding(call)
     for spec in rule.acquire:
+        if spec.receiver:
+            found = _receiver_site(fn, rule, spec, callee, call, shape)
+            if found is not None:
+                return found
+            continue
         indexes = _matches(pkg, fn, spec, callee, call, shape)
         if indexes is None:
             continue
@@ -178,6 +188,185 @@ def _matches(
             error = results.index("error") if "error" in results else None
             return results.index(spec.returns), error
     return None
+
+
+def _receiver_site(
+    fn: Function, rule: Rule, spec: AcquireSpec, callee: Callee, call: Node, shape: _Shape
+) -> Site | None:
+    """`s.mu.Lock()` as a statement, its receiver typed as one of the spec's types: the
+    receiver (its path, `s.mu`) is what is held. Not when the function releases that
+    path before it first acquires it: it was entered holding it, and takes it back."""
+    if callee.name not in spec.calls or callee.package != spec.package:
+        return None
+    if callee.receiver not in spec.types or shape.kind != "dropped":
+        return None
+    if shape.statement.type != "expression_statement":
+        return None  # `go mu.Lock()`, `defer mu.Lock()`: not a hold on this path
+    path = receiver_path(call, rule.release.through)
+    if path is None:
+        return None
+    release = spec.release or rule.release.methods
+    through = rule.release.through
+    if _released_first(fn, path, release, spec.calls, through):
+        return None
+    if _released_before_in_block(shape.statement, path, release, through):
+        return None  # `mu.Unlock(); slow(); mu.Lock()`: taken back in a held region
+    loop = _enclosing_loop(shape.statement)
+    if loop is not None and not _releases_in(loop, path, release, through):
+        return None  # RLock n times in a loop, RUnlock n times after: counted, not followed
+    return Site(
+        call, callee, shape.statement, "var", var=path, release=release, guards=_guards(shape)
+    )
+
+
+def receiver_path(call: Node, through: tuple[str, ...] = ()) -> str | None:
+    """`s.mu` for `s.mu.Lock()`, `e` for `e.Lock()` and (with "Mutex" in `through`) for
+    `e.Mutex.Lock()`: a variable and its fields, nothing else (not `m[k].Lock()`)."""
+    function = unparen(child(call, "function"))
+    if function is None or function.type != "selector_expression":
+        return None
+    operand = unparen(child(function, "operand"))
+    while (
+        operand is not None
+        and operand.type == "selector_expression"
+        and text(child(operand, "field")) in through
+    ):
+        operand = unparen(child(operand, "operand"))
+    return path_of(operand)
+
+
+def _released_first(
+    fn: Function,
+    path: str,
+    release: tuple[str, ...],
+    acquire: tuple[str, ...],
+    through: tuple[str, ...],
+) -> bool:
+    """Does the first acquire or release of `path` in the function's own body, in
+    source order, release it?"""
+    body = child(fn.node, "body")
+    if body is None:
+        return False
+    wanted = set(release) | set(acquire)
+    for node in walk(body):
+        if node.type != "call_expression":
+            continue
+        function = unparen(child(node, "function"))
+        if function is None or function.type != "selector_expression":
+            continue
+        method = text(child(function, "field"))
+        if method in wanted and receiver_path(node, through) == path:
+            return method in release and method not in acquire
+    return False
+
+
+def _released_before_in_block(
+    stmt: Node, path: str, release: tuple[str, ...], through: tuple[str, ...]
+) -> bool:
+    """A statement before `stmt` in its block releases `path` (`mu.Unlock()`)."""
+    return any(
+        sibling.type == "expression_statement" and _releases_in(sibling, path, release, through)
+        for sibling in _siblings_before(stmt)
+    )
+
+
+def _enclosing_loop(stmt: Node) -> Node | None:
+    node = stmt.parent
+    while node is not None and node.type not in ("func_literal", "function_declaration"):
+        if node.type == "for_statement":
+            return node
+        if node.type == "method_declaration":
+            return None
+        node = node.parent
+    return None
+
+
+def _releases_in(node: Node, path: str, release: tuple[str, ...], through: tuple[str, ...]) -> bool:
+    for call in walk(node):
+        if call.type != "call_expression":
+            continue
+        function = unparen(child(call, "function"))
+        if (
+            function is not None
+            and function.type == "selector_expression"
+            and text(child(function, "field")) in release
+            and receiver_path(call, through) == path
+        ):
+            return True
+    return False
+
+
+def _siblings_before(stmt: Node) -> list[Node]:
+    out = []
+    sibling = stmt.prev_named_sibling
+    while sibling is not None:
+        out.append(sibling)
+        sibling = sibling.prev_named_sibling
+    return out
+
+
+# Conditions that read the same twice unless something assigns what they read: plain
+# variables and fields, literals, comparisons, len and cap, and !, && and || of them.
+_PURE_CALLS = frozenset({"len", "cap"})
+
+
+def _pure(cond: Node | None) -> bool:
+    if cond is None:
+        return False
+    kind = cond.type
+    if kind in ("identifier", "selector_expression"):
+        return path_of(cond) is not None
+    if kind in ("int_literal", "nil", "true", "false", "interpreted_string_literal"):
+        return True
+    if kind == "parenthesized_expression":
+        return _pure(unparen(cond))
+    if kind == "unary_expression":
+        return text(child(cond, "operator")) == "!" and _pure(child(cond, "operand"))
+    if kind == "binary_expression":
+        return _pure(child(cond, "left")) and _pure(child(cond, "right"))
+    if kind == "call_expression":
+        args = child(cond, "arguments")
+        return (
+            text(child(cond, "function")) in _PURE_CALLS
+            and args is not None
+            and all(_pure(a) for a in args.named_children)
+        )
+    return False
+
+
+def _guards(shape: _Shape) -> tuple[tuple[str, bool], ...]:
+    """The plain conditions of the `if`s whose blocks hold the statement, innermost
+    first, each with the value it has there (its `!`s taken off): true in a
+    consequence, false in a plain else."""
+    out: list[tuple[str, bool]] = []
+    node = shape.statement
+    while True:
+        block = node.parent
+        if block is not None and block.type == "statement_list":
+            block = block.parent
+        holder = block.parent if block is not None else None
+        if block is None or block.type != "block" or holder is None:
+            break
+        if holder.type != "if_statement" or child(holder, "initializer") is not None:
+            break
+        cond = unparen(child(holder, "condition"))
+        if not _pure(cond):
+            break
+        if child(holder, "consequence") == block:
+            value = True
+        elif child(holder, "alternative") == block:
+            value = False
+        else:
+            break
+        while (
+            cond is not None
+            and cond.type == "unary_expression"
+            and text(child(cond, "operator")) == "!"
+        ):
+            cond, value = unparen(child(cond, "operand")), not value
+        out.append((" ".join(text(cond).split()), value))
+        node = holder
+    return tuple(out)
 
 
 def _stored_target(shape: _Shape, resource: int) -> Node | None:

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
+from typing import Protocol
 
 from tree_sitter import Node
 
 from leakaudit.facts.typing import FileTypes, Names
 from leakaudit.module.summary import BORROWS, ON_FAILURE, ON_SUCCESS, RELEASES
-from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import expressions, path_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import ReleaseSpec
 
@@ -51,10 +52,13 @@ class Effect:
 
 NO_EFFECT = Effect()
 
-# What a callee does with the argument at an index (the rule's `via` field of the
-# resource, resp.Body, when the flag says so), from its summary: a
-# leakaudit.module.summary effect (RELEASES, ON_SUCCESS, ...), or None unknown.
-Passes = Callable[[Node, int, bool], "str | None"]
+
+# What a callee does with the argument at an index (-1: its receiver), or with the
+# rule's `via` field of it (resp.Body) when the flag says so, or with a field path of
+# it (`mu` of `s`, when `s.mu` is held and `s` is passed): a leakaudit.module.summary
+# effect (RELEASES, ON_SUCCESS, ...), or None unknown.
+class Passes(Protocol):
+    def __call__(self, call: Node, index: int, via: bool, field: str = "") -> str | None: ...
 
 
 def _free(_: int) -> None:
@@ -72,6 +76,10 @@ class UseClassifier:
         passes: Passes | None = None,
     ) -> None:
         self.var = var
+        # A path (`s.mu`): what is held is a field, found as that chain of selectors;
+        # a statement that does not name its variable (`s`) cannot touch it.
+        self.path = "." in var
+        self.needle = var.split(".", 1)[0].encode()
         self.passes = passes
         self.release = release
         self.types = types
@@ -86,15 +94,17 @@ class UseClassifier:
             return NO_EFFECT
         data = node.text or b""
         helpers = self.helpers
-        if self.var.encode() not in data and not any(h.encode() in data for h in helpers):
+        if self.needle not in data and not any(h.encode() in data for h in helpers):
             return NO_EFFECT
         self.spend(node.descendant_count)
         best = NO_EFFECT
         for occ in walk(node):
             if occ.type == "func_literal" and occ != node:
                 eff = self._closure(occ)
-            elif occ.type == "identifier" and text(occ) == self.var:
+            elif self._names_var(occ):
                 eff = self._occurrence(occ)
+            elif self.path and occ.type == "call_expression":
+                eff = self._holder_passed(occ)
             elif occ.type == "identifier" and text(occ) in helpers:
                 eff = self._helper(occ)
             else:
@@ -107,13 +117,45 @@ class UseClassifier:
         self.spend(node.descendant_count)
         helpers = self.helpers
         return any(
-            occ.type == "identifier"
-            and (
-                (text(occ) == self.var and self._occurrence(occ).use == Use.RELEASE)
-                or (text(occ) in helpers and self._helper(occ).use == Use.RELEASE)
+            (self._names_var(occ) and self._occurrence(occ).use == Use.RELEASE)
+            or (
+                occ.type == "identifier"
+                and text(occ) in helpers
+                and self._helper(occ).use == Use.RELEASE
             )
             for occ in walk(node, into_funcs=True)
         )
+
+    def _holder_passed(self, call: Node) -> Effect:
+        """A call given what holds the path (`s.unlockAll()`, `finish(s)` while `s.mu`
+        is held): what the callee does with that field of its receiver or parameter."""
+        if self.passes is None:
+            return NO_EFFECT
+        function = unparen(child(call, "function"))
+        holders: list[tuple[int, Node]] = []
+        if function is not None and function.type == "selector_expression":
+            holders.append((-1, child(function, "operand")))
+        arguments = child(call, "arguments")
+        args = [a for a in arguments.named_children if a.type != "comment"] if arguments else []
+        holders.extend(enumerate(args))
+        for index, node in holders:
+            holder = path_of(unparen(node))
+            if holder is None or not self.var.startswith(holder + "."):
+                continue
+            if index == -1 and text(child(function, "field")) in self.release.methods:
+                continue  # `s.mu.Unlock()` itself: the occurrence says so
+            effect = self.passes(call, index, False, self.var[len(holder) + 1 :])
+            if effect == RELEASES:
+                return Effect(Use.RELEASE)
+            if effect is not None and effect != BORROWS:
+                return Effect(Use.HANDOFF, to=f"its holder passed to {_said(function)}()")
+        return NO_EFFECT
+
+    def _names_var(self, occ: Node) -> bool:
+        """Is `occ` the tracked variable (or, for a path, that chain of selectors)?"""
+        if self.path:
+            return occ.type == "selector_expression" and path_of(occ) == self.var
+        return occ.type == "identifier" and text(occ) == self.var
 
     @cached_property
     def helpers(self) -> dict[str, Effect]:
@@ -138,9 +180,7 @@ class UseClassifier:
 
     def _plain_releases(self, node: Node) -> bool:
         return any(
-            occ.type == "identifier"
-            and text(occ) == self.var
-            and self._occurrence(occ).use == Use.RELEASE
+            self._names_var(occ) and self._occurrence(occ).use == Use.RELEASE
             for occ in walk(node, into_funcs=True)
         )
 
@@ -187,6 +227,13 @@ class UseClassifier:
     def _occurrence(self, occ: Node) -> Effect:
         value = occ
         parent = _up(value)
+        while (
+            parent is not None
+            and parent.type == "selector_expression"
+            and child(parent, "operand") == value
+            and text(child(parent, "field")) in self.release.through
+        ):
+            value, parent = parent, _up(parent)  # e.Mutex stands for e
         via = self.release.via
         if (
             parent is not None
@@ -314,9 +361,23 @@ class UseClassifier:
 
     def _method_value(self, selector: Node) -> Effect | None:
         """`v.Close` as a value, not called: given to `t.Cleanup` (or `b.Cleanup`) it
-        is a release, as a defer is; passed anywhere else, whoever gets it may call it,
-        so a hand-off."""
+        is a release, as a defer is; passed anywhere else, returned (`return mu.Unlock`)
+        or kept in a variable, whoever gets it may call it, so a hand-off."""
         arguments = _up(selector)
+        if arguments is not None and arguments.type in ("return_statement", "expression_list"):
+            holder = arguments if arguments.type == "return_statement" else arguments.parent
+            method = text(child(selector, "field"))
+            if holder is not None and holder.type == "return_statement":
+                return Effect(Use.HANDOFF, to=f"its {method} returned")
+            kept = holder is not None and holder.type in _ASSIGNMENTS
+            targets = expressions(child(holder, "left")) if kept else []
+            if (
+                kept
+                and any(text(t) != "_" for t in targets)
+                and child(holder, "right") == arguments
+            ):
+                return Effect(Use.HANDOFF, to=f"its {method} kept in a variable")
+            return None
         if arguments is None or arguments.type != "argument_list":
             return None
         call = arguments.parent
@@ -382,6 +443,9 @@ def _error_bound(call: Node) -> str | None:
     if last is None or last.type != "identifier" or text(last) == "_":
         return None
     return text(last)
+
+
+_ASSIGNMENTS = ("short_var_declaration", "assignment_statement")
 
 
 def _said(node: Node | None) -> str:

@@ -95,7 +95,13 @@ def _declared(pkg: Package, receiver: str | None, name: str) -> tuple[Node, Sour
 
 
 def passed(
-    pkg: Package, fn: Function, rule: Rule, call: Node, index: int, via: bool = False
+    pkg: Package,
+    fn: Function,
+    rule: Rule,
+    call: Node,
+    index: int,
+    via: bool = False,
+    field: str = "",
 ) -> str | None:
     """What the callee of `call` does with its argument at `index`: this package's
     functions from their bodies, the module's other packages from their summaries;
@@ -107,6 +113,8 @@ def passed(
     callee = callee_of(fn, call)
     if callee is None or callee.package is None:
         return None
+    if field:
+        return _field_effect(pkg, callee, index, field, rule) if callee.package == "." else None
     if callee.package == ".":
         receiver = callee.receiver
         if receiver is not None and receiver in pkg.symbols.types:
@@ -122,6 +130,47 @@ def passed(
         return None  # summaries describe parameters of the resource's own type
     facts = pkg.module.func(callee.qualified)
     return facts.param(index) if facts is not None else None
+
+
+def _field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Rule) -> str | None:
+    """What this package's function does with `field` of its receiver (index -1) or of
+    its parameter at `index`, as a held lock: `func (s *S) finishAndUnlock()` releases
+    `mu` of its receiver. Followed as that path of the parameter, from the entry."""
+    found = declaration(pkg, callee.receiver, callee.name)
+    if found is None:
+        return None
+    decl, fn = found
+    if index == -1:
+        name = _receiver_name(decl)
+    else:
+        params = params_of(decl, fn.types.imports)
+        name = params[index].name if index < len(params) and not params[index].variadic else None
+    if not name or name == "_":
+        return None
+    body = child(decl, "body")
+    if body is None or not any(m.encode() in (body.text or b"") for m in rule.release.methods):
+        return BORROWS  # never releases anything of the kind: the caller still holds it
+
+    def compute() -> str | None:
+        saved, fn.work = fn.work, 0
+        try:
+            return _follow(pkg, fn, f"{name}.{field}", rule)
+        except BudgetExceeded:
+            return None
+        finally:
+            fn.work = saved
+
+    key = ("field-effect", decl.id, index, field, rule.id, rule.release.methods)
+    solver = pkg.memo("fixpoint-solver", Solver)
+    return solve(pkg._cache, solver, key, compute, (RELEASES, BORROWS), KEEPS)  # type: ignore[no-any-return]
+
+
+def _receiver_name(method: Node) -> str | None:
+    recv = child(method, "receiver")
+    for param in recv.named_children if recv is not None else ():
+        name = child(param, "name")
+        return text(name) if name is not None else None
+    return None
 
 
 def sole_implementation(pkg: Package, iface: str, in_tests: bool = False) -> str | None:

@@ -158,3 +158,16 @@ def enclosing_function(node: Node) -> Node | None:
     while cur is not None and cur.type not in FUNC_NODES:
         cur = cur.parent
     return cur
+
+
+def path_of(node: Node | None) -> str | None:
+    """A variable or a chain of its fields as one string (`s.mu`, `c.state.mu`); None for
+    anything else."""
+    parts: list[str] = []
+    while node is not None and node.type == "selector_expression":
+        parts.append(text(field(node, "field")))
+        node = unparen(field(node, "operand"))
+    if node is None or node.type != "identifier":
+        return None
+    parts.append(text(node))
+    return ".".join(reversed(parts))

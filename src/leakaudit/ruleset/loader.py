@@ -233,6 +233,8 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
                 error=spec.get("error"),
                 results=spec.get("results"),
                 unknown_receivers=spec.get("unknown-receivers", True),
+                receiver=spec.get("receiver", False),
+                release=tuple(spec.get("release", ())),
             )
         )
     if values["check"] not in known_checks():
@@ -251,6 +253,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         receives=tuple(rel.get("receives", ())),
         exhausts=tuple(rel.get("exhausts", ())),
         endless=tuple(rel.get("endless", ())),
+        through=tuple(rel.get("through", ())),
     )
     if values["check"] == "obligation" and not (release.methods or release.call):
         raise RuleError(

@@ -41,6 +41,8 @@ class AcquireSpec:
     # Match a method call whose receiver type is unknown by its name and result shape.
     # Off for APIs whose method names are common elsewhere (Get, Post, Do).
     unknown_receivers: bool = True
+    receiver: bool = False  # the call's receiver is the resource (`mu.Lock()`)
+    release: tuple[str, ...] = ()  # its own release methods, instead of the rule's
 
     @property
     def result_count(self) -> int:
@@ -60,6 +62,7 @@ class ReleaseSpec:
     endless: tuple[str, ...] = ()
     # Functions that only borrow the resource: passing it to them is not a hand-off.
     borrowers: tuple[str, ...] = ()
+    through: tuple[str, ...] = ()  # fields standing for the resource (`e.Mutex` for `e`)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,11 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "error": Field("int"),
         "results": Field("int"),
         "unknown-receivers": Field("bool"),
+        # The call's receiver is the resource: a method without a result (`mu.Lock()`).
+        "receiver": Field("bool"),
+        # What releases what this entry acquires, when not the rule's release.methods
+        # (`RLock` is released by `RUnlock`, `Lock` by `Unlock`).
+        "release": Field("list[str]"),
     },
     "release": {
         "methods": Field("list[str]"),
@@ -69,6 +74,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "receives": Field("list[str]"),
         "exhausts": Field("list[str]"),
         "endless": Field("list[str]"),
+        # Fields that stand for the resource itself: `e.Mutex.Unlock()` unlocks `e`.
+        "through": Field("list[str]"),
     },
     "companion": {
         "after": Field("list[str]", required=True),
@@ -86,6 +93,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "calls": Field("list[str]"),  # structural checks: the calls they look at
         "packages": Field("list[str]"),
         "leave-stopped-tickers": Field("bool"),  # ticker loops go to the ticker rule
+        # A function that never releases what it acquires returns holding it on purpose
+        # (a lock helper): only one releasing it on some paths but not all is reported.
+        "helpers-hold": Field("bool"),
     },
 }
 
@@ -97,6 +107,8 @@ _LIST_ITEM_PATTERNS = {
     ("release", "receives"): GO_IDENT,
     ("release", "exhausts"): GO_IDENT,
     ("release", "endless"): GO_IDENT,
+    ("release", "through"): GO_IDENT,
+    ("acquire", "release"): GO_IDENT,
     ("companion", "after"): GO_IDENT,
     ("companion", "require"): GO_IDENT,
     ("file", "signatures"): r"^$|^error$|^func$|^[A-Za-z0-9_.\-~/]+\.[A-Za-z_][A-Za-z0-9_]*$",
