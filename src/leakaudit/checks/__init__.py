@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "waitgroup-add": "leakaudit.checks.goroutines.waitgroup",
     "returning-call": "leakaudit.checks.returning_call",
     "call-in-looping-select": "leakaudit.checks.looping_select",
+    "double-lock": "leakaudit.checks.locks.double",
 }
 
 

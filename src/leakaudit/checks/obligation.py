@@ -77,7 +77,7 @@ def stored_fields(pkg: Package, fn: Function, rule: Rule) -> set[tuple[str | Non
             if keyed is not None:
                 out.add(keyed)
         elif site.binding == "var":
-            outcome = _flow(fn, rule, site, sites, _passes(pkg, fn, rule))
+            outcome = _flow(fn, rule, site, sites, passes_of(pkg, fn, rule))
             if not outcome.leaks:
                 out |= outcome.stored_fields
     return out
@@ -144,7 +144,7 @@ def _unnegated(cond: Node | None, value: bool) -> tuple[Node | None, bool]:
     return cond, value
 
 
-def _bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
+def bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
     """(name, what it is on this edge) for a condition that is a bare local or its
     negation: `done`, `!done`."""
     cond, value = _unnegated(cond, value)
@@ -153,7 +153,7 @@ def _bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
     return text(cond), value
 
 
-def _flag_facts(fn: Function, name: str, uses: UseClassifier, site: Node) -> tuple[bool, bool]:
+def flag_facts(fn: Function, name: str, uses: UseClassifier, site: Node) -> tuple[bool, bool]:
     """(every `name = true` follows a release of the variable: in the same block, or
     in the select case that received from it; every `name = true` comes after the
     acquisition and `name` starts false). Only for a local declared in `fn` itself,
@@ -244,7 +244,7 @@ def _check_site(
     call_text = site.callee.text
     if site.binding == "blank" and site.err is not None:
         # `_, err := c.Get(u)`: only paths where err is nil hold a resource.
-        outcome = _flow(fn, rule, replace(site, var=_NO_NAME), sites, _passes(pkg, fn, rule))
+        outcome = _flow(fn, rule, replace(site, var=_NO_NAME), sites, passes_of(pkg, fn, rule))
         if not outcome.leaks:
             _record(sink, rule, fn, site, "released", outcome)
             return
@@ -282,7 +282,7 @@ def _check_site(
         if plain is not None:  # most locks: no flow, no control-flow graph
             _record(sink, rule, fn, site, plain)
             return
-    outcome = _flow(fn, rule, site, sites, _passes(pkg, fn, rule))
+    outcome = _flow(fn, rule, site, sites, passes_of(pkg, fn, rule))
     _conclude(pkg, fn, rule, site, outcome, sink)
 
 
@@ -367,10 +367,10 @@ def flow_param(pkg: Package, fn: Function, rule: Rule, name: str) -> _Outcome:
 
     callee = Callee(None, None, fn.name, fn.name)
     site = Site(fn.node, callee, fn.node, "var", var=name)
-    return _flow(fn, rule, site, [], _passes(pkg, fn, rule), from_entry=True)
+    return _flow(fn, rule, site, [], passes_of(pkg, fn, rule), from_entry=True)
 
 
-def _passes(pkg: Package, fn: Function, rule: Rule) -> Passes:
+def passes_of(pkg: Package, fn: Function, rule: Rule) -> Passes:
     from leakaudit.module.effects import passed
 
     return lambda call, index, via, field="": passed(pkg, fn, rule, call, index, via, field)
@@ -391,9 +391,9 @@ def _flow(
     var, err = site.var or "", site.err
     uses = UseClassifier(var, rule.release, fn.types, fn.scope, fn.spend, passes)
     fn.spend(len(graph.blocks))  # the lookups and the recording pass below
-    start = graph.entry if from_entry else _block_at(fn, site.statement)
+    start = graph.entry if from_entry else block_at(fn, site.statement)
     reacquire = {
-        _block_at(fn, other.statement)
+        block_at(fn, other.statement)
         for other in sites
         if other is not site and other.var == var and other.binding == "var"
     }
@@ -569,7 +569,7 @@ def _flow(
         the code branches on: the loop `for !done` whose only `done = true` is in the
         timer's own case; `if didOpen { defer f.Close() }`."""
         if name not in flags:
-            flags[name] = _flag_facts(fn, name, uses, site.statement)
+            flags[name] = flag_facts(fn, name, uses, site.statement)
         return flags[name]
 
     def along(block: Block, edge: Edge, state: int, record: bool) -> int:
@@ -585,9 +585,9 @@ def _flow(
             return 0  # `for range t.C` leaves only by a return inside it
         if edge_cond is None:
             return state
-        if _constant(edge_cond) is not None and _constant(edge_cond) != value:
+        if constant_condition(edge_cond) is not None and constant_condition(edge_cond) != value:
             return 0  # `if false { ... }`: never taken
-        if site.guards and any(_guard_fails(edge_cond, value, g) for g in site.guards):
+        if site.guards and any(guard_fails(edge_cond, value, g) for g in site.guards):
             return _settled(state)  # `if x { mu.Lock() }` ... where x is false: not taken
         if state & (IF_OK | IF_FAILED) and outcomes:
             failed = nilness.established(edge_cond, value, lambda n, nil: not nil and n in outcomes)
@@ -596,7 +596,7 @@ def _flow(
                 state = judged(state, failed, succeeded)
                 if not state & LIVE:
                     return state
-        named = _bool_test(edge_cond, value)
+        named = bool_test(edge_cond, value)
         if named is not None:
             after_release, after_acquire = flag(named[0])
             if (named[1] and after_release) or (not named[1] and after_acquire):
@@ -649,7 +649,7 @@ def _flow(
     return outcome
 
 
-def _guard_fails(cond: Node, value: bool, guard: tuple[str, bool]) -> bool:
+def guard_fails(cond: Node, value: bool, guard: tuple[str, bool]) -> bool:
     """On the edge where `cond` is `value`, is the acquisition's guard (a plain
     condition it was taken under, with its value then) not what it was?"""
     base, holds = _unnegated(cond, value)
@@ -657,7 +657,7 @@ def _guard_fails(cond: Node, value: bool, guard: tuple[str, bool]) -> bool:
     return base is not None and holds != taken_when and " ".join(text(base).split()) == said
 
 
-def _constant(cond: Node | None) -> bool | None:
+def constant_condition(cond: Node | None) -> bool | None:
     """True or False for a condition that is that literal, else None."""
     cond = unparen(cond)
     if cond is not None and cond.type in ("true", "false"):
@@ -823,7 +823,7 @@ def _escaped_to(call: Node) -> str:
     return "used as a value"
 
 
-def _block_at(fn: Function, stmt: Node) -> Block | None:
+def block_at(fn: Function, stmt: Node) -> Block | None:
     """`CFG.block_of` in constant time for the usual case: a block for exactly the statement
     (the innermost one there can be; the first of equals, as `CFG.block_of` picks)."""
 

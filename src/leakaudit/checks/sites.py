@@ -5,13 +5,15 @@ Shared by every check that follows a resource from the call that produced it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Interest, Package
 from leakaudit.facts.typing import Callee
-from leakaudit.parsing.syntax import expressions, path_of, text, unparen, walk
+from leakaudit.parsing.syntax import calls_found, expressions, path_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import AcquireSpec, Rule
 
@@ -57,6 +59,20 @@ def call_names(pkg: Package, rule: Rule) -> frozenset[str]:
 
 
 def find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
+    """The function's acquire sites of the rule; computed once per function for rules
+    with the same acquire and release specs (the lock rules share theirs)."""
+    options = rule.options
+    key = (
+        "sites",
+        rule.acquire,
+        rule.release,
+        options.get("constructors"),
+        options.get("constructors-package"),
+    )
+    return fn.memo(key, lambda: _find_sites(pkg, fn, rule))  # type: ignore[no-any-return]
+
+
+def _find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
     names = call_names(pkg, rule)
     if not names:
         return []
@@ -207,8 +223,10 @@ def _receiver_site(
         return None
     release = spec.release or rule.release.methods
     through = rule.release.through
-    if _released_first(fn, path, release, spec.calls, through):
-        return None
+    takes = tuple(c for s in rule.acquire if s.receiver for c in s.calls)
+    gives = tuple({m for s in rule.acquire if s.receiver for m in s.release} | set(release))
+    if _released_first(fn, path, gives, takes, through):
+        return None  # its first Lock/RLock/Unlock/RUnlock of the path releases it
     if _released_before_in_block(shape.statement, path, release, through):
         return None  # `mu.Unlock(); slow(); mu.Lock()`: taken back in a held region
     loop = _enclosing_loop(shape.statement)
@@ -244,20 +262,31 @@ def _released_first(
 ) -> bool:
     """Does the first acquire or release of `path` in the function's own body, in
     source order, release it?"""
-    body = child(fn.node, "body")
-    if body is None:
-        return False
-    wanted = set(release) | set(acquire)
-    for node in walk(body):
-        if node.type != "call_expression":
-            continue
-        function = unparen(child(node, "function"))
-        if function is None or function.type != "selector_expression":
-            continue
-        method = text(child(function, "field"))
-        if method in wanted and receiver_path(node, through) == path:
-            return method in release and method not in acquire
-    return False
+    wanted = frozenset(release) | frozenset(acquire)
+
+    def compute() -> dict[str, str]:
+        first: dict[str, str] = {}  # path -> its first method among `wanted`
+        body = child(fn.node, "body")
+        if body is None:
+            return first
+        pattern = _methods_pattern(wanted)
+        for node, function in calls_found(body, pattern, _OTHER_CODE):
+            found = receiver_path(node, through)
+            if found is not None and found not in first:
+                first[found] = text(child(function, "field"))
+        return first
+
+    firsts: dict[str, str] = fn.memo(("first-lock-ops", wanted, through), compute)  # type: ignore[assignment]
+    method = firsts.get(path)
+    return method is not None and method in release and method not in acquire
+
+
+_OTHER_CODE = frozenset({"func_literal"})  # a closure's calls are its own function's
+
+
+@lru_cache(maxsize=16)
+def _methods_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
+    return re.compile(rb"\.(" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\(")
 
 
 def _released_before_in_block(
@@ -282,6 +311,9 @@ def _enclosing_loop(stmt: Node) -> Node | None:
 
 
 def _releases_in(node: Node, path: str, release: tuple[str, ...], through: tuple[str, ...]) -> bool:
+    data = node.text or b""
+    if not any(f".{m}(".encode() in data for m in release):
+        return False
     for call in walk(node):
         if call.type != "call_expression":
             continue

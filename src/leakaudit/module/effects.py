@@ -65,7 +65,7 @@ def params_of(func: Node, imports: dict[str, str]) -> list[Param]:
     return out
 
 
-def _table(pkg: Package) -> dict[tuple[str | None, str], tuple[Node, SourceFile]]:
+def declarations_by_name(pkg: Package) -> dict[tuple[str | None, str], tuple[Node, SourceFile]]:
     """The package's functions and methods by (receiver type, name), with their file."""
 
     def compute() -> dict[tuple[str | None, str], tuple[Node, SourceFile]]:
@@ -81,7 +81,7 @@ def _table(pkg: Package) -> dict[tuple[str | None, str], tuple[Node, SourceFile]
 
 def declaration(pkg: Package, receiver: str | None, name: str) -> tuple[Node, Function] | None:
     """The package's own function or method by (receiver type, name), as a Function."""
-    found = _table(pkg).get((receiver, name))
+    found = declarations_by_name(pkg).get((receiver, name))
     if found is None:
         return None
     node, source = found
@@ -91,7 +91,7 @@ def declaration(pkg: Package, receiver: str | None, name: str) -> tuple[Node, Fu
 
 def _declared(pkg: Package, receiver: str | None, name: str) -> tuple[Node, SourceFile] | None:
     """The declaration node and its file (a function with a syntax error has them too)."""
-    return _table(pkg).get((receiver, name))
+    return declarations_by_name(pkg).get((receiver, name))
 
 
 def passed(
@@ -148,8 +148,12 @@ def _field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Ru
     if not name or name == "_":
         return None
     body = child(decl, "body")
-    if body is None or not any(m.encode() in (body.text or b"") for m in rule.release.methods):
+    data = body.text or b"" if body is not None else b""
+    if not any(m.encode() in data for m in rule.release.methods):
         return BORROWS  # never releases anything of the kind: the caller still holds it
+    takes = {c for spec in rule.acquire if spec.receiver for c in spec.calls}
+    if takes and _first_takes(data, f"{name}.{field}", takes, rule.release.methods):
+        return BORROWS  # it takes the lock itself first: what it releases is its own hold
 
     def compute() -> str | None:
         saved, fn.work = fn.work, 0
@@ -163,6 +167,18 @@ def _field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Ru
     key = ("field-effect", decl.id, index, field, rule.id, rule.release.methods)
     solver = pkg.memo("fixpoint-solver", Solver)
     return solve(pkg._cache, solver, key, compute, (RELEASES, BORROWS), KEEPS)  # type: ignore[no-any-return]
+
+
+def _first_takes(data: bytes, path: str, takes: set[str], gives: tuple[str, ...]) -> bool:
+    """Is the first `path.Lock(` (of `takes`) in `data` before any `path.Unlock(` (of
+    `gives`)? A function entered holding the lock lets go of it first."""
+
+    def first(methods: Iterable[str]) -> int:
+        found = [data.find(f"{path}.{m}(".encode()) for m in methods]
+        return min((at for at in found if at != -1), default=-1)
+
+    took, gave = first(takes), first(gives)
+    return took != -1 and (gave == -1 or took < gave)
 
 
 def _receiver_name(method: Node) -> str | None:

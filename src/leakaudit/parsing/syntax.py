@@ -171,3 +171,36 @@ def path_of(node: Node | None) -> str | None:
         return None
     parts.append(text(node))
     return ".".join(reversed(parts))
+
+
+def calls_found(
+    body: Node, pattern: re.Pattern[bytes], skip: frozenset[str] = frozenset()
+) -> list[tuple[Node, Node]]:
+    """(call, its selector) for each `x.name(` the pattern finds in the body's text
+    (group 1: the name), that is a call and not inside a node of a type in `skip` (a
+    go or defer statement, a func literal). Found from the text: walking every node of
+    every function costs far more where few of them hold such a call."""
+    data = body.text or b""
+    out = []
+    for match in pattern.finditer(data):
+        start = body.start_byte + match.start(1)
+        name = body.descendant_for_byte_range(start, start + len(match.group(1)))
+        function = name.parent if name is not None else None
+        call = function.parent if function is not None else None
+        if (
+            function is None
+            or call is None
+            or function.type != "selector_expression"
+            or call.type != "call_expression"
+            or field(call, "function") != function
+        ):
+            continue
+        node, inside = call.parent, False
+        while node is not None and node != body:
+            if node.type in skip:
+                inside = True
+                break
+            node = node.parent
+        if not inside:
+            out.append((call, function))
+    return out
