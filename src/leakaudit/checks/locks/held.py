@@ -1,0 +1,290 @@
+"""What is held where: the blocks of a function reached while a lock it took is still
+held, and the methods of a package that take a lock of their receiver. Shared by the
+lock checks (double locking, lock order)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from tree_sitter import Node
+
+from leakaudit.checks.api import Function, Package
+from leakaudit.checks.obligation import (
+    block_at,
+    bool_test,
+    constant_condition,
+    flag_facts,
+    guard_fails,
+    passes_of,
+)
+from leakaudit.checks.sites import Site, find_sites
+from leakaudit.checks.sites import interest as site_interest
+from leakaudit.checks.uses import Use, UseClassifier
+from leakaudit.facts.cfg import Block, Kind
+from leakaudit.module.effects import declarations_by_name
+from leakaudit.parsing.syntax import calls_found, line_of, path_of, text, unparen
+from leakaudit.parsing.syntax import field as child
+from leakaudit.ruleset.model import Rule
+
+READ = "RLock"
+# Code that may run on another goroutine, or later: its calls are not made here.
+NOT_FOLLOWED = frozenset({"func_literal", "go_statement", "defer_statement"})
+
+
+@dataclass(frozen=True)
+class Locker:
+    """A method that takes a lock of its receiver: the lock's path below the receiver
+    ("mu"; "" for an embedded mutex), whether only for reading, and the chain of
+    methods through which it does ("refresh", "load")."""
+
+    field: str
+    read: bool
+    chain: tuple[str, ...]
+    line: int
+
+
+def held_blocks(pkg: Package, fn: Function, rule: Rule, site: Site) -> set[int]:
+    """Indexes of the blocks reached from the lock while it is held."""
+    start = block_at(fn, site.statement)
+    if start is None:
+        return set()
+    uses = UseClassifier(
+        site.var or "", rule.release, fn.types, fn.scope, fn.spend, passes_of(pkg, fn, rule)
+    )
+    held: set[int] = set()
+    work: list[Block] = [start]
+    seen = {start.index}
+    flags: dict[str, tuple[bool, bool]] = {}
+
+    def unheld(cond: Node, value: bool) -> bool:
+        """On this edge the lock is not held: a literal false, a guard it was taken
+        under that is false now, a flag set only after it was taken (or released)."""
+        constant = constant_condition(cond)
+        if constant is not None and constant != value:
+            return True
+        if any(guard_fails(cond, value, g) for g in site.guards):
+            return True
+        named = bool_test(cond, value)
+        if named is None:
+            return False
+        if named[0] not in flags:
+            flags[named[0]] = flag_facts(fn, named[0], uses, site.statement)
+        after_release, after_acquire = flags[named[0]]
+        return (named[1] and after_release) or (not named[1] and after_acquire)
+
+    while work:
+        block = work.pop()
+        for edge in block.succs:
+            if edge.cond is not None and unheld(edge.cond, edge.value):
+                continue
+            target = edge.target
+            if target.index in seen:
+                if target is start and start.index not in held:
+                    held.add(start.index)  # around a loop, still held: taken again
+                continue
+            seen.add(target.index)
+            if target.kind in (Kind.NORETURN, Kind.EXIT):
+                continue
+            if target.kind != Kind.DEFER and _releases(uses, target):
+                continue  # released here (a goroutine it starts may unlock it: no telling when)
+            held.add(target.index)
+            work.append(target)
+    return held
+
+
+def _releases(uses: UseClassifier, block: Block) -> bool:
+    return block.node is not None and uses.effect(block.node).use >= Use.HANDOFF
+
+
+def holder_calls(
+    fn: Function, var: str, taking: dict[tuple[str, str], list[Locker]]
+) -> list[tuple[Node, Locker]]:
+    """Calls in the function's own body on what holds `var` (`s` for `s.mu`, `e` for
+    an embedded `e`) of a method that takes that same lock of its receiver."""
+    out: list[tuple[Node, Locker]] = []
+    holders = frozenset(var.rsplit(".", k)[0] for k in range(var.count(".") + 1))
+    for call, holder, found in _locker_calls(fn, taking, holders):
+        if var != holder and not var.startswith(holder + "."):
+            continue
+        rest = var[len(holder) + 1 :] if var != holder else ""
+        out.extend((call, locker) for locker in found if locker.field == rest)
+    return out
+
+
+def _locker_calls(
+    fn: Function, taking: dict[tuple[str, str], list[Locker]], holders: frozenset[str]
+) -> list[tuple[Node, str, list[Locker]]]:
+    """(call, the path it is called on, what that method locks) for each call in the
+    function's own body, on one of `holders`, of a method known to lock its receiver
+    (typing only the receivers of those calls)."""
+
+    def compute() -> list[tuple[Node, str, list[Locker]]]:
+        body = child(fn.node, "body")
+        pattern = _method_calls(frozenset(name for _, name in taking))
+        if body is None or pattern is None:
+            return []
+        out: list[tuple[Node, str, list[Locker]]] = []
+        for call, function in calls_found(body, pattern, NOT_FOLLOWED):
+            operand = child(function, "operand")
+            holder = path_of(unparen(operand))
+            if holder is None or holder not in holders:
+                continue
+            tname = fn.types.type_of(operand, fn.scope)
+            if tname is None:
+                continue
+            method = text(child(function, "field"))
+            found = taking.get((tname.lstrip("*").removeprefix("."), method))
+            if found:
+                out.append((call, holder, found))
+        return out
+
+    return fn.memo(("locker-calls", id(taking), holders), compute)  # type: ignore[no-any-return]
+
+
+def block_of_call(fn: Function, call: Node) -> Block | None:
+    """The block whose code holds the call: the smallest block node around it (a
+    statement, a condition, a return)."""
+    best: Block | None = None
+    for block in fn.cfg.blocks:
+        node = block.node
+        if node is None or not (
+            node.start_byte <= call.start_byte and call.end_byte <= node.end_byte
+        ):
+            continue
+        if (
+            best is None
+            or best.node is None
+            or node.end_byte - node.start_byte < best.node.end_byte - best.node.start_byte
+        ):
+            best = block
+    return best
+
+
+def lockers(pkg: Package, rule: Rule) -> dict[tuple[str, str], list[Locker]]:
+    """(receiver type, method) -> the locks of its receiver the method takes: directly
+    (a lock site on a path below its receiver), or by calling on its receiver a method
+    that does (to a fixpoint). Only methods whose text calls one of those are read."""
+
+    def compute() -> dict[tuple[str, str], list[Locker]]:
+        out: dict[tuple[str, str], list[Locker]] = {}
+        for fn in pkg.candidates(site_interest(rule)):
+            recv = _receiver(fn.node)
+            if recv is None:
+                continue
+            rname, rtype = recv
+            method = text(child(fn.node, "name"))
+            for site in find_sites(pkg, fn, rule):
+                var = site.var or ""
+                if site.guards or (var != rname and not var.startswith(rname + ".")):
+                    continue  # a lock under a condition (`if !locked`) may not be taken
+                field = var[len(rname) + 1 :] if var != rname else ""
+                read = site.callee.name == READ
+                out.setdefault((rtype, method), []).append(
+                    Locker(field, read, (method,), line_of(site.call))
+                )
+        if not out:
+            return out
+        # Through calls on the receiver: a bounded fixpoint over the package's methods
+        # whose text calls a method known to lock.
+        calls: dict[tuple[str, str], list[tuple[Node, str]]] = {}
+        called = _called_on_receiver(pkg)
+        for _ in range(4):
+            added = False
+            for (rtype, name), (decl, rname, names) in called.items():
+                if not any((rtype, n) in out for n in names):
+                    continue
+                if (rtype, name) not in calls:
+                    calls[(rtype, name)] = _receiver_calls(decl, rname)
+                for call, callee_name in calls[(rtype, name)]:
+                    for locker in out.get((rtype, callee_name), []):
+                        if len(locker.chain) >= 6 or name in locker.chain:
+                            continue
+                        if _released_before(decl, rname, locker.field, call, rule):
+                            continue  # it lets go of the lock first: the callee may take it
+                        via = Locker(locker.field, locker.read, (name, *locker.chain), locker.line)
+                        have = out.setdefault((rtype, name), [])
+                        if all(h.field != via.field for h in have):
+                            have.append(via)
+                            added = True
+            if not added:
+                break
+        return out
+
+    return pkg.memo(("lockers", rule.id), compute)  # type: ignore[no-any-return]
+
+
+def _called_on_receiver(pkg: Package) -> dict[tuple[str, str], tuple[Node, str, set[str]]]:
+    """(receiver type, method) -> (its declaration, its receiver's name, the names of
+    the methods its text calls on that receiver), for the package's methods outside
+    tests: one search of each body's text, and no Function made for it."""
+
+    def compute() -> dict[tuple[str, str], tuple[Node, str, set[str]]]:
+        out: dict[tuple[str, str], tuple[Node, str, set[str]]] = {}
+        for (recv, name), (decl, source) in declarations_by_name(pkg).items():
+            if recv is None or source.is_test:
+                continue
+            body = child(decl, "body")
+            found = _receiver(decl)
+            if body is None or found is None:
+                continue
+            data = body.text or b""
+            rname = found[0].encode()
+            if rname + b"." not in data:
+                continue
+            names = {m.decode() for m in _calls_on(rname).findall(data)}
+            if names:
+                out[(recv, name)] = (decl, found[0], names)
+        return out
+
+    return pkg.memo("methods-calling-their-receiver", compute)  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=64)
+def _method_calls(names: frozenset[str]) -> re.Pattern[bytes] | None:
+    """`.name(` for any of `names` (group 1: the name); one per package's lockers."""
+    if not names:
+        return None
+    return re.compile(rb"\.(" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\(")
+
+
+@lru_cache(maxsize=256)
+def _calls_on(rname: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"\b" + re.escape(rname) + rb"\.(\w+)\(")
+
+
+def _receiver(decl: Node) -> tuple[str, str] | None:
+    """(receiver name, receiver type without `*`) of a method."""
+    if decl.type != "method_declaration":
+        return None
+    recv = child(decl, "receiver")
+    for param in recv.named_children if recv is not None else ():
+        name, tnode = child(param, "name"), child(param, "type")
+        if name is None or tnode is None:
+            return None
+        return text(name), text(tnode).lstrip("*").split("[", 1)[0]
+    return None
+
+
+def _released_before(decl: Node, rname: str, field: str, call: Node, rule: Rule) -> bool:
+    """Does the method release its receiver's lock `field` somewhere before `call`?"""
+    path = f"{rname}.{field}" if field else rname
+    releases = {m for spec in rule.acquire if spec.receiver for m in spec.release}
+    releases |= set(rule.release.methods)
+    body = child(decl, "body")
+    data = (body.text or b"") if body is not None else b""
+    stop = call.start_byte - (body.start_byte if body is not None else 0)
+    return any(f"{path}.{m}(".encode() in data[:stop] for m in releases)
+
+
+def _receiver_calls(decl: Node, rname: str) -> list[tuple[Node, str]]:
+    """`r.method(...)` calls in the method's own body (not in go, defer or closures)."""
+    body = child(decl, "body")
+    if body is None:
+        return []
+    return [
+        (call, text(child(function, "field")))
+        for call, function in calls_found(body, _calls_on(rname.encode()), NOT_FOLLOWED)
+        if text(unparen(child(function, "operand"))) == rname
+    ]
