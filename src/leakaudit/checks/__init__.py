@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "returning-call": "leakaudit.checks.returning_call",
     "call-in-looping-select": "leakaudit.checks.looping_select",
     "double-lock": "leakaudit.checks.locks.double",
+    "lock-order": "leakaudit.checks.locks.order",
 }
 
 

@@ -10,6 +10,8 @@ error is non-nil owe nothing: the resource is nil there.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from tree_sitter import Node
@@ -23,7 +25,7 @@ from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
 from leakaudit.module.summary import ON_SUCCESS
 from leakaudit.parsing import queries
-from leakaudit.parsing.syntax import expressions, line_of, text, unparen, walk
+from leakaudit.parsing.syntax import expressions, line_of, statements, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.result import Acquisition
 from leakaudit.ruleset.model import ReleaseSpec, Rule
@@ -289,23 +291,13 @@ def _check_site(
 # Words a statement must not hold between a lock and its release for the straight-line
 # shortcut: anything that can leave the block, or take the lock again.
 _LEAVES = (b"return", b"break", b"continue", b"goto", b"panic", b"Fatal", b"Exit", b"Skip")
-_PLAIN_STATEMENTS = frozenset(
-    {
-        "expression_statement",
-        "assignment_statement",
-        "short_var_declaration",
-        "var_declaration",
-        "inc_statement",
-        "dec_statement",
-        "comment",
-    }
-)
 
 
 def _straight_release(site: Site, rule: Rule) -> str | None:
     """ "deferred" when the statement right after the acquisition defers its release,
     "released" when a later statement of the same block releases it and nothing in
-    between can leave the block or touch it otherwise; None: follow the paths."""
+    between can leave the block or touch it otherwise, but for early exits that release
+    it first (`if err != nil { mu.Unlock(); return err }`); None: follow the paths."""
     var = site.var or ""
     releases = tuple(f"{var}.{m}()".encode() for m in rule.release.methods)
     sibling = site.statement.next_named_sibling
@@ -316,16 +308,46 @@ def _straight_release(site: Site, rule: Rule) -> str | None:
     data = sibling.text or b""
     if sibling.type == "defer_statement" and data.strip() in (b"defer " + r for r in releases):
         return "deferred"
+    mentions = _mentions(var)
     while sibling is not None:
         data = sibling.text or b""
         if sibling.type == "expression_statement" and data.strip() in releases:
             return "released"
-        if var.encode() in data or any(word in data for word in _LEAVES):
+        if sibling.type == "if_statement" and _releasing_exit(sibling, mentions, releases):
+            sibling = sibling.next_named_sibling
+            continue
+        if mentions(data) or any(word in data for word in _LEAVES):
             return None
-        if sibling.type not in _PLAIN_STATEMENTS:
+        if sibling.type in ("go_statement", "defer_statement", "labeled_statement"):
             return None
         sibling = sibling.next_named_sibling
     return None
+
+
+def _releasing_exit(
+    stmt: Node, mentions: Callable[[bytes], bool], releases: tuple[bytes, ...]
+) -> bool:
+    """`if cond { ...; v.Unlock(); return ... }`, no else, nothing else touching `v`."""
+    if child(stmt, "alternative") is not None or child(stmt, "initializer") is not None:
+        return False
+    cond, body = child(stmt, "condition"), child(stmt, "consequence")
+    if cond is None or body is None or mentions(cond.text or b""):
+        return False
+    inner = statements(body)
+    if len(inner) < 2 or inner[-1].type != "return_statement":
+        return False
+    if (inner[-2].text or b"").strip() not in releases or inner[-2].type != "expression_statement":
+        return False
+    before = inner[:-2]
+    return not any(
+        mentions(n.text or b"") or any(w in (n.text or b"") for w in _LEAVES) for n in before
+    ) and not mentions(inner[-1].text or b"")
+
+
+def _mentions(var: str) -> Callable[[bytes], bool]:
+    """A test of some code's text for the variable or path (as a word of its own)."""
+    pattern = re.compile(rb"(?<![\w.])" + re.escape(var.encode()) + rb"\b")
+    return lambda data: pattern.search(data) is not None
 
 
 def _outer_owner(fn: Function, rule: Rule, var: str) -> str | None:

@@ -46,7 +46,13 @@ class Locker:
 
 
 def held_blocks(pkg: Package, fn: Function, rule: Rule, site: Site) -> set[int]:
-    """Indexes of the blocks reached from the lock while it is held."""
+    """Indexes of the blocks reached from the lock while it is held (once per lock:
+    the lock checks share it)."""
+    key = ("held-blocks", site.call.id, rule.release)
+    return fn.memo(key, lambda: _held_blocks(pkg, fn, rule, site))  # type: ignore[no-any-return]
+
+
+def _held_blocks(pkg: Package, fn: Function, rule: Rule, site: Site) -> set[int]:
     start = block_at(fn, site.statement)
     if start is None:
         return set()
@@ -119,17 +125,34 @@ def _locker_calls(
     """(call, the path it is called on, what that method locks) for each call in the
     function's own body, on one of `holders`, of a method known to lock its receiver
     (typing only the receivers of those calls)."""
+    return [
+        (call, holder, found)
+        for call, holder, _, found in _typed_locker_calls(fn, taking)
+        if holder in holders
+    ]
 
-    def compute() -> list[tuple[Node, str, list[Locker]]]:
+
+def locker_calls_any(
+    fn: Function, taking: dict[tuple[str, str], list[Locker]]
+) -> list[tuple[Node, str, list[Locker]]]:
+    """(call, its receiver's type, what the method locks) for each call in the
+    function's own body of a method known to lock its receiver, whatever receives it."""
+    return [(call, tname, found) for call, _, tname, found in _typed_locker_calls(fn, taking)]
+
+
+def _typed_locker_calls(
+    fn: Function, taking: dict[tuple[str, str], list[Locker]]
+) -> list[tuple[Node, str, str, list[Locker]]]:
+    def compute() -> list[tuple[Node, str, str, list[Locker]]]:
         body = child(fn.node, "body")
         pattern = _method_calls(frozenset(name for _, name in taking))
         if body is None or pattern is None:
             return []
-        out: list[tuple[Node, str, list[Locker]]] = []
+        out: list[tuple[Node, str, str, list[Locker]]] = []
         for call, function in calls_found(body, pattern, NOT_FOLLOWED):
             operand = child(function, "operand")
             holder = path_of(unparen(operand))
-            if holder is None or holder not in holders:
+            if holder is None:
                 continue
             tname = fn.types.type_of(operand, fn.scope)
             if tname is None:
@@ -137,10 +160,10 @@ def _locker_calls(
             method = text(child(function, "field"))
             found = taking.get((tname.lstrip("*").removeprefix("."), method))
             if found:
-                out.append((call, holder, found))
+                out.append((call, holder, tname, found))
         return out
 
-    return fn.memo(("locker-calls", id(taking), holders), compute)  # type: ignore[no-any-return]
+    return fn.memo(("locker-calls", id(taking)), compute)  # type: ignore[no-any-return]
 
 
 def block_of_call(fn: Function, call: Node) -> Block | None:
