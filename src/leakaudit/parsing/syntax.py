@@ -163,14 +163,8 @@ def enclosing_function(node: Node) -> Node | None:
 def path_of(node: Node | None) -> str | None:
     """A variable or a chain of its fields as one string (`s.mu`, `c.state.mu`); None for
     anything else."""
-    parts: list[str] = []
-    while node is not None and node.type == "selector_expression":
-        parts.append(text(field(node, "field")))
-        node = unparen(field(node, "operand"))
-    if node is None or node.type != "identifier":
-        return None
-    parts.append(text(node))
-    return ".".join(reversed(parts))
+    parts = selector_parts(node)
+    return ".".join(parts) if parts else None
 
 
 def calls_found(

@@ -27,12 +27,10 @@ from leakaudit.checks.api import Function, Interest, Package, Sink, location
 from leakaudit.checks.locks.held import (
     READ,
     Locker,
-    block_of_call,
-    held_blocks,
+    held,
     holder_calls,
     lockers,
 )
-from leakaudit.checks.obligation import block_at
 from leakaudit.checks.sites import Site, find_sites
 from leakaudit.checks.sites import interest as site_interest
 from leakaudit.findings import Related
@@ -75,14 +73,13 @@ def _check_site(
     own = rule
     if site.release:
         own = replace(rule, release=replace(rule.release, methods=site.release))
-    region = held_blocks(pkg, fn, own, site)
+    region = held(pkg, fn, own, site)
     first = location(fn.file, site.call, first_line_only=True)
     held_since = line_of(site.call)
     related = (Related(first, f"{var} locked here"),)
     read = site.callee.name == READ
     for other in others:
-        block = block_at(fn, other.statement)
-        if block is None or block.index not in region:
+        if not region.at(other.statement):
             continue
         again_read = other.callee.name == READ
         if read and again_read and _identity(var) not in written:
@@ -102,8 +99,7 @@ def _check_site(
             line=held_since,
         )
     for call, locker in calls:
-        block = block_of_call(fn, call)
-        if block is None or block.index not in region:
+        if not region.at(call):
             continue
         if read and locker.read and _identity(var) not in written:
             continue

@@ -45,11 +45,76 @@ class Locker:
     line: int
 
 
-def held_blocks(pkg: Package, fn: Function, rule: Rule, site: Site) -> set[int]:
-    """Indexes of the blocks reached from the lock while it is held (once per lock:
-    the lock checks share it)."""
-    key = ("held-blocks", site.call.id, rule.release)
-    return fn.memo(key, lambda: _held_blocks(pkg, fn, rule, site))  # type: ignore[no-any-return]
+class Held:
+    """Where a lock is held: a stretch of the source, when the lock's own block shows it
+    (no control-flow graph needed), or the blocks of the graph reached while it is."""
+
+    def __init__(
+        self,
+        fn: Function,
+        span: tuple[int, int] | None = None,
+        blocks: set[int] | None = None,
+    ) -> None:
+        self.fn, self.span, self.blocks = fn, span, blocks
+
+    def at(self, node: Node) -> bool:
+        """Is the lock held where `node` (a statement or a call in it) runs?"""
+        if self.span is not None:
+            return self.span[0] <= node.start_byte and node.end_byte <= self.span[1]
+        block = block_of_call(self.fn, node)
+        return block is not None and self.blocks is not None and block.index in self.blocks
+
+
+def held(pkg: Package, fn: Function, rule: Rule, site: Site) -> Held:
+    """Where the lock of `site` is held (once per lock: the lock checks share it)."""
+
+    def compute() -> Held:
+        span = _straight_span(fn, site, rule)
+        if span is not None:
+            return Held(fn, span=span)
+        return Held(fn, blocks=_held_blocks(pkg, fn, rule, site))
+
+    return fn.memo(("held", site.call.id, rule.release), compute)  # type: ignore[no-any-return]
+
+
+# What a statement between a lock and its unlock must not say for the stretch between
+# them to be all that is held: anything that can leave the block.
+_LEAVES = (b"return", b"break", b"continue", b"goto", b"panic", b"Fatal", b"Exit", b"Skip")
+
+
+def _straight_span(fn: Function, site: Site, rule: Rule) -> tuple[int, int] | None:
+    """(from, to) in bytes when the source shows where the lock is held: `Lock(); defer
+    Unlock()` at the top of the function body and no other unlock of it after (to the
+    end of the function), or `Lock(); ...; Unlock()` in one block with nothing between
+    that leaves the block or mentions the lock (to the unlock)."""
+    var = site.var or ""
+    releases = tuple(f"{var}.{m}()".encode() for m in rule.release.methods)
+    body = child(fn.node, "body")
+    sibling = site.statement.next_named_sibling
+    while sibling is not None and sibling.type == "comment":
+        sibling = sibling.next_named_sibling
+    if sibling is None or body is None:
+        return None
+    mentions = re.compile(rb"(?<![\w.])" + re.escape(var.encode()) + rb"\b").search
+    data = sibling.text or b""
+    if sibling.type == "defer_statement" and data.strip() in (b"defer " + r for r in releases):
+        holder = site.statement.parent
+        if holder is not None and holder.type == "statement_list":
+            holder = holder.parent
+        rest = (body.text or b"")[sibling.end_byte - body.start_byte :]
+        if holder == body and not any(r in rest for r in releases):
+            return sibling.end_byte, body.end_byte
+        return None
+    while sibling is not None:
+        data = sibling.text or b""
+        if sibling.type == "expression_statement" and data.strip() in releases:
+            return site.statement.end_byte, sibling.start_byte
+        if mentions(data) or any(word in data for word in _LEAVES):
+            return None
+        if sibling.type in ("go_statement", "defer_statement", "labeled_statement"):
+            return None
+        sibling = sibling.next_named_sibling
+    return None
 
 
 def _held_blocks(pkg: Package, fn: Function, rule: Rule, site: Site) -> set[int]:

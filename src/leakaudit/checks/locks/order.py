@@ -24,12 +24,10 @@ from tree_sitter import Node
 from leakaudit.checks.api import Function, Interest, Package, Sink, location
 from leakaudit.checks.locks.held import (
     Locker,
-    block_of_call,
-    held_blocks,
+    held,
     locker_calls_any,
     lockers,
 )
-from leakaudit.checks.obligation import block_at
 from leakaudit.checks.sites import Site, find_sites
 from leakaudit.checks.sites import interest as site_interest
 from leakaudit.findings import Related
@@ -125,12 +123,12 @@ def _after(
     own = (
         replace(rule, release=replace(rule.release, methods=site.release)) if site.release else rule
     )
-    region = held_blocks(pkg, fn, own, site)
+    region = held(pkg, fn, own, site)
     loop = _loop_of(site.statement)
     out: list[_Order] = []
 
-    def ordered(node: Node, block: int | None) -> bool:
-        if block is None or block not in region:
+    def ordered(node: Node) -> bool:
+        if not region.at(node):
             return False
         # Before the lock in its own loop: reached in a later iteration, where the
         # loop's variables may hold other values (the deferred unlocks of each pile up).
@@ -139,14 +137,12 @@ def _after(
         )
 
     for other, other_name in others:
-        block = block_at(fn, other.statement)
-        if ordered(other.call, block.index if block is not None else None):
+        if ordered(other.statement):
             out.append(_Order(name, other_name, fn, site.call, other.call, ""))
     for call, lock_name, chain in calls:
         if lock_name == name:
             continue  # the same lock again: mutex-double-lock's
-        block = block_of_call(fn, call)
-        if ordered(call, block.index if block is not None else None):
+        if ordered(call):
             out.append(_Order(name, lock_name, fn, site.call, call, chain))
     return out
 
