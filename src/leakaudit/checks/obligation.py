@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from tree_sitter import Node
 
 from leakaudit.checks import nilness
-from leakaudit.checks.api import Function, Package, Sink, function_name, location
-from leakaudit.checks.sites import Site, find_sites, interest
+from leakaudit.checks.api import Function, Interest, Package, Sink, function_name, location
+from leakaudit.checks.sites import Site, find_sites, holding_functions
+from leakaudit.checks.sites import interest as site_interest
 from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
@@ -54,6 +55,12 @@ class _Outcome:
     # Why a lent call left it open, when not "does not release it" (by node id).
     lent_why: dict[int, str] = field(default_factory=dict)
     handed_to: list[tuple[int, str]] = field(default_factory=list)  # (line, where it went)
+
+
+def interest(rule: Rule) -> Interest:
+    """What a function must call to hold an acquire site of the rule: the package skips
+    the check where nothing does (the check API's `interest`)."""
+    return site_interest(rule)
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
@@ -237,7 +244,7 @@ def _run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 own = replace(rule, release=replace(rule.release, methods=site.release))
             _check_site(pkg, fn, own, site, sites, sink)
 
-    sink.each(pkg.reported(interest(rule)), rule, check)
+    sink.each(holding_functions(pkg, rule), rule, check)
 
 
 def _check_site(

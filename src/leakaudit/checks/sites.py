@@ -73,15 +73,135 @@ def find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
 
 
 def _find_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
-    names = call_names(pkg, rule)
-    if not names:
-        return []
-    sites: list[Site] = []
-    for node in pkg.calls_in(fn, names):
-        site = _match(pkg, fn, rule, node)
-        if site is not None:
-            sites.append(site)
+    sites = _direct_sites(pkg, fn, rule)
+    if any(spec.receiver for spec in rule.acquire):
+        sites.extend(_helper_sites(pkg, fn, rule))
+        sites.sort(key=lambda site: site.call.start_byte)
     return sites
+
+
+def _direct_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
+    def compute() -> list[Site]:
+        names = call_names(pkg, rule)
+        if not names:
+            return []
+        sites: list[Site] = []
+        for node in pkg.calls_in(fn, names):
+            site = _match(pkg, fn, rule, node)
+            if site is not None:
+                sites.append(site)
+        return sites
+
+    key = ("direct-sites", rule.acquire, rule.release)
+    return list(fn.memo(key, compute))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Helper:
+    """A method that takes a lock of its receiver and returns holding it."""
+
+    field: str  # the lock's path below the receiver ("" for an embedded mutex)
+    release: tuple[str, ...]
+
+
+def _lock_helpers(pkg: Package, rule: Rule) -> dict[tuple[str, str], _Helper]:
+    """(receiver type, method) -> the lock it leaves held, for the package's methods
+    that take a lock of their receiver (unconditionally) and never release it: a
+    `lock()` helper. Calling one takes that lock for the caller."""
+
+    def compute() -> dict[tuple[str, str], _Helper]:
+        out: dict[tuple[str, str], _Helper] = {}
+        releases = {m for spec in rule.acquire if spec.receiver for m in spec.release}
+        for fn in pkg.candidates(interest(rule)):
+            recv = child(fn.node, "receiver") if fn.node.type == "method_declaration" else None
+            param = recv.named_children[0] if recv is not None and recv.named_children else None
+            rname = child(param, "name") if param is not None else None
+            rtype = child(param, "type") if param is not None else None
+            body = child(fn.node, "body")
+            if rname is None or rtype is None or body is None:
+                continue
+            data = body.text or b""
+            for site in _direct_sites(pkg, fn, rule):
+                var, name = site.var or "", text(rname)
+                if site.guards or (var != name and not var.startswith(name + ".")):
+                    continue
+                if any(f"{var}.{m}(".encode() in data for m in releases):
+                    continue  # it releases it somewhere: no helper
+                key = (text(rtype).lstrip("*").split("[", 1)[0], text(child(fn.node, "name")))
+                field = var[len(name) + 1 :] if var != name else ""
+                out[key] = _Helper(field, site.release)
+        return out
+
+    key = ("lock-helpers", rule.acquire, rule.release)
+    return pkg.memo(key, compute)  # type: ignore[no-any-return]
+
+
+def holding_functions(pkg: Package, rule: Rule, reported: bool = True) -> list[Function]:
+    """The functions that may hold an acquire site of the rule: those calling what its
+    acquire list names, and, for receiver acquisitions, those calling a lock helper of
+    the package. `reported`: less those of files whose findings are dropped."""
+    pick = pkg.reported if reported else pkg.candidates
+    found = pick(interest(rule))
+    if not any(spec.receiver for spec in rule.acquire):
+        return found
+    helpers = _lock_helpers(pkg, rule)
+    if not helpers:
+        return found
+    more = pick(Interest(calls=frozenset(name for _, name in helpers)))
+    have = {fn.node.id for fn in found}
+    extra = [fn for fn in more if fn.node.id not in have]
+    if not extra:
+        return found
+    return sorted(found + extra, key=lambda fn: (fn.file.path, fn.node.start_byte))
+
+
+def _helper_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
+    """`s.lock()` as a statement, for a lock helper of the package: it takes `s.mu`."""
+    helpers = _lock_helpers(pkg, rule)
+    if not helpers:
+        return []
+    own = (fn.node.type == "method_declaration", text(child(fn.node, "name")))
+    out: list[Site] = []
+    through = rule.release.through
+    for call in pkg.calls_in(fn, frozenset(name for _, name in helpers)):
+        shape = _binding(call)
+        function = unparen(child(call, "function"))
+        if shape.kind != "dropped" or shape.statement.type != "expression_statement":
+            continue
+        if function is None or function.type != "selector_expression":
+            continue
+        operand = child(function, "operand")
+        holder = path_of(unparen(operand))
+        tname = fn.types.type_of(operand, fn.scope) if holder is not None else None
+        method = text(child(function, "field"))
+        found = helpers.get(((tname or "").lstrip("*").removeprefix("."), method))
+        if holder is None or found is None or own == (True, method):
+            continue
+        var = f"{holder}.{found.field}" if found.field else holder
+        takes = tuple(c for s in rule.acquire if s.receiver for c in s.calls)
+        gives = tuple({m for s in rule.acquire if s.receiver for m in s.release})
+        if _released_first(fn, var, gives, takes, through):
+            continue
+        if _released_before_in_block(shape.statement, var, found.release, through):
+            continue
+        loop = _enclosing_loop(shape.statement)
+        if loop is not None and not _releases_in(loop, var, found.release, through):
+            continue
+        callee = Callee(
+            ".", tname.lstrip("*").removeprefix(".") if tname else None, method, text(function)
+        )
+        out.append(
+            Site(
+                call,
+                callee,
+                shape.statement,
+                "var",
+                var=var,
+                release=found.release,
+                guards=_guards(shape),
+            )
+        )
+    return out
 
 
 def callee_of(fn: Function, call: Node) -> Callee | None:

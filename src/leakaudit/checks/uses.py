@@ -142,8 +142,6 @@ class UseClassifier:
             holder = path_of(unparen(node))
             if holder is None or not self.var.startswith(holder + "."):
                 continue
-            if index == -1 and text(child(function, "field")) in self.release.methods:
-                continue  # `s.mu.Unlock()` itself: the occurrence says so
             effect = self.passes(call, index, False, self.var[len(holder) + 1 :])
             if effect == RELEASES:
                 return Effect(Use.RELEASE)

@@ -31,7 +31,7 @@ from leakaudit.checks.locks.held import (
     holder_calls,
     lockers,
 )
-from leakaudit.checks.sites import Site, find_sites
+from leakaudit.checks.sites import Site, find_sites, holding_functions
 from leakaudit.checks.sites import interest as site_interest
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import field as child
@@ -52,7 +52,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
         for site in sites:
             _check_site(pkg, fn, rule, site, sites, taking, written, sink)
 
-    sink.each(pkg.reported(interest(rule)), rule, check)
+    sink.each(holding_functions(pkg, rule), rule, check)
 
 
 def _check_site(
@@ -98,9 +98,10 @@ def _check_site(
             call=other.callee.text,
             line=held_since,
         )
+    taken = {other.call.id for other in others}
     for call, locker in calls:
-        if not region.at(call):
-            continue
+        if call.id in taken or not region.at(call):
+            continue  # a lock helper's call is a lock site itself: reported above
         if read and locker.read and _identity(var) not in written:
             continue
         callee = " ".join(text(child(call, "function")).split())
@@ -129,7 +130,7 @@ def _write_locked(pkg: Package, rule: Rule) -> set[str]:
 
     def compute() -> set[str]:
         out: set[str] = set()
-        for fn in pkg.candidates(interest(rule)):
+        for fn in holding_functions(pkg, rule, reported=False):
             for site in find_sites(pkg, fn, rule):
                 if site.callee.name != READ and site.var:
                     out.add(_identity(site.var))

@@ -28,7 +28,7 @@ from leakaudit.checks.locks.held import (
     locker_calls_any,
     lockers,
 )
-from leakaudit.checks.sites import Site, find_sites
+from leakaudit.checks.sites import Site, find_sites, holding_functions
 from leakaudit.checks.sites import interest as site_interest
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import field as child
@@ -64,7 +64,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
 
     # Every function of the package orders locks, also those whose findings a scan of
     # a few files drops (the other half of a pair may be there).
-    sink.each(pkg.candidates(interest(rule)), rule, collect)
+    sink.each(holding_functions(pkg, rule, reported=False), rule, collect)
     quiet = pkg.quiet
     by_pair: dict[tuple[str, str], list[_Order]] = {}
     for order in orders:
@@ -139,9 +139,10 @@ def _after(
     for other, other_name in others:
         if ordered(other.statement):
             out.append(_Order(name, other_name, fn, site.call, other.call, ""))
+    taken = {other.call.id for other, _ in others}
     for call, lock_name, chain in calls:
-        if lock_name == name:
-            continue  # the same lock again: mutex-double-lock's
+        if lock_name == name or call.id in taken:
+            continue  # the same lock again (mutex-double-lock's), or a helper's site
         if ordered(call):
             out.append(_Order(name, lock_name, fn, site.call, call, chain))
     return out
