@@ -287,9 +287,9 @@ def _check_site(
         _record(sink, rule, fn, site, "handed-off", handed)
         return
     if site.release:
-        plain = _straight_release(site, rule)
+        plain = straight_release(site, rule)
         if plain is not None:  # most locks: no flow, no control-flow graph
-            _record(sink, rule, fn, site, plain)
+            _record(sink, rule, fn, site, plain.kind)
             return
     outcome = _flow(fn, rule, site, sites, passes_of(pkg, fn, rule))
     _conclude(pkg, fn, rule, site, outcome, sink)
@@ -300,11 +300,20 @@ def _check_site(
 _LEAVES = (b"return", b"break", b"continue", b"goto", b"panic", b"Fatal", b"Exit", b"Skip")
 
 
-def _straight_release(site: Site, rule: Rule) -> str | None:
-    """ "deferred" when the statement right after the acquisition defers its release,
-    "released" when a later statement of the same block releases it and nothing in
-    between can leave the block or touch it otherwise, but for early exits that release
-    it first (`if err != nil { mu.Unlock(); return err }`); None: follow the paths."""
+@dataclass(frozen=True)
+class StraightRelease:
+    """How the source shows a receiver acquisition released, without following paths."""
+
+    kind: str  # "deferred": the next statement defers it; "released": a later one
+    node: Node  # that defer statement, or that releasing statement
+    exits: bool  # early exits that release it first were passed on the way
+
+
+def straight_release(site: Site, rule: Rule) -> StraightRelease | None:
+    """The statement right after the acquisition defers its release; or a later
+    statement of the same block releases it, and nothing in between can leave the
+    block or touch it otherwise, but for early exits that release it first (`if err !=
+    nil { mu.Unlock(); return err }`); None: follow the paths."""
     var = site.var or ""
     releases = tuple(f"{var}.{m}()".encode() for m in rule.release.methods)
     sibling = site.statement.next_named_sibling
@@ -314,13 +323,15 @@ def _straight_release(site: Site, rule: Rule) -> str | None:
         return None
     data = sibling.text or b""
     if sibling.type == "defer_statement" and data.strip() in (b"defer " + r for r in releases):
-        return "deferred"
+        return StraightRelease("deferred", sibling, False)
     mentions = _mentions(var)
+    exits = False
     while sibling is not None:
         data = sibling.text or b""
         if sibling.type == "expression_statement" and data.strip() in releases:
-            return "released"
+            return StraightRelease("released", sibling, exits)
         if sibling.type == "if_statement" and _releasing_exit(sibling, mentions, releases):
+            exits = True
             sibling = sibling.next_named_sibling
             continue
         if mentions(data) or any(word in data for word in _LEAVES):

@@ -18,6 +18,7 @@ from leakaudit.checks.obligation import (
     flag_facts,
     guard_fails,
     passes_of,
+    straight_release,
 )
 from leakaudit.checks.sites import Site, find_sites
 from leakaudit.checks.sites import interest as site_interest
@@ -77,44 +78,25 @@ def held(pkg: Package, fn: Function, rule: Rule, site: Site) -> Held:
     return fn.memo(("held", site.call.id, rule.release), compute)  # type: ignore[no-any-return]
 
 
-# What a statement between a lock and its unlock must not say for the stretch between
-# them to be all that is held: anything that can leave the block.
-_LEAVES = (b"return", b"break", b"continue", b"goto", b"panic", b"Fatal", b"Exit", b"Skip")
-
-
 def _straight_span(fn: Function, site: Site, rule: Rule) -> tuple[int, int] | None:
     """(from, to) in bytes when the source shows where the lock is held: `Lock(); defer
     Unlock()` at the top of the function body and no other unlock of it after (to the
     end of the function), or `Lock(); ...; Unlock()` in one block with nothing between
     that leaves the block or mentions the lock (to the unlock)."""
-    var = site.var or ""
-    releases = tuple(f"{var}.{m}()".encode() for m in rule.release.methods)
+    found = straight_release(site, rule)
     body = child(fn.node, "body")
-    sibling = site.statement.next_named_sibling
-    while sibling is not None and sibling.type == "comment":
-        sibling = sibling.next_named_sibling
-    if sibling is None or body is None:
+    if found is None or body is None or found.exits:
         return None
-    mentions = re.compile(rb"(?<![\w.])" + re.escape(var.encode()) + rb"\b").search
-    data = sibling.text or b""
-    if sibling.type == "defer_statement" and data.strip() in (b"defer " + r for r in releases):
-        holder = site.statement.parent
-        if holder is not None and holder.type == "statement_list":
-            holder = holder.parent
-        rest = (body.text or b"")[sibling.end_byte - body.start_byte :]
-        if holder == body and not any(r in rest for r in releases):
-            return sibling.end_byte, body.end_byte
+    if found.kind == "released":
+        return site.statement.end_byte, found.node.start_byte
+    holder = site.statement.parent
+    if holder is not None and holder.type == "statement_list":
+        holder = holder.parent
+    var = site.var or ""
+    rest = (body.text or b"")[found.node.end_byte - body.start_byte :]
+    if holder != body or any(f"{var}.{m}()".encode() in rest for m in rule.release.methods):
         return None
-    while sibling is not None:
-        data = sibling.text or b""
-        if sibling.type == "expression_statement" and data.strip() in releases:
-            return site.statement.end_byte, sibling.start_byte
-        if mentions(data) or any(word in data for word in _LEAVES):
-            return None
-        if sibling.type in ("go_statement", "defer_statement", "labeled_statement"):
-            return None
-        sibling = sibling.next_named_sibling
-    return None
+    return found.node.end_byte, body.end_byte
 
 
 def _held_blocks(pkg: Package, fn: Function, rule: Rule, site: Site) -> set[int]:
