@@ -754,6 +754,13 @@ def _conclude(
             exit_desc = f"the return at line {line}"
             rel_node = node
         related = (Related(location(fn.file, rel_node, first_line_only=True), f"{var} leaks here"),)
+        at = site.call
+        if rule.options.get("report-at-exit"):
+            # The exit is the place to fix (a lock left held): point there, and to the
+            # acquisition beside it.
+            at = rel_node
+            taken = location(fn.file, site.call, first_line_only=True)
+            related = (Related(taken, f"{var} {rule.options.get('acquired-as', 'acquired')} here"),)
         suffix = ""
         if outcome.lent:
             # It went into a call, which only read it: say so, where a reader would
@@ -769,13 +776,14 @@ def _conclude(
                 rule,
                 "not-released",
                 fn.file,
-                site.call,
+                at,
                 fn.name,
                 related,
                 var=var,
                 call=call,
                 exit=exit_desc,
                 line=line,
+                acquired=line_of(site.call),
                 release=(site.release or rule.release.methods or ("",))[0],
             )
             if suffix:

@@ -96,6 +96,10 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # A function that never releases what it acquires returns holding it on purpose
         # (a lock helper): only one releasing it on some paths but not all is reported.
         "helpers-hold": Field("bool"),
+        # Report at the exit that leaves it held (the place to fix), not at the acquisition;
+        # `acquired-as` names the acquisition in the related location ("locked").
+        "report-at-exit": Field("bool"),
+        "acquired-as": Field("str"),
     },
 }
 
