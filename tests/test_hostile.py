@@ -4,9 +4,11 @@ wall-clock limit."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
+from pathlib import Path
 
 from leakaudit.config import _Glob, excluded
 
@@ -70,3 +72,26 @@ def test_the_linear_matcher_means_what_the_regex_meant() -> None:
 def test_a_class_the_regex_engine_rejects_is_literal() -> None:
     assert _Glob("[z-a].go").fullmatch("z.go")
     assert not _Glob("[z-a].go").fullmatch("b.go")
+
+
+def test_a_file_1500_folders_deep_is_scanned(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The go.mod lookup walks up one folder at a time in a loop: a deep path used to
+    raise RecursionError and lose the whole scan."""
+    from conftest import scan_paths
+
+    (tmp_path / "go.mod").write_text("module example.com/deep\n\ngo 1.22\n")
+    deep = str(tmp_path)
+    for _ in range(1500):  # pathlib's mkdir(parents=True) and os.makedirs recurse
+        deep = os.path.join(deep, "d")
+        os.mkdir(deep)
+    Path(deep, "leak.go").write_text(
+        'package d\n\nimport "os"\n\nfunc Open() {\n\tf, _ := os.Open("x")\n\t_ = f.Name()\n}\n'
+    )
+    try:
+        result, problems = scan_paths([str(tmp_path)], tmp_path)
+        assert [f.rule_id for f in result.findings] == ["file-not-closed"], problems
+    finally:  # shutil.rmtree, which pytest cleans up with, recurses too
+        os.remove(os.path.join(deep, "leak.go"))
+        while deep != str(tmp_path):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)

@@ -26,16 +26,36 @@ def nearest(directory: Path) -> GoMod | None:
     return nearest_resolved(str(directory.resolve()))
 
 
-@lru_cache(maxsize=16384)
+_NEAREST: dict[str, GoMod | None] = {}
+_NEAREST_MAX = 16384
+
+
 def nearest_resolved(directory: str) -> GoMod | None:
     """`nearest` for an absolute path without `..` (resolving costs a system call per
     path component: a scan resolves its root once and joins its packages to it)."""
-    # One folder at a time, each remembered: sibling packages share their parents' answer.
-    gomod = os.path.join(directory, "go.mod")
-    if os.path.isfile(gomod):
-        return read(Path(gomod))
-    parent = os.path.dirname(directory)
-    return None if parent == directory else nearest_resolved(parent)
+    # One folder at a time, upwards, each remembered: sibling packages share their
+    # parents' answer. A loop, not a recursion: a file 1,500 folders deep is a path.
+    visited: list[str] = []
+    current = directory
+    while True:
+        if current in _NEAREST:
+            found = _NEAREST[current]
+            break
+        visited.append(current)
+        gomod = os.path.join(current, "go.mod")
+        if os.path.isfile(gomod):
+            found = read(Path(gomod))
+            break
+        parent = os.path.dirname(current)
+        if parent == current:
+            found = None
+            break
+        current = parent
+    if len(_NEAREST) + len(visited) > _NEAREST_MAX:
+        _NEAREST.clear()
+    for folder in visited:
+        _NEAREST[folder] = found
+    return found
 
 
 def read(path: Path) -> GoMod:
