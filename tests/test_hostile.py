@@ -95,3 +95,56 @@ def test_a_file_1500_folders_deep_is_scanned(tmp_path) -> None:  # type: ignore[
         while deep != str(tmp_path):
             os.rmdir(deep)
             deep = os.path.dirname(deep)
+
+
+def test_reports_and_baselines_are_not_written_through_links(tmp_path: Path) -> None:
+    """A `.leakaudit-baseline.json` or an `--output` that is a link to some other file
+    is refused with one line; the file it points to is untouched."""
+    import subprocess
+    import sys
+
+    from conftest import FIXTURES
+
+    victim = tmp_path / "bashrc"
+    victim.write_text("precious\n")
+    for args in (
+        ["scan", str(FIXTURES / "demo-service"), "-q", "-o", "report.txt"],
+        ["baseline", "write", str(FIXTURES / "demo-service"), "-o", "report.txt"],
+    ):
+        link = tmp_path / "report.txt"
+        link.unlink(missing_ok=True)
+        link.symlink_to(victim)
+        done = subprocess.run(
+            [sys.executable, "-m", "leakaudit", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "symbolic link" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert victim.read_text() == "precious\n"
+
+
+def test_a_write_cut_short_leaves_the_previous_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The new content goes to a temporary file renamed over the target: a failure on
+    the way (a full disk) leaves the previous report whole, and no temporary file."""
+    from leakaudit import writing
+
+    target = tmp_path / "report.sarif"
+    target.write_text("previous\n")
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writing.os, "fsync", full)
+    try:
+        writing.write_text(target, "new\n" * 1000)
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("the write should have failed")
+    assert target.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.sarif"]
+    monkeypatch.undo()
+    writing.write_text(target, "new\n")
+    assert target.read_text() == "new\n"

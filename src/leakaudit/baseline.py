@@ -19,6 +19,7 @@ from pathlib import Path
 
 from leakaudit import __version__
 from leakaudit.findings import Finding
+from leakaudit.writing import write_text
 
 FILENAME = ".leakaudit-baseline.json"
 FORMAT_VERSION = 1
@@ -86,7 +87,7 @@ def write(findings: Iterable[Finding], root: Path, out: Path) -> int:
         "tool": f"leakaudit {__version__}",
         "findings": entries,
     }
-    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text(out, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return len(entries)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from leakaudit import __version__
+from leakaudit.writing import write_text
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -263,7 +264,7 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
     output = renderer(args.format)(result, **_report_options(args))
     if args.output:
         try:
-            Path(args.output).write_text(output, encoding="utf-8")
+            write_text(Path(args.output), output)
         except OSError as exc:
             print(
                 f"leakaudit: error: {args.output}: cannot write: {exc.strerror or exc}",

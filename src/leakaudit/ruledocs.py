@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from leakaudit.ruleset.model import AcquireSpec, Rule
+from leakaudit.writing import write_text
 
 REPO_URL = "https://github.com/leakaudit/leakaudit"
 DOCS_URL = f"{REPO_URL}/blob/main/docs/rules"
@@ -194,7 +195,7 @@ def write(rules: list[Rule], directory: Path) -> list[Path]:
     for name, content in wanted.items():
         path = directory / name
         if not path.is_file() or path.read_text(encoding="utf-8") != content:
-            path.write_text(content, encoding="utf-8")
+            write_text(path, content)
             written.append(path)
     for path in directory.glob("*.md"):
         if path.name not in wanted and _generated(path):

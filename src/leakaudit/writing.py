@@ -1,0 +1,45 @@
+"""Writing what leakaudit produces (reports, baselines, rule pages): all or nothing,
+and never through a symbolic link.
+
+A report written in place and cut short by a full disk looks complete and has already
+destroyed the previous one; a baseline that a pull request replaced by a link to
+`~/.bashrc` would overwrite that file. So: a temporary file in the same folder, flushed
+to disk, renamed over the target; and a target that is a link is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8) atomically. Raises OSError, with a strerror
+    that says why, when it cannot (a link in the way included)."""
+    if path.is_symlink():
+        raise OSError(0, "refusing to write through a symbolic link")
+    mode = _mode_for(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    """The target's permissions when it exists, else what a plain open would give."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
