@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -148,3 +150,41 @@ def test_a_write_cut_short_leaves_the_previous_file(tmp_path: Path, monkeypatch)
     monkeypatch.undo()
     writing.write_text(target, "new\n")
     assert target.read_text() == "new\n"
+
+
+def _leakaudit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leakaudit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a hang fails the test instead of the suite
+    )
+
+
+def test_a_fifo_or_a_huge_file_as_config_baseline_or_rules_is_one_error(tmp_path: Path) -> None:
+    """Reading a FIFO waits for a writer forever, and /dev/zero or a sparse 8 GiB file
+    never ends: each input is read only when it is a regular file under its size limit,
+    else one line names it and the run exits 2."""
+    from conftest import FIXTURES
+
+    demo = str(FIXTURES / "demo-service")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.yaml"
+    with open(huge, "wb") as out:
+        out.truncate(8 << 30)  # sparse: no disk used
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    os.mkfifo(rules / "family.yaml")
+    cases = [
+        (["scan", demo, "--config", str(fifo)], "not a regular file"),
+        (["scan", demo, "--config", str(huge)], "larger than 1 MiB"),
+        (["scan", demo, "--baseline", str(fifo)], "not a regular file"),
+        (["scan", demo, "--rules", str(rules)], "not a regular file"),
+    ]
+    for args, why in cases:
+        done = _leakaudit(*args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and why in lines[0], (args, done.stderr)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from leakaudit import __version__
 from leakaudit.findings import Finding
+from leakaudit.reading import BASELINE_BYTES, read_small
 from leakaudit.writing import write_text
 
 FILENAME = ".leakaudit-baseline.json"
@@ -117,13 +118,14 @@ class Baseline:
 
 def load(path: Path) -> Baseline:
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_small(path, BASELINE_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise BaselineError(
             f"{path}: baseline not found (create it with `leakaudit baseline write`)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: cannot read baseline: {exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise BaselineError(f"{path}: cannot read baseline: {why}") from None
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leakaudit.findings import Severity
+from leakaudit.reading import CONFIG_BYTES, read_small
 from leakaudit.ruleset.model import RuleSet
 
 if TYPE_CHECKING:
@@ -126,11 +127,12 @@ def find(root: Path) -> Path | None:
 
 def load(path: Path) -> Config:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small(path, CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{path}: cannot read configuration: {why}") from None
     if path.suffix == ".toml":
         entry = _from_toml(path, text)
         if entry is None:
@@ -141,7 +143,7 @@ def load(path: Path) -> Config:
 
 def _has_tool_table(path: Path) -> bool:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small(path, CONFIG_BYTES).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return False
     if "leakaudit" not in text:  # cheap: most pyproject files never mention us

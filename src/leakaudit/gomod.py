@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from leakaudit.reading import GOMOD_BYTES, read_small
+
 _MODULE = re.compile(r"^module\s+\"?([^\s\"]+)\"?", re.MULTILINE)
 _GO = re.compile(r"^go\s+(\d+\.\d+(?:\.\d+)?)", re.MULTILINE)
 
@@ -60,7 +62,7 @@ def nearest_resolved(directory: str) -> GoMod | None:
 
 def read(path: Path) -> GoMod:
     try:
-        content = path.read_text(encoding="utf-8", errors="replace")
+        content = read_small(path, GOMOD_BYTES).decode("utf-8", "replace")
     except OSError:
         return GoMod(path, None, None)
     module = _MODULE.search(content)

@@ -33,3 +33,33 @@ def read_file(path: str) -> tuple[bytes | None, int]:
         return content, len(content)
     finally:
         os.close(fd)
+
+
+# Inputs leakaudit reads besides Go files, and the most of each it accepts: a config,
+# a rule file or a go.mod has no business being larger; a baseline lists findings.
+CONFIG_BYTES = 1 << 20
+RULES_BYTES = 4 << 20
+BASELINE_BYTES = 64 << 20
+GOMOD_BYTES = 1 << 20
+
+
+def read_small(path: str | os.PathLike[str], limit: int) -> bytes:
+    """A regular file's bytes, at most `limit` of them. A FIFO, a device or a directory
+    is refused without waiting on it, and so is a larger file (`/dev/zero`, an 8 GiB
+    sparse file): OSError with a strerror that says which."""
+    fd = os.open(path, _FLAGS)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > limit:
+            raise OSError(0, f"larger than {limit >> 20} MiB")
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise OSError(0, f"larger than {limit >> 20} MiB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from leakaudit.cache import Cache, code_version, hasher
+from leakaudit.reading import RULES_BYTES, read_small
 from leakaudit.ruleset.model import RuleSet
 
 
@@ -39,7 +40,7 @@ def _key(dirs: list[Path]) -> str | None:
             if path.suffix not in (".yaml", ".yml"):
                 continue
             try:
-                content = path.read_bytes()
+                content = read_small(path, RULES_BYTES)
             except OSError:
                 return None
             digest.update(f"\0{path.name}\0{len(content)}\0".encode())

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from leakaudit.findings import Severity
+from leakaudit.reading import RULES_BYTES, read_small
 from leakaudit.ruleset.compiled import RuleError, bundled_rules_dir
 from leakaudit.ruleset.model import (
     VIOLATIONS,
@@ -79,9 +80,10 @@ def load_rules(extra_dirs: list[Path] | None = None) -> RuleSet:
 
 def load_file(path: Path) -> RuleSet:
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_small(path, RULES_BYTES).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(f"{path}: cannot read rule file: {exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise RuleError(f"{path}: cannot read rule file: {why}") from None
     try:
         node = _compose(raw)
     except yaml.YAMLError as exc:
