@@ -188,3 +188,78 @@ def test_a_fifo_or_a_huge_file_as_config_baseline_or_rules_is_one_error(tmp_path
         assert done.returncode == 2, (args, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and why in lines[0], (args, done.stderr)
+
+
+BILLION_LAUGHS = """\
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+exclude: *h
+"""
+
+
+def test_a_billion_laughs_config_is_refused(tmp_path: Path) -> None:
+    from conftest import FIXTURES
+
+    config = tmp_path / "laughs.yaml"
+    config.write_text(BILLION_LAUGHS)
+    done = _leakaudit("scan", str(FIXTURES / "demo-service"), "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "too many nodes" in lines[0] and "laughs.yaml" in lines[0]
+
+
+RULE = """\
+family: custom
+title: Custom
+description: A rule of one's own.
+rules:
+  - id: pool-conn-not-released
+    name: PoolConnNotReleased
+    severity: error
+    check: obligation
+    summary: A leased connection is not released on every path.
+    reports: [not-released]
+    messages:
+      not-released: "{message}"
+    acquire:
+      - package: example.com/pool
+        types: [Pool]
+        calls: [Acquire]
+        resource: 0
+        error: 1
+    release:
+      methods: [Release]
+    help: |
+      Why.
+"""
+
+
+def test_a_rule_message_may_only_name_fields(tmp_path: Path) -> None:
+    """`{var:>1500000000}` would build a string of that width for every finding."""
+    from conftest import FIXTURES
+
+    for message, ok in (
+        ("{var} from {call} leaks through {exit}", True),
+        ("{var:>1500000000}", False),
+        ("{var!r}", False),
+        ("{var.__class__}", False),
+        ("{var[0]}", False),
+    ):
+        rules = tmp_path / "rules"
+        rules.mkdir(exist_ok=True)
+        (rules / "custom.yaml").write_text(RULE.replace("{message}", message))
+        done = _leakaudit(
+            "scan", str(FIXTURES / "demo-service"), "--rules", str(rules), "-q", cwd=tmp_path
+        )
+        if ok:
+            assert done.returncode == 1, done.stderr  # the demo's findings
+        else:
+            lines = done.stderr.strip().splitlines()
+            assert done.returncode == 2 and len(lines) == 1, (message, done.stderr)
+            assert "custom.yaml" in lines[0] and "not-released" in lines[0], lines

@@ -157,6 +157,8 @@ def _has_tool_table(path: Path) -> bool:
 def _from_yaml(path: Path, text: str) -> _Entry:
     import yaml
 
+    from leakaudit.yamlsafe import too_large
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -166,6 +168,8 @@ def _from_yaml(path: Path, text: str) -> _Entry:
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from None
     if node is None:  # an empty file configures nothing
         return _Entry({}, 1)
+    if too_large(node):
+        raise ConfigError(f"{path}:1: the YAML expands to too many nodes (aliases of aliases?)")
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{path}:{node.start_mark.line + 1}: expected a mapping of settings")
     return _yaml_entry(node, node.start_mark.line + 1, path)

@@ -8,6 +8,7 @@ acquire list.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,28 @@ from leakaudit.ruleset.model import (
     Signature,
 )
 from leakaudit.ruleset.schema import SCHEMAS, Field, list_item_pattern
+from leakaudit.yamlsafe import too_large
 
 # libyaml's loader when PyYAML has it: fifteen times faster, same nodes and marks.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _bad_field(template: str) -> str | None:
+    """Why a message template is refused, or None: it may only name fields (`{var}`),
+    not format them (`{var:>1500000000}` builds a string of that width) nor reach into
+    them (`{var.__class__}`, `{var[0]}`)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"invalid template: {exc}"
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier():
+            return f"{{{name}}}: a field is a plain name"
+        if spec or conversion:
+            return f"{{{name}}}: fields take no format or conversion"
+    return None
 
 
 def _compose(raw: str) -> yaml.Node | None:
@@ -93,6 +113,8 @@ def load_file(path: Path) -> RuleSet:
         raise RuleError(f"{path}:{line}: invalid YAML: {problem}") from None
     if node is None:
         raise RuleError(f"{path}:1: empty rule file")
+    if too_large(node):
+        raise RuleError(f"{path}:1: the YAML expands to too many nodes (aliases of aliases?)")
     doc = _validate(node, "file", path)
     return _build(doc, path)
 
@@ -212,6 +234,12 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
                 f"(known: {', '.join(VIOLATIONS)})"
             )
     messages: dict[str, str] = values["messages"]
+    for kind, template in messages.items():
+        bad = _bad_field(template)
+        if bad is not None:
+            raise RuleError(
+                f"{path}:{raw['messages'].line}: rule {rule_id} message {kind!r}: {bad}"
+            )
     for kind in reports:
         if kind not in messages:
             raise RuleError(
