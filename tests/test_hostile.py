@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from leakaudit.config import _Glob, excluded
 
 
@@ -263,3 +265,74 @@ def test_a_rule_message_may_only_name_fields(tmp_path: Path) -> None:
             lines = done.stderr.strip().splitlines()
             assert done.returncode == 2 and len(lines) == 1, (message, done.stderr)
             assert "custom.yaml" in lines[0] and "not-released" in lines[0], lines
+
+
+def _busy_module(root: Path, packages: int = 150) -> None:
+    (root / "go.mod").write_text("module example.com/busy\n\ngo 1.22\n")
+    body = "".join(
+        f"func F{i}(p string) error {{\n\tf, err := os.Open(p)\n\tif err != nil {{\n"
+        f"\t\treturn err\n\t}}\n\tdefer f.Close()\n\treturn nil\n}}\n\n"
+        for i in range(60)
+    )
+    for n in range(packages):
+        folder = root / f"p{n}"
+        folder.mkdir()
+        for k in range(4):
+            (folder / f"f{k}.go").write_text(
+                f'package p{n}\n\nimport "os"\n\n' + body.replace("func F", f"func F{k}_")
+            )
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return {int(c) for c in fh.read().split()}
+    except OSError:
+        return set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_workers_end_with_the_scan(tmp_path: Path, how: str) -> None:
+    """A --jobs 2 scan killed (kill -9) or terminated (CI cancelling it) leaves no
+    worker running; SIGTERM ends it as Ctrl-C does, with 128 + 15."""
+    import signal
+
+    _busy_module(tmp_path)
+    errors = tmp_path / "stderr"
+    with open(errors, "wb") as err:  # a file, not a pipe an orphan would hold open
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "leakaudit", "scan", ".", "--jobs", "2", "--no-cache", "-q"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    workers: set[int] = set()
+    deadline = time.monotonic() + 30
+    while not workers and time.monotonic() < deadline and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.02)
+    if not workers:
+        proc.wait()
+        pytest.skip("the scan ended before a worker was seen")
+    try:
+        proc.send_signal(getattr(signal, how))
+        code = proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers), "a worker outlived the scan"
+        if how == "SIGTERM":
+            assert code == 128 + signal.SIGTERM, errors.read_text()
+    finally:
+        for worker in workers:  # a failed run leaves none behind either
+            if _alive(worker):
+                os.kill(worker, signal.SIGKILL)

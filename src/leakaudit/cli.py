@@ -169,7 +169,28 @@ def _report_options(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+class _Terminated(Exception):
+    """SIGTERM or SIGHUP (CI cancelling a job, `timeout`): end as Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    previous: dict[str, object] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            try:
+                previous[name] = signal.signal(getattr(signal, name), _terminated)
+            except ValueError:  # not the main thread: signals stay as they are
+                break
     try:
         return _main(argv)
     except UsageError as exc:
@@ -177,11 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except _Terminated as exc:
+        return 128 + exc.signum
     except BrokenPipeError:  # `leakaudit scan | head`
         return EXIT_ERROR
     except Exception as exc:  # a bug: still one line, and never mistaken for "findings"
         print(f"leakaudit: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -16,6 +16,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -428,13 +429,42 @@ _WORKER_CONTEXT: UnitContext | None = None
 _WORKER_EARLY: Any = None  # where a worker posts (unit index, summary) ahead of its result
 
 
-def _init_worker(context: UnitContext, early: Any = None) -> None:
+def _init_worker(context: UnitContext, early: Any = None, parent: int = 0) -> None:
     global _WORKER_CONTEXT, _WORKER_EARLY
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _die_with(parent)
     _WORKER_CONTEXT = context
     _WORKER_EARLY = early
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the scan that started it ends, however it ends (killed,
+    terminated by CI, a crash): on Linux the kernel sends it SIGKILL when the parent
+    dies; elsewhere a thread watches the parent and exits with it."""
+    if not parent:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        else:
+            if os.getppid() != parent:  # it died before the line above
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="leakaudit-parent-watch", daemon=True).start()
 
 
 def _worker_units(
@@ -519,7 +549,7 @@ def _run_pool(
         max_workers=min(jobs, len(indices)),
         mp_context=mp,
         initializer=_init_worker,
-        initargs=(context, early),
+        initargs=(context, early, os.getpid()),
     )
     released: set[int] = set()
 
