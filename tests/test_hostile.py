@@ -336,3 +336,25 @@ def test_workers_end_with_the_scan(tmp_path: Path, how: str) -> None:
         for worker in workers:  # a failed run leaves none behind either
             if _alive(worker):
                 os.kill(worker, signal.SIGKILL)
+
+
+def test_an_incomplete_scan_says_so_in_sarif(tmp_path: Path) -> None:
+    """A file skipped as too large makes the run exit 2: its SARIF says the execution
+    did not succeed, with a notification naming the file, not a complete-looking log."""
+    import json
+
+    from leakaudit.report import github_checks
+
+    (tmp_path / "ok.go").write_text(
+        'package p\n\nimport "os"\n\nfunc F() { f, _ := os.Open("x"); _ = f }\n'
+    )
+    with open(tmp_path / "huge.go", "wb") as out:
+        out.truncate(21 << 20)  # over the 20 MiB limit, sparse
+    done = _leakaudit("scan", ".", "--format", "sarif", "-o", "out.sarif", "-q", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    text = (tmp_path / "out.sarif").read_text()
+    assert github_checks.problems_in_text(text) == []
+    invocation = json.loads(text)["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    said = [n["message"]["text"] for n in invocation["toolExecutionNotifications"]]
+    assert said == ["huge.go: not analyzed: too large (22020096 bytes)"]

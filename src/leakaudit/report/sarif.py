@@ -131,8 +131,27 @@ def to_dict(
                 "descriptor": {"id": "results-truncated"},
             }
         ]
+    lost = [r for r in result.files if r.status in _NOT_ANALYZED]
+    if lost:
+        # The run exits 2: say so, and which files, rather than look complete.
+        invocation["executionSuccessful"] = False
+        invocation.setdefault("toolExecutionNotifications", []).extend(
+            {
+                "level": "error",
+                "message": {
+                    "text": f"{r.path}: not analyzed: {_NOT_ANALYZED[r.status]}"
+                    + (f" ({r.detail})" if r.detail else "")
+                },
+                "descriptor": {"id": "file-not-analyzed"},
+            }
+            for r in lost
+        )
     run["invocations"] = [invocation]
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+# File statuses that make a scan incomplete (exit 2), and how a notification says them.
+_NOT_ANALYZED = {"unreadable": "cannot be read", "too-large": "too large"}
 
 
 def _most_severe(findings: list[Finding], limit: int) -> list[Finding]:
