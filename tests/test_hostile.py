@@ -216,35 +216,10 @@ def test_a_billion_laughs_config_is_refused(tmp_path: Path) -> None:
     assert len(lines) == 1 and "too many nodes" in lines[0] and "laughs.yaml" in lines[0]
 
 
-RULE = """\
-family: custom
-title: Custom
-description: A rule of one's own.
-rules:
-  - id: pool-conn-not-released
-    name: PoolConnNotReleased
-    severity: error
-    check: obligation
-    summary: A leased connection is not released on every path.
-    reports: [not-released]
-    messages:
-      not-released: "{message}"
-    acquire:
-      - package: example.com/pool
-        types: [Pool]
-        calls: [Acquire]
-        resource: 0
-        error: 1
-    release:
-      methods: [Release]
-    help: |
-      Why.
-"""
-
-
 def test_a_rule_message_may_only_name_fields(tmp_path: Path) -> None:
     """`{var:>1500000000}` would build a string of that width for every finding."""
     from conftest import FIXTURES
+    from test_cli_errors import RULE_FILE
 
     for message, ok in (
         ("{var} from {call} leaks through {exit}", True),
@@ -255,7 +230,8 @@ def test_a_rule_message_may_only_name_fields(tmp_path: Path) -> None:
     ):
         rules = tmp_path / "rules"
         rules.mkdir(exist_ok=True)
-        (rules / "custom.yaml").write_text(RULE.replace("{message}", message))
+        template = '"{var} from {call} is not released: it leaks through {exit}"'
+        (rules / "custom.yaml").write_text(RULE_FILE.replace(template, f'"{message}"'))
         done = _leakaudit(
             "scan", str(FIXTURES / "demo-service"), "--rules", str(rules), "-q", cwd=tmp_path
         )
