@@ -26,7 +26,15 @@ from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
 from leakaudit.module.summary import ON_SUCCESS
 from leakaudit.parsing import queries
-from leakaudit.parsing.syntax import expressions, line_of, statements, text, unparen, walk
+from leakaudit.parsing.syntax import (
+    expressions,
+    line_of,
+    statements,
+    text,
+    unnegated,
+    unparen,
+    walk,
+)
 from leakaudit.parsing.syntax import field as child
 from leakaudit.result import Acquisition
 from leakaudit.ruleset.model import ReleaseSpec, Rule
@@ -140,23 +148,10 @@ def _ranges_over(clause: Node | None, var: str, fields: tuple[str, ...]) -> bool
     )
 
 
-def _unnegated(cond: Node | None, value: bool) -> tuple[Node | None, bool]:
-    """The condition under its `!`s, and what it is on the edge where the whole
-    condition is `value`."""
-    cond = unparen(cond)
-    while (
-        cond is not None
-        and cond.type == "unary_expression"
-        and text(child(cond, "operator")) == "!"
-    ):
-        cond, value = unparen(child(cond, "operand")), not value
-    return cond, value
-
-
 def bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
     """(name, what it is on this edge) for a condition that is a bare local or its
     negation: `done`, `!done`."""
-    cond, value = _unnegated(cond, value)
+    cond, value = unnegated(cond, value)
     if cond is None or cond.type != "identifier":
         return None
     return text(cond), value
@@ -692,7 +687,7 @@ def _flow(
 def guard_fails(cond: Node, value: bool, guard: tuple[str, bool]) -> bool:
     """On the edge where `cond` is `value`, is the acquisition's guard (a plain
     condition it was taken under, with its value then) not what it was?"""
-    base, holds = _unnegated(cond, value)
+    base, holds = unnegated(cond, value)
     said, taken_when = guard
     return base is not None and holds != taken_when and " ".join(text(base).split()) == said
 
@@ -928,7 +923,7 @@ def _releases_anywhere(fn: Function, rule: Rule, var: str, body: Node) -> bool:
 
 def _exhausted(cond: Node, value: bool, var: str, methods: tuple[str, ...]) -> bool:
     """The edge where `var.Next()` (or `!var.Next()`) says the iteration is over."""
-    call, value = _unnegated(cond, value)
+    call, value = unnegated(cond, value)
     if value or call is None or call.type != "call_expression":
         return False
     fn = unparen(child(call, "function"))

@@ -5,15 +5,23 @@ Shared by every check that follows a resource from the call that produced it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Interest, Package
 from leakaudit.facts.typing import Callee
-from leakaudit.parsing.syntax import calls_found, expressions, path_of, text, unparen, walk
+from leakaudit.parsing.syntax import (
+    calls_found,
+    expressions,
+    method_call_pattern,
+    method_receiver,
+    path_of,
+    text,
+    unnegated,
+    unparen,
+    walk,
+)
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import AcquireSpec, Rule
 
@@ -111,29 +119,36 @@ def _lock_helpers(pkg: Package, rule: Rule) -> dict[tuple[str, str], _Helper]:
 
     def compute() -> dict[tuple[str, str], _Helper]:
         out: dict[tuple[str, str], _Helper] = {}
-        releases = {m for spec in rule.acquire if spec.receiver for m in spec.release}
+        releases = lock_methods(rule)[1]
         for fn in pkg.candidates(interest(rule)):
-            recv = child(fn.node, "receiver") if fn.node.type == "method_declaration" else None
-            param = recv.named_children[0] if recv is not None and recv.named_children else None
-            rname = child(param, "name") if param is not None else None
-            rtype = child(param, "type") if param is not None else None
+            if fn.node.type != "method_declaration":
+                continue
+            name, rtype = method_receiver(fn.node)
             body = child(fn.node, "body")
-            if rname is None or rtype is None or body is None:
+            if not name or not rtype or body is None:
                 continue
             data = body.text or b""
             for site in _direct_sites(pkg, fn, rule):
-                var, name = site.var or "", text(rname)
+                var = site.var or ""
                 if site.guards or (var != name and not var.startswith(name + ".")):
                     continue
                 if any(f"{var}.{m}(".encode() in data for m in releases):
                     continue  # it releases it somewhere: no helper
-                key = (text(rtype).lstrip("*").split("[", 1)[0], text(child(fn.node, "name")))
+                key = (rtype, text(child(fn.node, "name")))
                 field = var[len(name) + 1 :] if var != name else ""
                 out[key] = _Helper(field, site.release)
         return out
 
     key = ("lock-helpers", rule.acquire, rule.release)
     return pkg.memo(key, compute)  # type: ignore[no-any-return]
+
+
+def lock_methods(rule: Rule) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(what takes, what releases) the rule's receiver acquisitions: (Lock, RLock) and
+    (Unlock, RUnlock) for the lock rules."""
+    takes = tuple(c for spec in rule.acquire if spec.receiver for c in spec.calls)
+    gives = tuple(sorted({m for spec in rule.acquire if spec.receiver for m in spec.release}))
+    return takes, gives
 
 
 def holding_functions(pkg: Package, rule: Rule, reported: bool = True) -> list[Function]:
@@ -178,8 +193,7 @@ def _helper_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
         if holder is None or found is None or own == (True, method):
             continue
         var = f"{holder}.{found.field}" if found.field else holder
-        takes = tuple(c for s in rule.acquire if s.receiver for c in s.calls)
-        gives = tuple({m for s in rule.acquire if s.receiver for m in s.release})
+        takes, gives = lock_methods(rule)
         if _released_first(fn, var, gives, takes, through):
             continue
         if _released_before_in_block(shape.statement, var, found.release, through):
@@ -343,9 +357,8 @@ def _receiver_site(
         return None
     release = spec.release or rule.release.methods
     through = rule.release.through
-    takes = tuple(c for s in rule.acquire if s.receiver for c in s.calls)
-    gives = tuple({m for s in rule.acquire if s.receiver for m in s.release} | set(release))
-    if _released_first(fn, path, gives, takes, through):
+    takes, gives = lock_methods(rule)
+    if _released_first(fn, path, tuple({*gives, *release}), takes, through):
         return None  # its first Lock/RLock/Unlock/RUnlock of the path releases it
     if _released_before_in_block(shape.statement, path, release, through):
         return None  # `mu.Unlock(); slow(); mu.Lock()`: taken back in a held region
@@ -389,8 +402,8 @@ def _released_first(
         body = child(fn.node, "body")
         if body is None:
             return first
-        pattern = _methods_pattern(wanted)
-        for node, function in calls_found(body, pattern, _OTHER_CODE):
+        pattern = method_call_pattern(wanted)
+        for node, function in calls_found(body, pattern, _OTHER_CODE) if pattern else ():
             found = receiver_path(node, through)
             if found is not None and found not in first:
                 first[found] = text(child(function, "field"))
@@ -402,11 +415,6 @@ def _released_first(
 
 
 _OTHER_CODE = frozenset({"func_literal"})  # a closure's calls are its own function's
-
-
-@lru_cache(maxsize=16)
-def _methods_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
-    return re.compile(rb"\.(" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\(")
 
 
 def _released_before_in_block(
@@ -510,12 +518,7 @@ def _guards(shape: _Shape) -> tuple[tuple[str, bool], ...]:
             value = False
         else:
             break
-        while (
-            cond is not None
-            and cond.type == "unary_expression"
-            and text(child(cond, "operator")) == "!"
-        ):
-            cond, value = unparen(child(cond, "operand")), not value
+        cond, value = unnegated(cond, value)
         out.append((" ".join(text(cond).split()), value))
         node = holder
     return tuple(out)

@@ -37,7 +37,7 @@ from leakaudit.module.summary import (
 )
 from leakaudit.module.summary import declarations as declared
 from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import expressions, method_receiver, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -141,7 +141,7 @@ def _field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Ru
         return None
     decl, fn = found
     if index == -1:
-        name = _receiver_name(decl)
+        name = method_receiver(decl)[0]
     else:
         params = params_of(decl, fn.types.imports)
         name = params[index].name if index < len(params) and not params[index].variadic else None
@@ -151,7 +151,9 @@ def _field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Ru
     data = body.text or b"" if body is not None else b""
     if not any(m.encode() in data for m in rule.release.methods):
         return BORROWS  # never releases anything of the kind: the caller still holds it
-    takes = {c for spec in rule.acquire if spec.receiver for c in spec.calls}
+    from leakaudit.checks.sites import lock_methods
+
+    takes = set(lock_methods(rule)[0])
     if takes and _first_takes(data, f"{name}.{field}", takes, rule.release.methods):
         return BORROWS  # it takes the lock itself first: what it releases is its own hold
 
@@ -179,14 +181,6 @@ def _first_takes(data: bytes, path: str, takes: set[str], gives: tuple[str, ...]
 
     took, gave = first(takes), first(gives)
     return took != -1 and (gave == -1 or took < gave)
-
-
-def _receiver_name(method: Node) -> str | None:
-    recv = child(method, "receiver")
-    for param in recv.named_children if recv is not None else ():
-        name = child(param, "name")
-        return text(name) if name is not None else None
-    return None
 
 
 def sole_implementation(pkg: Package, iface: str, in_tests: bool = False) -> str | None:
@@ -657,8 +651,4 @@ def _name_of(decl: Node) -> str:
 
 
 def _receiver_type(method: Node) -> str:
-    recv = child(method, "receiver")
-    tnode = None
-    for param in recv.named_children if recv is not None else ():
-        tnode = child(param, "type")
-    return text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""
+    return method_receiver(method)[1]

@@ -18,7 +18,7 @@ from tree_sitter import Node
 from leakaudit.checks.api import Package
 from leakaudit.module.summary import Owner
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import text, unparen, walk
+from leakaudit.parsing.syntax import method_receiver, text, unparen, walk
 from leakaudit.ruleset.model import OWNER_VIOLATION, AcquireSpec, ReleaseSpec, Rule
 
 VIOLATION = OWNER_VIOLATION
@@ -70,7 +70,7 @@ def _releasing_methods(pkg: Package, tname: str, fname: str, rule: Rule) -> tupl
     for recv, name in pkg.symbols.methods:
         found = declaration(pkg, tname, name) if recv == tname else None
         body = child(found[0], "body") if found is not None else None
-        receiver = _receiver_name(found[0]) if found is not None else ""
+        receiver = method_receiver(found[0])[0] if found is not None else ""
         if receiver and body is not None:
             bodies[name] = (receiver, body)
     out = {n for n, (r, body) in bodies.items() if _releases(body, r, fname, rule)}
@@ -131,15 +131,6 @@ def _is_field(node: Node, receiver: str, fname: str) -> bool:
         and text(child(node, "field")) == fname
         and text(unparen(child(node, "operand"))) == receiver
     )
-
-
-def _receiver_name(method: Node) -> str:
-    recv = child(method, "receiver")
-    for param in recv.named_children if recv is not None else ():
-        name = child(param, "name")
-        if name is not None:
-            return text(name)
-    return ""
 
 
 def _constructors(pkg: Package, tname: str, fname: str, rule: Rule) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterator
+from functools import lru_cache
 
 from tree_sitter import Node
 
@@ -198,3 +199,38 @@ def calls_found(
         if not inside:
             out.append((call, function))
     return out
+
+
+def unnegated(cond: Node | None, value: bool) -> tuple[Node | None, bool]:
+    """The condition under its `!`s, and what it is on the edge where the whole
+    condition is `value`."""
+    cond = unparen(cond)
+    while (
+        cond is not None
+        and cond.type == "unary_expression"
+        and text(field(cond, "operator")) == "!"
+    ):
+        cond, value = unparen(field(cond, "operand")), not value
+    return cond, value
+
+
+def method_receiver(method: Node) -> tuple[str, str]:
+    """(name, type) of a method's receiver: `s` and `Store` for `(s *Store)`, the `*`
+    and any type arguments left off; "" for what a declaration leaves out."""
+    recv = field(method, "receiver")
+    for param in recv.named_children if recv is not None else ():
+        if param.type != "parameter_declaration":
+            continue
+        name, tnode = field(param, "name"), field(param, "type")
+        tname = text(tnode).lstrip("*").split("[", 1)[0] if tnode is not None else ""
+        return (text(name) if name is not None else ""), tname
+    return "", ""
+
+
+@lru_cache(maxsize=64)
+def method_call_pattern(names: frozenset[str]) -> re.Pattern[bytes] | None:
+    """`.name(` for any of `names` (group 1: the name), as `calls_found` takes it;
+    None for no names."""
+    if not names:
+        return None
+    return re.compile(rb"\.(" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\(")

@@ -20,12 +20,20 @@ from leakaudit.checks.obligation import (
     passes_of,
     straight_release,
 )
-from leakaudit.checks.sites import Site, find_sites
+from leakaudit.checks.sites import Site, find_sites, lock_methods
 from leakaudit.checks.sites import interest as site_interest
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.cfg import Block, Kind
 from leakaudit.module.effects import declarations_by_name
-from leakaudit.parsing.syntax import calls_found, line_of, path_of, text, unparen
+from leakaudit.parsing.syntax import (
+    calls_found,
+    line_of,
+    method_call_pattern,
+    method_receiver,
+    path_of,
+    text,
+    unparen,
+)
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -192,7 +200,7 @@ def _typed_locker_calls(
 ) -> list[tuple[Node, str, str, list[Locker]]]:
     def compute() -> list[tuple[Node, str, str, list[Locker]]]:
         body = child(fn.node, "body")
-        pattern = _method_calls(frozenset(name for _, name in taking))
+        pattern = method_call_pattern(frozenset(name for _, name in taking))
         if body is None or pattern is None:
             return []
         out: list[tuple[Node, str, str, list[Locker]]] = []
@@ -311,37 +319,23 @@ def _called_on_receiver(pkg: Package) -> dict[tuple[str, str], tuple[Node, str, 
     return pkg.memo("methods-calling-their-receiver", compute)  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=64)
-def _method_calls(names: frozenset[str]) -> re.Pattern[bytes] | None:
-    """`.name(` for any of `names` (group 1: the name); one per package's lockers."""
-    if not names:
-        return None
-    return re.compile(rb"\.(" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\(")
-
-
 @lru_cache(maxsize=256)
 def _calls_on(rname: bytes) -> re.Pattern[bytes]:
     return re.compile(rb"\b" + re.escape(rname) + rb"\.(\w+)\(")
 
 
 def _receiver(decl: Node) -> tuple[str, str] | None:
-    """(receiver name, receiver type without `*`) of a method."""
+    """(receiver name, receiver type) of a method that names its receiver."""
     if decl.type != "method_declaration":
         return None
-    recv = child(decl, "receiver")
-    for param in recv.named_children if recv is not None else ():
-        name, tnode = child(param, "name"), child(param, "type")
-        if name is None or tnode is None:
-            return None
-        return text(name), text(tnode).lstrip("*").split("[", 1)[0]
-    return None
+    name, tname = method_receiver(decl)
+    return (name, tname) if name and tname else None
 
 
 def _released_before(decl: Node, rname: str, field: str, call: Node, rule: Rule) -> bool:
     """Does the method release its receiver's lock `field` somewhere before `call`?"""
     path = f"{rname}.{field}" if field else rname
-    releases = {m for spec in rule.acquire if spec.receiver for m in spec.release}
-    releases |= set(rule.release.methods)
+    releases = {*lock_methods(rule)[1], *rule.release.methods}
     body = child(decl, "body")
     data = (body.text or b"") if body is not None else b""
     stop = call.start_byte - (body.start_byte if body is not None else 0)
