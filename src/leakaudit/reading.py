@@ -12,25 +12,35 @@ _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def read_file(path: str) -> tuple[bytes | None, int]:
-    """(content, size), or (None, size) when the file is over MAX_FILE_BYTES. One open
-    and one fstat: non-blocking, so a FIFO or device named *.go is refused, not waited
-    on. One read, of a byte more than fstat says: what comes back is the whole file when
-    it is exactly that size (a second read to see the end, into a 64 KiB buffer, cost a
-    third of a warm scan's reading)."""
+    """(content, size), or (None, size) when the file is over MAX_FILE_BYTES (see
+    `_read_regular`)."""
+    return _read_regular(path, MAX_FILE_BYTES)
+
+
+def _read_regular(path: str | os.PathLike[str], limit: int) -> tuple[bytes | None, int]:
+    """(content, size), or (None, size) when the file is over `limit` bytes. One open
+    and one fstat: non-blocking, so a FIFO or device is refused, not waited on. One
+    read, of a byte more than fstat says: what comes back is the whole file when it is
+    exactly that size (a second read to see the end, into a 64 KiB buffer, cost a third
+    of a warm scan's reading); a file that changed since the fstat is read on, up to
+    the limit."""
     fd = os.open(path, _FLAGS)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(0, "not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
+        if info.st_size > limit:
             return None, info.st_size
         content = os.read(fd, info.st_size + 1)
-        if len(content) != info.st_size:  # changed since the fstat, or a short read
-            chunks = [content]
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-            content = b"".join(chunks)
-        return content, len(content)
+        if len(content) == info.st_size:
+            return content, len(content)
+        chunks, size = [content], len(content)
+        while size <= limit and (chunk := os.read(fd, min(1 << 16, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            return None, size
+        return b"".join(chunks), size
     finally:
         os.close(fd)
 
@@ -47,19 +57,7 @@ def read_small(path: str | os.PathLike[str], limit: int) -> bytes:
     """A regular file's bytes, at most `limit` of them. A FIFO, a device or a directory
     is refused without waiting on it, and so is a larger file (`/dev/zero`, an 8 GiB
     sparse file): OSError with a strerror that says which."""
-    fd = os.open(path, _FLAGS)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(0, "not a regular file")
-        if info.st_size > limit:
-            raise OSError(0, f"larger than {limit >> 20} MiB")
-        chunks, size = [], 0
-        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise OSError(0, f"larger than {limit >> 20} MiB")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+    content, _ = _read_regular(path, limit)
+    if content is None:
+        raise OSError(0, f"larger than {limit >> 20} MiB")
+    return content
