@@ -17,9 +17,11 @@ from dataclasses import dataclass, field, replace
 from tree_sitter import Node
 
 from leakaudit.checks import nilness
-from leakaudit.checks.api import Function, Interest, Package, Sink, function_name, location
+from leakaudit.checks.api import Function, Package, Sink, function_name, location
 from leakaudit.checks.sites import Site, find_sites, holding_functions
-from leakaudit.checks.sites import interest as site_interest
+
+# What a function must call for the check to look at it (the check API, checks/__init__.py).
+from leakaudit.checks.sites import interest as interest
 from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
@@ -63,12 +65,6 @@ class _Outcome:
     # Why a lent call left it open, when not "does not release it" (by node id).
     lent_why: dict[int, str] = field(default_factory=dict)
     handed_to: list[tuple[int, str]] = field(default_factory=list)  # (line, where it went)
-
-
-def interest(rule: Rule) -> Interest:
-    """What a function must call to hold an acquire site of the rule: the package skips
-    the check where nothing does (the check API's `interest`)."""
-    return site_interest(rule)
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:

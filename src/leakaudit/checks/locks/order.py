@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
-from leakaudit.checks.api import Function, Interest, Package, Sink, location
+from leakaudit.checks.api import Function, Package, Sink, location
 from leakaudit.checks.locks.held import (
     Locker,
     held,
@@ -29,15 +29,13 @@ from leakaudit.checks.locks.held import (
     lockers,
 )
 from leakaudit.checks.sites import Site, find_sites, holding_functions
-from leakaudit.checks.sites import interest as site_interest
+
+# What a function must call for the check to look at it (the check API, checks/__init__.py).
+from leakaudit.checks.sites import interest as interest
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import line_of, text, unparen
 from leakaudit.ruleset.model import Rule
-
-
-def interest(rule: Rule) -> Interest:
-    return site_interest(rule)
 
 
 @dataclass(frozen=True)
