@@ -315,7 +315,11 @@ def _finish(
     start = 0
     line_hash = ""
     touched: dict[str, dict[int, str]] = {}
-    for loc in (finding.location, *(r.location for r in finding.related)):
+    for loc in (
+        finding.location,
+        *(r.location for r in finding.related),
+        *(step.location for step in finding.flow),
+    ):
         source = sources.get(loc.path)
         if source is None:
             continue

@@ -43,6 +43,16 @@ class Related:
     message: str
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of a witness: what one goroutine (`thread`) did, and where. A
+    goroutine finding's steps, in order, are the interleaving that gets stuck."""
+
+    thread: str
+    location: Location
+    message: str
+
+
 @dataclass
 class Finding:
     rule_id: str
@@ -65,6 +75,8 @@ class Finding:
     # starts or ends on: reporters convert byte columns to characters with it and quote
     # the leaking line, which is usually outside the excerpt.
     source_lines: dict[str, dict[int, str]] = field(default_factory=dict)
+    # The interleaving behind a goroutine finding, step by step (SARIF codeFlows).
+    flow: tuple[Step, ...] = ()
     suppressed: bool = False
     suppression_reason: str = ""
     extra: dict[str, object] = field(default_factory=dict)

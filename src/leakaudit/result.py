@@ -36,7 +36,7 @@ class GoroutineRecord:
     """One `go` statement and how its lifetime is managed (issue: goroutine inventory).
 
     kind: "waitgroup" | "errgroup" | "result-channel" | "stoppable" | "server" |
-    "process-lifetime" | "fire-and-forget"."""
+    "process-lifetime" | "ends-on-its-own" | "fire-and-forget"."""
 
     location: Location
     function: str

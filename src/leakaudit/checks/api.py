@@ -13,7 +13,7 @@ from tree_sitter import Node
 from leakaudit.facts import cfg
 from leakaudit.facts.symbols import PackageSymbols
 from leakaudit.facts.typing import FileTypes, Scope
-from leakaudit.findings import Finding, Location, Related, Severity
+from leakaudit.findings import Finding, Location, Related, Severity, Step
 from leakaudit.module.summary import ModuleSignatures
 from leakaudit.parsing import queries
 from leakaudit.parsing.parser import SourceFile
@@ -197,6 +197,7 @@ class Sink:
         function: str,
         related: tuple[Related, ...] = (),
         severity: Severity | None = None,
+        flow: tuple[Step, ...] = (),
         **values: object,
     ) -> None:
         template = rule.messages.get(kind) or next(iter(rule.messages.values()))
@@ -214,6 +215,7 @@ class Sink:
                 family=rule.family,
                 function=function,
                 snippet=" ".join(text(node).split())[:200],
+                flow=flow,
                 extra={"violation": kind},
             )
         )

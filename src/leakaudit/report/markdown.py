@@ -21,6 +21,7 @@ from leakaudit import __version__, ruledocs
 from leakaudit.discovery import SKIP_DIRS
 from leakaudit.findings import Finding, Location
 from leakaudit.report.locations import git_describe, line_text, repo_prefix
+from leakaudit.report.text import MAX_STEPS
 from leakaudit.result import Acquisition, GoroutineRecord, ScanResult
 from leakaudit.ruleset.model import Rule
 
@@ -47,6 +48,11 @@ GOROUTINE_CLASSES: dict[str, tuple[tuple[str, ...], str]] = {
     "process-lifetime": (
         ("process-lifetime",),
         "it runs for the life of the process (started from main or at init)",
+    ),
+    "ends on its own": (
+        ("ends-on-its-own",),
+        "nothing waits for it, but every interleaving the concurrency model explores lets "
+        "it finish",
     ),
     "fire-and-forget": (
         ("fire-and-forget",),
@@ -564,6 +570,21 @@ def _finding_detail(
             out.line(
                 f"- [{r.path}:{r.line}]({audit.link(r.path, r.line)}){code} — "
                 f"{rel.message or 'related location'}"
+            )
+        out.line()
+    if finding.flow:
+        out.line("**How it gets stuck:**")
+        out.line()
+        shown = finding.flow[-MAX_STEPS:]
+        first = len(finding.flow) - len(shown) + 1
+        if first > 1:
+            out.line(f"({first - 1} earlier steps in the SARIF code flow)")
+            out.line()
+        for n, step in enumerate(shown, start=first):
+            r = step.location
+            out.line(
+                f"{n}. [{r.path}:{r.line}]({audit.link(r.path, r.line)}) "
+                f"{step.thread}: {step.message}"
             )
         out.line()
     if rule is not None and rule.id in fixes:

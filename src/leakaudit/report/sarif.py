@@ -250,6 +250,8 @@ def _result(
     }
     if related:
         out["relatedLocations"] = related
+    if finding.flow:
+        out["codeFlows"] = [_code_flow(finding, prefix)]
     if finding.line_hash:
         out["partialFingerprints"] = {"primaryLocationLineHash": finding.line_hash}
     if include_suppressed:
@@ -272,6 +274,30 @@ def _result(
     if properties:
         out["properties"] = properties
     return out
+
+
+def _code_flow(finding: Finding, prefix: str) -> dict[str, Any]:
+    """The witness of a goroutine finding: one thread flow per goroutine, each step
+    numbered by `executionOrder` across all of them, so a viewer can replay the
+    interleaving."""
+    threads: dict[str, list[dict[str, Any]]] = {}
+    for order, step in enumerate(finding.flow, start=1):
+        threads.setdefault(step.thread, []).append(
+            {
+                "location": {
+                    "physicalLocation": _physical(finding, step.location, prefix),
+                    "message": {"text": f"{step.thread}: {step.message}"},
+                },
+                "executionOrder": order,
+            }
+        )
+    return {
+        "message": {"text": "An interleaving that gets stuck"},
+        "threadFlows": [
+            {"id": thread, "message": {"text": thread}, "locations": locations}
+            for thread, locations in threads.items()
+        ],
+    }
 
 
 def _suppression_kind(finding: Finding) -> str:

@@ -3,15 +3,30 @@ understand without configuration."""
 
 from __future__ import annotations
 
+from leakaudit.findings import Step
 from leakaudit.result import ScanResult
+
+MAX_STEPS = 12  # witness steps shown under a finding; the SARIF has them all
 
 
 def render(result: ScanResult, **_: object) -> str:
-    lines = [
-        f"{f.location.path}:{f.location.line}:{f.location.col}: {f.rule_id}: {f.message}"
-        for f in result.active
-    ]
+    lines: list[str] = []
+    for f in result.active:
+        lines.append(
+            f"{f.location.path}:{f.location.line}:{f.location.col}: {f.rule_id}: {f.message}"
+        )
+        lines += steps(f.flow, MAX_STEPS, "    ")
     return "".join(line + "\n" for line in lines)
+
+
+def steps(flow: tuple[Step, ...], limit: int, indent: str) -> list[str]:
+    """The witness as numbered lines (the last `limit` steps, where it gets stuck)."""
+    shown = flow[-limit:]
+    first = len(flow) - len(shown) + 1
+    out = [f"{indent}({first - 1} earlier steps)"] if first > 1 else []
+    for n, step in enumerate(shown, start=first):
+        out.append(f"{indent}{n}. line {step.location.line}, {step.thread}: {step.message}")
+    return out
 
 
 def summary(result: ScanResult) -> str:

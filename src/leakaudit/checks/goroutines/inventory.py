@@ -4,7 +4,9 @@ Not findings: evidence for the report's "goroutine management" section. One reco
 `go` statement, plus one per errgroup/WaitGroup `Go(func...)` call, classified by the
 first of: joined by a WaitGroup, run by an errgroup, reports through a result channel
 its launcher receives from, a server (ListenAndServe/Serve), stoppable (watches a
-Done channel or its loop can exit), process-lifetime, fire-and-forget.
+Done channel or its loop can exit), process-lifetime, ends on its own (nothing waits
+for it, but the concurrency model finds it finishes in every interleaving),
+fire-and-forget.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, location
+from leakaudit.checks.goroutines import blocked
 from leakaudit.checks.goroutines.channels import CLOSE, RANGE, RECV, SEND, local_channels
 from leakaudit.checks.goroutines.exits import ending
 from leakaudit.checks.goroutines.launches import Launch, find, launches
@@ -94,6 +97,11 @@ def classify(pkg: Package, launch: Launch) -> tuple[str, str]:
         return "process-lifetime", launch.lifetime
     if target is not None and not ending(pkg, target).can_end:
         return "fire-and-forget", "endless; nothing stops or waits for it"
+    verdict = blocked.outcome(pkg, launch.stmt, launch.owner)
+    if verdict == "blocks":
+        return "fire-and-forget", "can block forever (see the goroutine-leak finding)"
+    if verdict == "ends":
+        return "ends-on-its-own", "nothing waits for it, but in every interleaving it finishes"
     return "fire-and-forget", "nothing waits for it"
 
 
