@@ -177,7 +177,11 @@ def _packages(
         groups[source.package.removesuffix("_test")].append(source)
     interest = context.interest
     module = ModuleSignatures(
-        context.signatures, read.summaries, context.implementations, read.unit.path
+        context.signatures,
+        read.summaries,
+        context.implementations,
+        read.unit.path,
+        context.launched,
     )
     quiet = frozenset(t.rel for t, _, _ in read.entries if t.context_only)
     platform = context.platform

@@ -76,12 +76,14 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     context = _context(options, rules, engine_rules)
     units = _units(sorted(targets + context_files, key=lambda t: t.rel))
     units, graph, read_whole = _graph(units, context, options.paths, options.exclude)
-    if context.implementations and context.cache is not None:
-        # Which type an interface runs changes what every package calling it computes.
+    if (context.implementations or context.launched) and context.cache is not None:
+        # Which type an interface runs, and which methods run as goroutines, change
+        # what the packages declaring and calling them compute.
         from leakaudit.cache import hasher
 
         digest = hasher()
         digest.update(context.key_base + repr(sorted(context.implementations.items())).encode())
+        digest.update(repr(sorted(context.launched)).encode())
         context.key_base = digest.digest()
     imported = graph.imported()
     units = [
@@ -206,10 +208,17 @@ def _graph(
             for rel, found in facts_of(unit):
                 yield index, rel, found.imports
 
+    launched: set[str] = set()
     try:
         units, graph = _graph_of(units, context, files)
-        table = _implementations(units, graph, context, paths, exclude, memo, whole, facts_of)
+        table = _implementations(
+            units, graph, context, paths, exclude, memo, whole, facts_of, launched
+        )
         context.implementations = table
+        for facts in read.values():
+            for _, found in facts:
+                launched.update(found.launched)
+        context.launched = frozenset(launched)
         implementing = _implementing_units(units, context, table)
         if implementing:
             units = sorted(units + implementing, key=lambda u: u.directory)
@@ -251,11 +260,13 @@ def _implementations(
     memo: FileFactsMemo,
     whole: dict[str, bytes],
     facts_of: Callable[[Unit], list[tuple[str, FileFacts]]],
+    launched: set[str],
 ) -> dict[str, str | None]:
     """The module-wide implementations table, over every package of the modules the
     units belong to: those the scan has, and those it does not (walked and read here,
     remembered by stat like the rest), so that a scan of a few files decides as a scan
-    of the whole module does."""
+    of the whole module does. The methods those other packages launch go into
+    `launched`."""
     have = {os.path.normpath(os.path.join(context.real_root, u.directory)): u for u in units}
     roots = graph_mod.modules(sorted(have))
     if not roots or not context.resource_rules:
@@ -276,9 +287,11 @@ def _implementations(
             path = graph_mod.import_path(directory)
             if path is None:
                 continue
-            found = (memo.facts(t.path, whole) for t in targets)
-            methods = [f.methods for f in found if f is not None and f.methods is not None]
+            found = [f for f in (memo.facts(t.path, whole) for t in targets) if f is not None]
+            methods = [f.methods for f in found if f.methods is not None]
             packages.append((path, methods))
+            for f in found:
+                launched.update(f.launched)
     words = {t.rsplit(".", 1)[-1] for t in context.resource_rules}
     return implementations.resolve(packages, words)
 

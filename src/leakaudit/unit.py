@@ -76,6 +76,8 @@ class UnitContext:
     # Interface -> its one implementation in the module, or None when several
     # (module/implementations.py); set once the files are read, before any unit runs.
     implementations: dict[str, str | None] = field(default_factory=dict)
+    # Method names some file of the module starts as a goroutine (`go x.Run()`).
+    launched: frozenset[str] = frozenset()
 
     @cached_property
     def interests(self) -> dict[str, Interest | None]:

@@ -1,6 +1,7 @@
 """What the scheduler reads of each file before anything is parsed: the packages it
-imports (module/graph.py) and the interfaces and methods it declares
-(module/implementations.py).
+imports (module/graph.py), the interfaces and methods it declares
+(module/implementations.py), and the methods it starts as goroutines (`go x.Run()`:
+the method runs as a goroutine wherever it is declared).
 
 Remembered between scans by path, with the file's size, mtime, ctime and inode (as
 git's index trusts a stat): while those match, a warm scan orders its units without
@@ -12,6 +13,7 @@ cache; one entry per scan root.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from typing import TYPE_CHECKING, NamedTuple
@@ -27,13 +29,24 @@ if TYPE_CHECKING:
 Stamp = tuple[int, int, int, int]  # size, mtime and ctime in ns, inode
 _RACY_NS = 2_000_000_000
 KEEP_BYTES = 256 * 1024 * 1024  # what a scan keeps of the files read here, in all
-_VERSION = 2  # of what is remembered: a new one forgets the old entries
+_VERSION = 3  # of what is remembered: a new one forgets the old entries
+# `go hub.Run(ctx)`, `go s.srv.Serve(l)`: the last name before the call's parenthesis.
+_LAUNCHED = re.compile(rb"\bgo[ \t]+[\w.]+\.(\w+)[ \t]*\(")
 
 
 class FileFacts(NamedTuple):
     imports: tuple[str, ...]  # interned: the same paths recur in every file
     # None for a test or generated file: its types implement nothing the module runs.
     methods: implementations.FileMethods | None
+    launched: tuple[str, ...] = ()  # method names started as goroutines here
+
+
+def launched_names(content: bytes) -> tuple[str, ...]:
+    """The method names a file starts with `go x.Name(...)`."""
+    if b"go" not in content:
+        return ()
+    names = {sys.intern(m.group(1).decode()) for m in _LAUNCHED.finditer(content)}
+    return tuple(sorted(names))
 
 
 class FileFactsMemo:
@@ -71,6 +84,7 @@ class FileFactsMemo:
         made = FileFacts(
             tuple(sorted(sys.intern(i) for i in graph_mod.imports_of(content))),
             implementations.scan(content) if plain else None,
+            launched_names(content),
         )
         self._remember(path, stamp, made)
         return made

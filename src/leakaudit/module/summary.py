@@ -144,6 +144,7 @@ class ModuleSignatures(Mapping[str, tuple[str | None, ...]]):
         summaries: Mapping[str, PackageSummary] | None = None,
         implementations: Mapping[str, str | None] | None = None,
         own: str | None = None,
+        launched: frozenset[str] = frozenset(),
     ) -> None:
         self.library = library
         self.summaries = summaries or {}
@@ -151,6 +152,8 @@ class ModuleSignatures(Mapping[str, tuple[str | None, ...]]):
         # (module/implementations.py); `own`: the import path of the package reading.
         self.implementations = implementations or {}
         self.own = own
+        # Method names some file of the module starts as a goroutine (`go hub.Run()`).
+        self.launched = launched
 
     def split(self, qualified: str) -> tuple[PackageSummary, str] | None:
         """(the package's summary, the name inside it) for a name of a module package."""

@@ -6,7 +6,7 @@ Two analyses share the rule:
   each goroutine left waiting for good (and the function itself, when it waits on
   itself), with the interleaving as the witness;
 - `selfsend`: a struct's event loop that sends on the unbuffered field channel only it
-  receives from.
+  receives from, also when the loop is started from another package.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from leakaudit.ruleset.model import Rule
 
 
 def interest(rule: Rule) -> Interest:
-    """Only packages that launch goroutines."""
-    return Interest(nodes=frozenset({"go_statement"}))
+    """Packages that launch goroutines, or hold an event loop (a select) that another
+    package may launch."""
+    return Interest(nodes=frozenset({"go_statement", "select_statement"}))
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:

@@ -4,7 +4,9 @@ from code running on the one goroutine that receives from it.
 Shape: `go s.loop()` where loop is the only code in the package that receives from
 `s.ch` (made unbuffered); a method loop calls, directly or through other methods on
 the same receiver, does `s.ch <- v`. That send waits for a receiver, and the only
-receiver is the loop, which is busy making the send. It blocks forever.
+receiver is the loop, which is busy making the send. It blocks forever. The `go` may
+be in another package of the module (`go hub.Run(ctx)` in the server's main): the
+scan collects the method names every file starts (module/filefacts.py).
 """
 
 from __future__ import annotations
@@ -116,9 +118,15 @@ def _receive_sites(
 
 def _launched_methods(pkg: Package, names: set[str]) -> set[Function]:
     """Methods named one of `names` run as a goroutine: `go x.m()`, or a launched
-    literal that calls x.m()."""
+    literal that calls x.m(); or started by name in another package of the module
+    (`go hub.Run(ctx)` in the server's main package)."""
     idx = index(pkg)
     out: set[Function] = set()
+    for receiver, name in idx.methods:
+        if name in names and name in pkg.module.launched:
+            found = idx.method(receiver, name)
+            if found is not None:
+                out.add(found)
     for launch in launches(pkg):
         target = launch.target
         if target is None:
