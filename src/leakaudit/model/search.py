@@ -122,6 +122,14 @@ class _Search:
             if op.kind == CLOSE:
                 self.closers[op.obj].add(op.thread)
         self.live = _liveness(program)
+        # Ops `local` may take alone: all but the synchronizations that always need
+        # the others (a buffered send or receive, or a Done, may still be local).
+        self.maybe_local = [
+            op.kind not in (CLOSE, WAIT, SELECT)
+            and not (op.kind == ADD and op.n >= 0)
+            and not (op.kind in (SEND, RECV, RANGE) and (op.obj < 0 or self.caps[op.obj] == 0))
+            for op in program.code
+        ]
         self._live_of: dict[tuple[int, ...], tuple[frozenset[str], frozenset[int]]] = {}
 
     # -- helpers -----------------------------------------------------------------------
@@ -556,7 +564,10 @@ class _Search:
     # -- the search --------------------------------------------------------------------
 
     def successors(self, state: State) -> list[tuple[State, tuple[Step, ...]]]:
-        for i in range(len(state.gs)):
+        maybe = self.maybe_local
+        for i, g in enumerate(state.gs):
+            if g[0] < 0 or not maybe[g[0]]:
+                continue
             moves = self.local(state, i)
             if moves is not None:
                 return self._chain(moves, i)

@@ -320,7 +320,46 @@ class Compiler:
             if op.kind == ADD and op.key and op.key not in loops:
                 self.escaped.add(op.obj)
         self._mark_inexact()
+        self._thread_jumps()
         return Program(self.root, self.objs, self.code, self.key_vars, self.launches)
+
+    def _thread_jumps(self) -> None:
+        """Peephole: an assignment no condition reads becomes a jump; every target is
+        moved past the jumps it would go through; a choice whose sides all land on one
+        op is that jump. Fewer steps, and choices that change nothing are no branches
+        for the search."""
+        read = {var for names in self.key_vars.values() for var in names}
+        code = self.code
+        for pc, op in enumerate(code):
+            if op.kind == KILL and not any(
+                var == op.key or var.startswith(op.key + ".") for var in read
+            ):
+                op.kind, op.targets = JUMP, [pc + 1]
+        landing: dict[int, int] = {}
+
+        def land(pc: int) -> int:
+            path: list[int] = []
+            while pc < len(code) and code[pc].kind == JUMP and code[pc].targets:
+                if pc in landing:
+                    pc = landing[pc]
+                    break
+                if pc in path:
+                    break  # a loop of jumps: `for {}` doing nothing
+                path.append(pc)
+                pc = code[pc].targets[0]
+            for step in path:
+                landing[step] = pc
+            return pc
+
+        for op in code:
+            op.targets = [land(t) for t in op.targets]
+            if op.default >= 0:
+                op.default = land(op.default)
+            if op.kind == GO:
+                op.n = land(op.n)
+        for op in code:
+            if op.kind == CHOICE and op.n == 0 and len(set(op.targets)) == 1:
+                op.kind, op.targets = JUMP, op.targets[:1]
 
     def _mark_inexact(self) -> None:
         """Loops whose count the model cannot keep, so that no verdict rests on it

@@ -31,7 +31,12 @@ _RACY_NS = 2_000_000_000
 KEEP_BYTES = 256 * 1024 * 1024  # what a scan keeps of the files read here, in all
 _VERSION = 3  # of what is remembered: a new one forgets the old entries
 # `go hub.Run(ctx)`, `go s.srv.Serve(l)`: the last name before the call's parenthesis.
-_LAUNCHED = re.compile(rb"\bgo[ \t]+[\w.]+\.(\w+)[ \t]*\(")
+# No leading \b: the regex engine then jumps to each "go" by its literal prefix, and
+# the word boundary before it is checked by hand.
+_LAUNCHED = re.compile(rb"go[ \t]+[\w.]+\.(\w+)[ \t]*\(")
+# (parsing.syntax has the same set, but importing it loads tree-sitter, which a warm
+# scan never needs.)
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 class FileFacts(NamedTuple):
@@ -45,7 +50,11 @@ def launched_names(content: bytes) -> tuple[str, ...]:
     """The method names a file starts with `go x.Name(...)`."""
     if b"go" not in content:
         return ()
-    names = {sys.intern(m.group(1).decode()) for m in _LAUNCHED.finditer(content)}
+    names = {
+        sys.intern(m.group(1).decode())
+        for m in _LAUNCHED.finditer(content)
+        if m.start() == 0 or content[m.start() - 1] not in _WORD
+    }
     return tuple(sorted(names))
 
 
