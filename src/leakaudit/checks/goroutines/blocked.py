@@ -10,7 +10,8 @@ the interleaving as its witness:
 - `never-closed`: it ranges over a channel nothing closes;
 - `unsent`: it receives, and nothing will send on the channel or close it again;
 - `wait-forever`: it waits on a WaitGroup whose count never reaches zero;
-- `deadlock`: the launcher itself waits forever, on a path with no free choice.
+- `deadlock`: the launcher itself waits forever, on a path with no free choice;
+- `closed-send`, `closed-close`: a send on, or a close of, a closed channel (panics).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def _verdict(found: tuple[Program, Result], launch: Node) -> str | None:
     if not threads:
         return None
     go_pcs = {pc for pc, op in enumerate(program.code) if op.kind == GO and op.node == launch}
-    if any(stuck.launch in go_pcs for stuck in result.stuck):
+    if any(stuck.launch in go_pcs for stuck, *_ in findings(program, result)):
         return "blocks"
     body = [op for op in program.code if op.thread in threads]
     touches = any(op.kind in (SEND, RECV, RANGE, SELECT, CLOSE, WAIT, ADD) for op in body)
@@ -137,9 +138,16 @@ def check(pkg: Package, fn: Function, rule: Rule, sink: Sink) -> None:
         where = location(fn.file, fn.node, first_line_only=True)
         why = f"more than {result.states} interleavings of its goroutines; explored in part"
         sink.failures.append(Failure(rule.id, where, fn.name, why))
+    for stuck, op, obj, kind in findings(program, result):
+        _report(fn, rule, sink, program, stuck, op, obj, kind)
+
+
+def findings(program: Program, result: Result) -> list[tuple[Stuck, Op, int, str]]:
+    """The stuck states worth a finding, with the op, object and kind of each: one per
+    object and kind of wait, at the first `go` (in source order) of the goroutines
+    stuck on it, and one per `go` statement."""
+    out: list[tuple[Stuck, Op, int, str]] = []
     reported: set[object] = set()
-    # One finding per object and kind of wait, at the first `go` (in source order) of
-    # the goroutines stuck on it, and one per `go` statement.
     for stuck in sorted(result.stuck, key=lambda s: _report_node(program, s).start_byte):
         op = program.code[stuck.pc]
         obj = _waited_on(program, op, stuck)
@@ -150,7 +158,8 @@ def check(pkg: Package, fn: Function, rule: Rule, sink: Sink) -> None:
         if (obj, kind) in reported or node.id in reported:
             continue
         reported.update(((obj, kind), node.id))
-        _report(fn, rule, sink, program, stuck, op, obj, kind)
+        out.append((stuck, op, obj, kind))
+    return out
 
 
 def _unbounded(program: Program, op: Op, obj: int, kind: str, stuck: Stuck) -> bool:
