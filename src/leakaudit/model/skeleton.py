@@ -1062,6 +1062,8 @@ class Compiler:
         """Can the expression hold anything the skeleton keeps: a tracked name, a
         receive, a literal, or a call that ends, waits or runs a local literal? A byte
         search decides most expressions without looking at their nodes."""
+        if node.id in self._made:
+            return True  # the make of a tracked channel: a fresh one each time round
         names = frozenset(frame.names)
         pattern = self._patterns.get(names)
         if pattern is None:
