@@ -74,6 +74,20 @@ def _reach(body: str, name: str = "F"):  # type: ignore[no-untyped-def]
             "func F() {\n ch := make(chan int)\n ch <- 1\n go func() { <-ch }()\n}",
             {("send", False)},
         ),
+        # A goroutine waits for a mutex the function returned holding, on one path.
+        (
+            "func F(fail bool) {\n var mu sync.Mutex\n done := make(chan bool, 1)\n"
+            " mu.Lock()\n go func() {\n  mu.Lock()\n  done <- true\n  mu.Unlock()\n }()\n"
+            " if fail {\n  return\n }\n mu.Unlock()\n <-done\n}",
+            {("lock", True)},
+        ),
+        # A mutex unlocked by code out of view is not followed.
+        (
+            "func F(s *S) {\n done := make(chan bool, 1)\n s.mu.Lock()\n"
+            " go func() {\n  s.mu.Lock()\n  done <- true\n  s.mu.Unlock()\n }()\n"
+            " s.release()\n <-done\n}",
+            set(),
+        ),
     ],
 )
 def test_search_finds_exactly_the_stuck_operations(body: str, stuck: set) -> None:  # type: ignore[type-arg]

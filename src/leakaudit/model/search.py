@@ -33,6 +33,7 @@ from leakaudit.model.skeleton import (
     GO,
     JUMP,
     KILL,
+    LOCK,
     LOOP,
     LOOPINIT,
     MAKE,
@@ -43,6 +44,7 @@ from leakaudit.model.skeleton import (
     SELECT,
     SEND,
     SETFLAG,
+    UNLOCK,
     UNROLL,
     WAIT,
     Program,
@@ -113,7 +115,7 @@ class _Search:
         self.uses: dict[int, set[int]] = {}
         for op in program.code:
             objs = {case.obj for case in op.cases}
-            if op.kind in (SEND, RECV, RANGE, CLOSE, ADD, WAIT):
+            if op.kind in (SEND, RECV, RANGE, CLOSE, ADD, WAIT, LOCK, UNLOCK):
                 objs.add(op.obj)
             self.uses.setdefault(op.thread, set()).update(o for o in objs if o >= 0)
         # The bodies (threads) that close each object.
@@ -125,7 +127,7 @@ class _Search:
         # Ops `local` may take alone: all but the synchronizations that always need
         # the others (a buffered send or receive, or a Done, may still be local).
         self.maybe_local = [
-            op.kind not in (CLOSE, WAIT, SELECT)
+            op.kind not in (CLOSE, WAIT, SELECT, LOCK)
             and not (op.kind == ADD and op.n >= 0)
             and not (op.kind in (SEND, RECV, RANGE) and (op.obj < 0 or self.caps[op.obj] == 0))
             for op in program.code
@@ -244,6 +246,12 @@ class _Search:
                     ((i, pc, f"branch:{int(value)}"),),
                 )
             ]
+        if kind == UNLOCK:
+            # Releasing only ever lets others go on, like Done. (Unlocking an unlocked
+            # mutex is a fatal error in Go; the model just leaves it free.)
+            vals = list(state.vals)
+            vals[op.obj] = 0 if op.n == 0 else max(0, vals[op.obj] - 1)
+            return [(self._move(state, i, pc + 1, vals=tuple(vals)), ((i, pc, "unlock"),))]
         if kind == OPAQUE:
             return [(self._move(state, i, pc + 1, blind=True), ())]
         if kind == MAKE:
@@ -499,6 +507,13 @@ class _Search:
         elif op.kind == WAIT:
             if state.vals[op.obj] == 0:
                 out.append((self._move(state, i, pc + 1), ((i, pc, "wait"),)))
+        elif op.kind == LOCK:
+            # vals: 0 free, -1 held for writing, n > 0 held by n readers.
+            held = state.vals[op.obj]
+            if held == 0 or (op.n == 1 and held > 0):
+                vals = list(state.vals)
+                vals[op.obj] = -1 if op.n == 0 else held + 1
+                out.append((self._move(state, i, pc + 1, vals=tuple(vals)), ((i, pc, "lock"),)))
         elif op.kind == SELECT:
             # A case on an untracked channel (ctx.Done(), time.After) may be ready or
             # not: taking it, or the default beside it, is the environment's choice.

@@ -40,6 +40,7 @@ SEND, RECV, CLOSE, SELECT, RANGE = "send", "recv", "close", "select", "range"
 ADD, DONE, WAIT = "add", "done", "wait"
 SETFLAG, FLAGBRANCH, MAKE = "setflag", "flagbranch", "make"
 OPAQUE = "opaque"  # waits on something untracked: taken as done at once
+LOCK, UNLOCK = "lock", "unlock"  # n: 0 Lock/Unlock, 1 RLock/RUnlock
 GO, END, JUMP, CHOICE, BRANCH, OKBRANCH, LOOPINIT, LOOP, KILL = (
     "go",
     "end",
@@ -67,10 +68,12 @@ class Unsupported(Exception):
 class Obj:
     name: str
     kind: str  # "chan" or "wg"
-    node: Node  # the make(...) call or the declaration
+    node: Node  # the make(...) call or the declaration (a mutex: its first Lock)
     capacity: int = 0
 
     def describe(self) -> str:
+        if self.kind == "mutex":
+            return f"mutex {self.name}"
         if self.kind == "wg":
             return f"WaitGroup {self.name}"
         if self.capacity:
@@ -136,8 +139,15 @@ class _Frame:
     ok_name: str = ""
     iter_vars: frozenset[str] = frozenset()  # index variables of the enclosing loops
     loose: int = 0  # enclosing loops with no bound
+    # Names the enclosing loops bind afresh each round (`for _, acc := range accs`):
+    # `acc.mu` is another mutex each time.
+    rebound: frozenset[str] = frozenset()
     stack: tuple[int, ...] = ()  # function nodes being inlined (no recursion)
     scope_key: int = 0  # conditions are keyed per scope: the root's literals share it
+    # A parameter (or receiver) of an inlined or launched function -> the path it is
+    # in the root's terms (`h` -> `s` for h.mu, called as s.flush()): locks are named
+    # by path.
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 _WG_TYPES = (b"sync.WaitGroup",)
@@ -193,7 +203,7 @@ _LITERAL_BINDING = re.compile(rb"\b(\w+)\s*:?=\s*func\b")
 # What makes an expression worth compiling beyond the tracked names: a receive, a
 # literal, a call that ends the goroutine, waits, sleeps, or closes.
 _INTERESTING = (
-    rb"<-|\bfunc\b|\bpanic\b|Panic|Fatal|FailNow|Skip|\bExit|Goexit|\bWait\b|Lock\b"
+    rb"<-|\bfunc\b|\bpanic\b|Panic|Fatal|FailNow|Skip|\bExit|Goexit|\bWait\b|Lock\b|Unlock\b"
     rb"|Sleep\b|\bclose\b|\brequire\.|\bassert\."
 )
 # The nodes that bind or change a name, for one query (run in C, not a Python walk).
@@ -284,14 +294,27 @@ class Compiler:
     """Compiles one reach. `escaped` collects the objects used in ways it does not
     model; the caller drops them and compiles again."""
 
-    def __init__(self, pkg: Package, root: Function, objs: list[Obj], facts: BodyFacts) -> None:
+    def __init__(
+        self,
+        pkg: Package,
+        root: Function,
+        objs: list[Obj],
+        facts: BodyFacts,
+        unfollowed: frozenset[str] = frozenset(),
+        lock_roots: frozenset[str] = frozenset(),
+    ) -> None:
         self.pkg = pkg
         self.root = root
-        self.objs = objs
+        self.objs = list(objs)
+        self._mutexes: dict[str, int] = {}
+        self.unfollowed = unfollowed  # mutex paths seen locked with no unlock in view
+        self.lock_roots = lock_roots  # first names of the mutex paths a compile found
         self.code: list[Op] = []
         self.escaped: set[int] = set()
         self.launches: list[Node] = []
-        self._pending: list[tuple[int, Function, dict[str, int], int, int]] = []
+        self._pending: list[
+            tuple[int, Function, dict[str, int], int, int, dict[str, str], frozenset[str]]
+        ] = []
         self._loop_ids = 0
         self.key_vars: dict[str, frozenset[str]] = {}
         self.flags = facts.flags
@@ -308,11 +331,13 @@ class Compiler:
         frame.stack = (self.root.node.id,)
         self._body(self.root, frame)
         while self._pending:
-            go_pc, target, names, thread, scope = self._pending.pop(0)
+            go_pc, target, names, thread, scope, aliases, rebound = self._pending.pop(0)
             self.code[go_pc].n = len(self.code)
-            frame = _Frame(target, names, thread, True, scope_key=scope)
+            frame = _Frame(target, names, thread, True, scope_key=scope, aliases=aliases)
+            frame.rebound = rebound  # a goroutine started in a loop sees that round's names
             frame.stack = (target.node.id,)
             self._body(target, frame)
+        self._check_unlocks()
         # Add(len(jobs)) counts the goroutines a loop over jobs starts; with no such
         # loop, the count is nothing the model can match.
         loops = {op.key for op in self.code if op.kind == LOOP}
@@ -320,8 +345,56 @@ class Compiler:
             if op.kind == ADD and op.key and op.key not in loops:
                 self.escaped.add(op.obj)
         self._mark_inexact()
+        self._drop_idle_mutexes()
         self._thread_jumps()
         return Program(self.root, self.objs, self.code, self.key_vars, self.launches)
+
+    def _drop_idle_mutexes(self) -> None:
+        """A mutex never held across a channel operation or a Wait only orders
+        critical sections: it cannot make a goroutine wait forever on a channel, and its
+        interleavings would only multiply the states. Its Lock and Unlock become jumps.
+        (Two mutexes taken in opposite orders are mutex-lock-order's.)"""
+        code = self.code
+        blocking = (SEND, RECV, RANGE, SELECT, WAIT)
+        for obj in self._mutexes.values():
+            held_across = False
+            for pc, op in enumerate(code):
+                if op.kind != LOCK or op.obj != obj:
+                    continue
+                seen: set[int] = set()
+                stack = [pc + 1]
+                while stack and not held_across:
+                    at = stack.pop()
+                    if at in seen or at >= len(code):
+                        continue
+                    seen.add(at)
+                    step = code[at]
+                    if step.kind == UNLOCK and step.obj == obj:
+                        continue
+                    if step.kind in blocking:
+                        held_across = True
+                    elif step.kind == END:
+                        continue
+                    elif step.kind in (JUMP, CHOICE, BRANCH, OKBRANCH, FLAGBRANCH, LOOP):
+                        stack.extend(step.targets)
+                    else:
+                        stack.append(at + 1)
+                if held_across:
+                    break
+            if not held_across:
+                for pc, op in enumerate(code):
+                    if op.kind in (LOCK, UNLOCK) and op.obj == obj:
+                        op.kind, op.targets = JUMP, [pc + 1]
+
+    def _check_unlocks(self) -> None:
+        """A mutex is followed only where every body that locks it also unlocks it:
+        one unlocked by code the skeleton does not hold (a method it does not inline)
+        would look held forever."""
+        for obj in self._mutexes.values():
+            locks = {op.thread for op in self.code if op.kind == LOCK and op.obj == obj}
+            unlocks = {op.thread for op in self.code if op.kind == UNLOCK and op.obj == obj}
+            if not locks <= unlocks:
+                self.escaped.add(obj)
 
     def _thread_jumps(self) -> None:
         """Peephole: an assignment no condition reads becomes a jump; every target is
@@ -722,17 +795,25 @@ class Compiler:
         if exit_op >= 0:
             self.code[exit_op].targets = [self._here()]
         counters = self._counters(clause, rng)
+        bound = (
+            frozenset(text(e) for e in expressions(child(rng, "left")) if e.type == "identifier")
+            if rng is not None
+            else counters
+        )
         if rng is not None:
             for e in expressions(child(rng, "left")):
                 self._kill(e, frame)
         frame.loops.append(loop)
         frame.iter_vars = frame.iter_vars | counters
+        outer_rebound = frame.rebound
+        frame.rebound = frame.rebound | bound
         unbounded = self.code[head].kind in (CHOICE, JUMP)
         frame.loose += unbounded
         if body is not None:
             self._stmt(body, frame)
         frame.loose -= unbounded
         frame.iter_vars = frame.iter_vars - counters
+        frame.rebound = outer_rebound
         frame.loops.pop()
         cont = self._here()
         if clause is not None and (update := child(clause, "update")) is not None:
@@ -905,7 +986,7 @@ class Compiler:
         for a in args.named_children if args is not None else []:
             if self._obj(a, frame) < 0 and self._obj(_address_of(a), frame) < 0:
                 self._expr(a, frame)
-        target, names, literal = self._callee(call, frame)
+        target, names, literal, aliases = self._callee(call, frame)
         if target is None:
             self._escape_args(call, frame)
             return
@@ -913,27 +994,71 @@ class Compiler:
         self.launches.append(node)
         thread = len(self.launches)
         scope = frame.scope_key if literal else target.node.id
-        self._pending.append((pc, target, names, thread, scope))
+        rebound = frame.rebound if literal else frozenset()
+        self._pending.append((pc, target, names, thread, scope, aliases, rebound))
 
-    def _callee(self, call: Node, frame: _Frame) -> tuple[Function | None, dict[str, int], bool]:
+    def _callee(
+        self, call: Node, frame: _Frame
+    ) -> tuple[Function | None, dict[str, int], bool, dict[str, str]]:
         """What a call runs, with the tracked objects its parameters (or, for a
-        literal, its captured names) stand for."""
+        literal, its captured names) stand for, and the paths the others alias."""
         target, bindings = resolve(self.pkg, frame.fn, call)
         if target is None:
-            return None, {}, False
+            return None, {}, False, {}
         names: dict[str, int] = {}
+        aliases: dict[str, str] = {}
         literal = target.is_literal
         if literal:
             names = {n: o for n, o in frame.names.items() if not declares(target.node, n)}
+            aliases = {n: p for n, p in frame.aliases.items() if not declares(target.node, n)}
         for name, arg in bindings.items():
             obj = self._obj(arg, frame)
             if obj < 0:
                 obj = self._obj(_address_of(arg), frame)
             if obj >= 0:
                 names[name] = obj
-            elif name in names:
-                del names[name]
-        return target, names, literal
+                continue
+            names.pop(name, None)
+            path = _path(_address_of(arg) or arg)
+            if path is not None:
+                aliases[name] = self._in_root_terms(path, frame)
+            else:
+                aliases.pop(name, None)
+        return target, names, literal, aliases
+
+    def _in_root_terms(self, path: str, frame: _Frame) -> str:
+        """A path as the root names it: through the frame's aliases; a name local to
+        an inlined or launched function gets that function's mark."""
+        first, dot, rest = path.partition(".")
+        if first in frame.aliases:
+            return frame.aliases[first] + dot + rest
+        if frame.fn is not self.root and declares(frame.fn.node, first):
+            return f"{frame.fn.node.id}@{path}"
+        return path
+
+    def _lock_owner(self, fn: Node | None, frame: _Frame) -> bool:
+        """A method called on what holds a followed mutex (`c.put(k, v)` with c.mu
+        locked in the reach): it may lock it too, so it is inlined."""
+        if not self.lock_roots or fn is None or fn.type != "selector_expression":
+            return False
+        path = _path(child(fn, "operand"))
+        if path is None:
+            return False
+        return self._in_root_terms(path, frame).partition(".")[0] in self.lock_roots
+
+    def _mutex(self, call: Node, operand: Node | None, frame: _Frame) -> int:
+        """The mutex a Lock/Unlock call names, followed by its path; -1 when it is not
+        followed (no plain path, or seen locked with no unlock in view)."""
+        path = _path(operand) if operand is not None else None
+        if path is None or path.partition(".")[0] in frame.rebound:
+            return -1
+        path = self._in_root_terms(path, frame)
+        if path in self.unfollowed:
+            return -1
+        if path not in self._mutexes:
+            self._mutexes[path] = len(self.objs)
+            self.objs.append(Obj(path, "mutex", call))
+        return self._mutexes[path]
 
     def _call(self, call: Node, frame: _Frame) -> None:
         fn = unparen(child(call, "function"))
@@ -967,12 +1092,16 @@ class Compiler:
         if is_noreturn_call(call) or _fatal_helper(fn):
             self._end_goroutine(call, frame)
             return
-        if (
-            fn is not None
-            and fn.type == "selector_expression"
-            and (text(child(fn, "field")) in _WAITS or text(fn) == "time.Sleep")
-        ):
-            self._emit(Op(OPAQUE, call), frame)
+        if fn is not None and fn.type == "selector_expression":
+            method = text(child(fn, "field"))
+            if method in _LOCKING and not args:
+                mutex = self._mutex(call, unparen(child(fn, "operand")), frame)
+                if mutex >= 0:
+                    kind = UNLOCK if method.endswith("Unlock") else LOCK
+                    self._emit(Op(kind, call, mutex, n=int(method.startswith("R"))), frame)
+                    return
+            if method in _WAITS or text(fn) == "time.Sleep":
+                self._emit(Op(OPAQUE, call), frame)
         if _may_end(fn):
             # require.NoError(t, err): the goroutine goes on, or the test stops here.
             fork = self._emit(Op(CHOICE, call, n=2), frame)
@@ -980,22 +1109,26 @@ class Compiler:
             self.code[fork].targets = [skip, self._here()]
             self._end_goroutine(call, frame)
             self.code[skip].targets = [self._here()]
-        touches = any(
-            self._obj(a, frame) >= 0 or self._obj(_address_of(a), frame) >= 0 for a in args
-        ) or (
-            fn is not None
-            and (
-                fn.type == "func_literal"
-                or (fn.type == "identifier" and text(fn) in self._literal_names)
+        owner = self._lock_owner(fn, frame)
+        touches = (
+            any(self._obj(a, frame) >= 0 or self._obj(_address_of(a), frame) >= 0 for a in args)
+            or owner
+            or (
+                fn is not None
+                and (
+                    fn.type == "func_literal"
+                    or (fn.type == "identifier" and text(fn) in self._literal_names)
+                )
             )
         )
         if not touches:
             return
-        target, names, literal = self._callee(call, frame)
+        target, names, literal, aliases = self._callee(call, frame)
         if target is None or target.node.id in frame.stack or frame.depth >= MAX_INLINE:
-            self._escape_args(call, frame)
+            if not owner:
+                self._escape_args(call, frame)
             return
-        if not names:
+        if not names and not (owner and _locks_inside(target)):
             return  # nothing of ours goes in
         inner = _Frame(
             target,
@@ -1005,6 +1138,7 @@ class Compiler:
             depth=frame.depth + 1,
             stack=(*frame.stack, target.node.id),
             scope_key=frame.scope_key if literal else target.node.id,
+            aliases=aliases,
         )
         inner.loose = frame.loose
         self._body(target, inner)
@@ -1064,7 +1198,12 @@ class Compiler:
         search decides most expressions without looking at their nodes."""
         if node.id in self._made:
             return True  # the make of a tracked channel: a fresh one each time round
-        names = frozenset(frame.names)
+        owners = frozenset(
+            alias
+            for alias, path in frame.aliases.items()
+            if path.partition(".")[0] in self.lock_roots
+        )
+        names = frozenset(frame.names) | owners | self.lock_roots
         pattern = self._patterns.get(names)
         if pattern is None:
             words = sorted(names | self._literal_names)
@@ -1141,6 +1280,7 @@ _ASSERTIONS = ("require", "assert")
 # Untracked waits (a WaitGroup, errgroup or Cond out of view, a mutex): the model goes
 # on at once, which says nothing about what they wait for.
 _WAITS = frozenset({"Wait", "Lock", "RLock"})
+_LOCKING = frozenset({"Lock", "Unlock", "RLock", "RUnlock"})
 
 
 def _countable(node: Node) -> bool:
@@ -1153,6 +1293,13 @@ def _countable(node: Node) -> bool:
             fn is not None and text(fn) == "len" and len(args) == 1 and _path(args[0]) is not None
         )
     return _path(node) is not None
+
+
+def _locks_inside(fn: Function) -> bool:
+    """Does a function lock anything itself (a method of a mutex's owner worth
+    inlining)?"""
+    body = child(fn.node, "body")
+    return body is not None and b"Lock()" in (body.text or b"")
 
 
 def _fatal_helper(fn: Node | None) -> bool:
@@ -1248,12 +1395,34 @@ def compile_reach(pkg: Package, root: Function) -> Program | None:
         return None
     facts = body_facts(body)
     objs = tracked_objects(root, facts)
-    for _ in range(4):
+    unfollowed: frozenset[str] = frozenset()
+    lock_roots: frozenset[str] = frozenset()
+    for _ in range(6):
         if not objs:
             return None
-        compiler = Compiler(pkg, root, objs, facts)
+        compiler = Compiler(pkg, root, objs, facts, unfollowed, lock_roots)
         program = compiler.compile()
-        if not compiler.escaped:
+        # Once the mutexes held across a blocking operation are known, the methods of
+        # what holds them are inlined (they may lock them too): one more compile.
+        found = frozenset(
+            compiler.objs[op.obj].name.partition(".")[0]
+            for op in program.code
+            if op.kind == LOCK and "." in compiler.objs[op.obj].name
+        )
+        if not compiler.escaped and found <= lock_roots:
+            if lock_roots and not found:
+                # The owners' methods were inlined for mutexes that, seen whole, are
+                # never held across a blocking operation: the smaller program will do.
+                lock_roots = frozenset()
+                unfollowed |= {o.name for o in compiler.objs if o.kind == "mutex"}
+                continue
             return program
+        lock_roots |= found
+        # Mutexes are found again as they are met; the ones not to follow are named.
+        unfollowed |= {
+            o.name
+            for i, o in enumerate(compiler.objs)
+            if i in compiler.escaped and o.kind == "mutex"
+        }
         objs = [o for i, o in enumerate(objs) if i not in compiler.escaped]
     return None

@@ -29,6 +29,7 @@ from leakaudit.model.skeleton import (
     CHOICE,
     CLOSE,
     GO,
+    LOCK,
     RANGE,
     RECV,
     SELECT,
@@ -122,7 +123,7 @@ def _verdict(found: tuple[Program, Result], launch: Node) -> str | None:
     if any(stuck.launch in go_pcs for stuck, *_ in findings(program, result)):
         return "blocks"
     body = [op for op in program.code if op.thread in threads]
-    touches = any(op.kind in (SEND, RECV, RANGE, SELECT, CLOSE, WAIT, ADD) for op in body)
+    touches = any(op.kind in (SEND, RECV, RANGE, SELECT, CLOSE, WAIT, ADD, LOCK) for op in body)
     if touches and result.complete and not result.pruned:
         return "ends"
     return None
@@ -167,7 +168,7 @@ def _unbounded(program: Program, op: Op, obj: int, kind: str, stuck: Stuck) -> b
     sends or receives as often as its input lasts, which the model cannot count: it
     is only known to be left behind when the launcher took at most one value (and the
     buffer holds no second). An endless receiver is goroutine-unstoppable's."""
-    if not op.loose or kind in ("deadlock", "closed-send", "closed-close"):
+    if not op.loose or kind in ("deadlock", "closed-send", "closed-close", "lock-wait"):
         return False
     if kind != "unreceived":
         return True
@@ -207,6 +208,8 @@ def _kind(program: Program, op: Op, obj: int, stuck: Stuck) -> str | None:
         return "deadlock"
     if op.kind == WAIT:
         return "wait-forever"
+    if op.kind == LOCK:
+        return "lock-wait"
     if op.kind == SEND or (op.kind == SELECT and all(c.kind == SEND for c in op.cases)):
         return "unreceived"
     closes = any(o.kind == CLOSE and o.obj == obj for o in program.code)
@@ -244,11 +247,32 @@ def _report(
         where=where,
         what=_blocked_text(program, op),
         op_line=line_of(op.node),
-        fix=_deadlock_fix(op, chan.name),
+        fix=_lock_fix(program, stuck) or _deadlock_fix(op, chan.name),
     )
 
 
+def _lock_fix(program: Program, stuck: Stuck) -> str | None:
+    """When another goroutine waits for a mutex the stuck one holds, that is what to
+    fix: the lock held across the blocking operation."""
+    held: dict[int, int] = {}  # mutex -> holding goroutine
+    for gid, pc, what in stuck.trace:
+        op = program.code[pc]
+        if what == "lock" and op.n == 0:
+            held[op.obj] = gid
+        elif what == "unlock" and op.n == 0:
+            held.pop(op.obj, None)
+    for gid, g in enumerate(stuck.state.gs):
+        waiting = program.code[g[0]] if g[0] >= 0 else None
+        if waiting is not None and waiting.kind == LOCK and held.get(waiting.obj) == stuck.gid:
+            name = program.objs[waiting.obj].name
+            who = "the function" if gid == 0 else f"goroutine {gid}"
+            return f"unlock {name} before blocking here: {who} needs it to get there"
+    return None
+
+
 def _deadlock_fix(op: Op, name: str) -> str:
+    if op.kind == LOCK:
+        return f"unlock {name} before blocking on a channel, and never lock it twice"
     if op.kind == WAIT:
         return "call Wait once every counted goroutine has been started"
     if op.kind == SEND:
@@ -272,6 +296,10 @@ def _abandoning(program: Program, stuck: Stuck, obj: int, kind: str) -> tuple[No
         )
         assert closing is not None
         return closing, f"{'the launcher' if who == 0 else 'another goroutine'} closes {name}"
+    if kind == "lock-wait":
+        held = _holder(program, stuck, obj)
+        if held is not None:
+            return held
     if kind == "wait-forever":
         counted = next(
             (program.code[pc].node for _, pc, what in stuck.trace if what == "add"), None
@@ -307,6 +335,31 @@ def _abandoning(program: Program, stuck: Stuck, obj: int, kind: str) -> tuple[No
     return end, f"the function ends without {verb} {name}"
 
 
+def _holder(program: Program, stuck: Stuck, obj: int) -> tuple[Node, str] | None:
+    """Who holds the mutex in the stuck state, where it took it, and what it waits
+    on now."""
+    taken: dict[int, int] = {}  # goroutine -> pc of its last Lock of obj still held
+    for gid, pc, what in stuck.trace:
+        if program.code[pc].obj != obj:
+            continue
+        if what == "lock":
+            taken[gid] = pc
+        elif what == "unlock":
+            taken.pop(gid, None)
+    for gid, pc in taken.items():
+        node = program.code[pc].node
+        g = stuck.state.gs[gid]
+        if node is None or gid == stuck.gid:
+            continue
+        who = "the function" if gid == 0 else f"goroutine {gid}"
+        if g[0] >= 0:
+            now = f", and waits on {_blocked_text(program, program.code[g[0]])} for good"
+        else:
+            now = " and has returned without unlocking it"
+        return node, f"{who} holds it{now}"
+    return None
+
+
 def _case_node(select: Node | None, index: int) -> Node | None:
     if select is None:
         return None
@@ -326,6 +379,8 @@ def _blocked_text(program: Program, op: Op) -> str:
         return f"ranging over {objs[op.obj].name}"
     if op.kind == WAIT:
         return f"{objs[op.obj].name}.Wait()"
+    if op.kind == LOCK:
+        return f"{objs[op.obj].name}.{'RLock' if op.n else 'Lock'}()"
     if op.kind == SELECT:
         parts = [
             f"{'sending on' if c.kind == SEND else 'receiving from'} {objs[c.obj].name}"
@@ -394,6 +449,10 @@ def _step_text(program: Program, op: Op, what: str) -> str | None:
         return f"{'select: ' if op.cases else ''}sends on {name}, already closed: panics"
     if kind == "close":
         return f"closes {objs[op.obj].name}"
+    if kind == "lock":
+        return f"locks {objs[op.obj].name}"
+    if kind == "unlock":
+        return f"unlocks {objs[op.obj].name}"
     if kind == "add":
         return f"`{_short(op.node)}`" if op.node is not None else "Add"
     if kind == "wait":
