@@ -8,12 +8,21 @@ move on its own (a jump, a branch, a launch) moves alone before anything else is
 which is a partial-order reduction: such steps commute with every other goroutine's.
 
 A *terminal* state is one where nothing can move. In it, a goroutine still waiting on
-a tracked operation waits forever: once the root has returned, it has leaked; if the
-root itself waits, the function never returns. The second verdict is only drawn from a
-path that took no free choice (an unrelated `if`, a loop head that can go either way):
-the root blocking on one branch of an arbitrary condition is usually a branch the
-program never takes, while a goroutine left behind by an early return is the bug
-itself.
+a tracked operation (a channel, a WaitGroup, a mutex) waits forever: once the root has
+returned, it has leaked; if the root itself waits, the function never returns. The
+second verdict is only drawn from a path that took no free choice (an unrelated `if`,
+a loop head that can go either way, a select that could have taken another case): the
+root blocking on one branch of an arbitrary condition is usually a branch the program
+never takes, while a goroutine left behind by an early return is the bug itself. A
+send on (or close of) a closed channel panics; it is judged like a wait, at the
+terminal state its path reaches, unless an untracked wait may have ordered the close.
+
+Paths through what the model cannot count (a goroutine not started for the spawn
+bound, a test of a loop index, a literal bound beyond the unrolling, t.Fatal) are cut
+off: no verdict rests on them. Other reductions keep the search small: goroutines of
+one `go` are interchangeable, steps that only let others go on (Done, Unlock, a send
+into a buffer with room) are taken at once, and state no goroutine can read any more
+(a decided condition, a loop counter, a comma-ok flag) is forgotten.
 """
 
 from __future__ import annotations
@@ -110,7 +119,6 @@ class _Search:
         self.p = program
         self.code = program.code
         self.caps = [obj.capacity for obj in program.objs]
-        self.is_chan = [obj.kind == "chan" for obj in program.objs]
         # The objects each body (thread) operates on.
         self.uses: dict[int, set[int]] = {}
         for op in program.code:

@@ -1,23 +1,28 @@
 """Compile a reach into a synchronization skeleton: a flat program of `Op`s.
 
 Only the objects the reach owns are *tracked*: channels made with a literal capacity
-and WaitGroups declared in the root function, under one name each. Everything that can
-touch a tracked object must be in view, so any use the compiler does not model (stored,
-returned, passed to code it cannot read, captured by a closure that runs who knows
-when) makes the object *escape*; it is then dropped and the reach compiled again.
-Operations on untracked channels (`ctx.Done()`, `time.After`, a field) are taken as
-ready whenever asked: the model never blames them, which keeps it precise.
+and WaitGroups declared in the root function, under one name each, and the mutexes it
+locks (named by path) where every body that locks one also unlocks it. Everything that
+can touch a tracked channel or WaitGroup must be in view, so any use the compiler does
+not model (stored, returned, passed to code it cannot read, captured by a closure that
+runs who knows when) makes the object *escape*; it is then dropped and the reach
+compiled again. Operations on untracked channels (`ctx.Done()`, `time.After`, a field)
+are taken as ready whenever asked: the model never blames them, which keeps it precise.
 
 Control flow is kept only as far as it matters for synchronization:
-- `if`/`switch` are choices. A condition whose variables are assigned at most once in
-  the reach is a *stable* one: every test of it (in the parent and in a goroutine)
-  takes the same side. `if !ok` after `v, ok := <-ch` follows the receive.
-- Loops over the same collection or bound (`range items`, `i < len(items)`, `i < n`)
-  run the same number of times (one or two: bounded unrolling); other loops are a
-  free choice at their head, or run until a `break`/`return`.
-- Calls of this package's functions that are handed a tracked object are inlined, to a
-  bounded depth; `defer`s run at every return; `panic` and `log.Fatal` end the
-  goroutine.
+- `if`/`switch` are choices. A condition over variables and fields (no calls but
+  len/cap) takes the same side at every test, in the parent and in its goroutines,
+  until one of its variables is assigned (a KILL op). `if !ok` after `v, ok := <-ch`
+  follows the receive, and booleans set only from such results are followed exactly.
+- Loops over the same collection or bound (`range items`, `i < len(items)`, `i < n`,
+  `for n > 0`, `wg.Add(len(items))`) run the same number of times (one or two: bounded
+  unrolling); other loops are a free choice at their head, or run until a
+  `break`/`return`. Tests of a loop index, and counts the unrolling cannot keep, are
+  marked so that no verdict rests on them.
+- Calls of this package's functions that are handed a tracked object (or that lock a
+  mutex of the object they are called on) are inlined, to a bounded depth; `defer`s
+  run at every return; `panic`, `log.Fatal` and `t.Fatal` end the goroutine.
+- A construct doing nothing the model sees is dropped; jumps are threaded.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from leakaudit.checks.goroutines.channels import make_capacity
 from leakaudit.checks.goroutines.launches import declares, resolve
 from leakaudit.facts.cfg import is_noreturn_call
 from leakaudit.parsing.queries import captures
-from leakaudit.parsing.syntax import FUNC_NODES, expressions, text, unparen
+from leakaudit.parsing.syntax import FUNC_NODES, expressions, selector_parts, text, unparen
 from leakaudit.parsing.syntax import field as child
 
 # Op kinds.
@@ -1319,17 +1324,10 @@ def _may_end(fn: Node | None) -> bool:
     return operand is not None and operand.type == "identifier" and text(operand) in _ASSERTIONS
 
 
-def _path(node: Node) -> str | None:
+def _path(node: Node | None) -> str | None:
     """`a.b.c` for a selector chain over an identifier; None for anything else."""
-    parts = []
-    cur: Node | None = node
-    while cur is not None and cur.type == "selector_expression":
-        parts.append(text(child(cur, "field")))
-        cur = unparen(child(cur, "operand"))
-    if cur is None or cur.type != "identifier":
-        return None
-    parts.append(text(cur))
-    return ".".join(reversed(parts))
+    parts = selector_parts(node)
+    return ".".join(parts) if parts is not None else None
 
 
 def _initial(clause: Node | None, var: Node | None) -> Node | None:
