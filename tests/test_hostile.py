@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -334,3 +335,47 @@ def test_an_incomplete_scan_says_so_in_sarif(tmp_path: Path) -> None:
     assert invocation["executionSuccessful"] is False
     said = [n["message"]["text"] for n in invocation["toolExecutionNotifications"]]
     assert said == ["huge.go: not analyzed: too large (22020096 bytes)"]
+
+
+def _planted_repo(tmp_path: Path) -> tuple[Path, Path]:
+    """A repository whose own config runs a program on fsmonitor, on a filter and on a
+    diff driver: each, if run, leaves a marker file."""
+    repo, marker = tmp_path / "repo", tmp_path / "ran"
+    repo.mkdir()
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho $0 >> {marker}\ncat\n")
+    hook.chmod(0o755)
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (repo / "main.go").write_text("package main\n\nfunc main() {}\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "one")
+    git("config", "core.fsmonitor", str(hook))
+    git("config", "filter.evil.clean", str(hook))
+    git("config", "diff.evil.textconv", str(hook))
+    (repo / ".gitattributes").write_text("*.go filter=evil diff=evil\n")
+    (repo / "main.go").write_text("package main\n\nfunc main() { println() }\n")
+    return repo, marker
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="needs git")
+def test_git_runs_nothing_the_scanned_repository_configures(tmp_path: Path) -> None:
+    """The markdown report's `git describe --dirty` and --new-from-rev's diff run with
+    fsmonitor, filters and diff drivers off, and leave .git/index as it was."""
+    from leakaudit import gitdiff
+    from leakaudit.report.locations import git_describe
+
+    repo, marker = _planted_repo(tmp_path)
+    index = repo / ".git" / "index"
+    before = index.stat().st_mtime_ns, index.read_bytes()
+    assert git_describe(repo)  # a commit id, "-dirty"
+    changes = gitdiff.changed_files(repo, "HEAD")
+    assert "main.go" in changes
+    assert not marker.exists(), marker.read_text()
+    assert (index.stat().st_mtime_ns, index.read_bytes()) == before

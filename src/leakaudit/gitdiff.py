@@ -12,9 +12,10 @@ from __future__ import annotations
 import codecs
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from leakaudit import gitrun
 
 _HUNK = re.compile(rb"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -43,12 +44,7 @@ class Changes:
 
 def _git(args: list[str], cwd: Path) -> bytes:
     try:
-        proc = subprocess.run(
-            ["git", "-c", "core.quotePath=false", *args],
-            cwd=cwd,
-            capture_output=True,
-            check=False,
-        )
+        proc = gitrun.run(["-c", "core.quotePath=false", *args], cwd)
     except FileNotFoundError:
         raise GitError("git is not installed (needed by --new-from-rev)") from None
     if proc.returncode != 0:
@@ -73,6 +69,7 @@ def changed_files(root: Path, rev: str) -> dict[str, Changes]:
             "diff",
             "--no-color",
             "--no-ext-diff",
+            "--no-textconv",
             "--find-renames",
             "--src-prefix=a/",
             "--dst-prefix=b/",

@@ -11,6 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from leakaudit import gitrun
 from leakaudit.findings import Finding, Location
 
 
@@ -29,22 +30,21 @@ def repo_prefix(root: str | Path) -> str:
 
 
 def git_describe(root: str | Path) -> str | None:
-    """`git describe --tags --always --dirty` of the work tree holding `root`, if any."""
+    """What `git describe --tags --always --dirty` says of the work tree holding `root`,
+    if any, without writing to the repository."""
     start = Path(root).resolve()
     cwd = start if start.is_dir() else start.parent
+    # Not `describe --dirty`: it rewrites .git/index whatever GIT_OPTIONAL_LOCKS says;
+    # `status` honors it.
     try:
-        done = subprocess.run(
-            ["git", "describe", "--tags", "--always", "--dirty"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
+        done = gitrun.run(["describe", "--tags", "--always"], cwd, timeout=10)
+        status = gitrun.run(["status", "--porcelain", "--untracked-files=no"], cwd, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    out = done.stdout.strip()
-    return out if done.returncode == 0 and out else None
+    out = done.stdout.decode("utf-8", "replace").strip()
+    if done.returncode != 0 or not out:
+        return None
+    return out + "-dirty" if status.returncode == 0 and status.stdout.strip() else out
 
 
 def line_text(finding: Finding, path: str, line: int) -> str | None:
