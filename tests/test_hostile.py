@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import scan_paths
 
 from leakaudit.config import _Glob, excluded
 
@@ -379,3 +380,26 @@ def test_git_runs_nothing_the_scanned_repository_configures(tmp_path: Path) -> N
     assert "main.go" in changes
     assert not marker.exists(), marker.read_text()
     assert (index.stat().st_mtime_ns, index.read_bytes()) == before
+
+
+LEAKY = 'package p\n\nimport "os"\n\nfunc F() { f, _ := os.Open("x"); _ = f }\n'
+
+
+def test_a_file_name_cannot_forge_output_lines_or_links(tmp_path: Path) -> None:
+    """A newline in a name would forge a `path:line:col: rule: message` line; `](…)` would
+    add a link to the markdown report. Text quotes such a name, markdown escapes it."""
+    from leakaudit.report import markdown, text
+
+    forged = "a\nevil.go:1:1: fake-rule: forged"
+    linked = "b](javascript:evil)"
+    for name in (forged + ".go", linked + ".go"):
+        (tmp_path / name).write_text(LEAKY)
+    result, _ = scan_paths([str(tmp_path)], tmp_path)
+    assert len(result.active) == 2
+    out = text.render(result)
+    assert not any(line.startswith("evil.go") for line in out.splitlines())
+    assert '"a\\nevil.go:1:1: fake-rule: forged.go":5:' in out
+    report = markdown.render(result)
+    prose = re.sub(r"```go\n.*?```", "", report, flags=re.S)  # code blocks show no links
+    assert "](javascript:evil)" not in prose
+    assert "b\\]\\(javascript:evil\\).go" in prose

@@ -7,7 +7,9 @@ GitHub counts columns in UTF-16 code units.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -45,6 +47,26 @@ def git_describe(root: str | Path) -> str | None:
     if done.returncode != 0 or not out:
         return None
     return out + "-dirty" if status.returncode == 0 and status.stdout.strip() else out
+
+
+def shown_path(path: str) -> str:
+    """A path as one line of text prints it: as is, or quoted with escapes (as Go's
+    tools quote odd names) when it holds a newline or another character that is not
+    printable, so a file name cannot forge a `path:line:col: rule: message` line."""
+    if path.isprintable():
+        return path
+    return json.dumps(path, ensure_ascii=False).encode("utf-8", "backslashreplace").decode()
+
+
+# What makes markdown of a name: emphasis, code, links, HTML, table cells. (An
+# underscore inside a word is no emphasis in GitHub's markdown: `_test.go` stays.)
+_MARKDOWN = re.compile(r"([\\`*\[\]()<>|])")
+
+
+def markdown_path(path: str) -> str:
+    """A path inside markdown text or link text: printable (see shown_path), with the
+    characters markdown gives a meaning escaped, so `](…)` in a name adds no link."""
+    return _MARKDOWN.sub(r"\\\1", shown_path(path))
 
 
 def line_text(finding: Finding, path: str, line: int) -> str | None:

@@ -20,7 +20,13 @@ from urllib.parse import quote
 from leakaudit import __version__, ruledocs
 from leakaudit.discovery import SKIP_DIRS
 from leakaudit.findings import Finding, Location
-from leakaudit.report.locations import git_describe, line_text, repo_prefix
+from leakaudit.report.locations import (
+    git_describe,
+    line_text,
+    markdown_path,
+    repo_prefix,
+    shown_path,
+)
 from leakaudit.report.text import MAX_STEPS
 from leakaudit.result import Acquisition, GoroutineRecord, ScanResult
 from leakaudit.ruleset.model import Rule
@@ -260,6 +266,14 @@ def _join(parts: list[str]) -> str:
 
 def _pct(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else "0%"
+
+
+def _code_span(text: str) -> str:
+    """`text` as code, unless it holds a backtick or an unprintable character (an odd
+    file name): then as escaped text."""
+    if "`" in text or not text.isprintable():
+        return markdown_path(text)
+    return f"`{text}`"
 
 
 def _cell(text: str) -> str:
@@ -536,7 +550,7 @@ def _excerpt(finding: Finding, audit: _Audit) -> list[str]:
         body.append(_marked(text, marks[n]))
         last = n
     span = f"{first}-{last}" if last > first else f"{first}"
-    return [f"// {finding.location.path}:{span}", *body]
+    return [f"// {shown_path(finding.location.path)}:{span}", *body]
 
 
 def _marked(text: str, mark: str | None) -> str:
@@ -553,7 +567,7 @@ def _finding_detail(
         4,
         f"{number}. `{finding.rule_id}` ({finding.severity.value}"
         f"{', test' if is_test(loc.path) else ''}) in "
-        f"[{loc.path}:{loc.line}]({audit.link(loc.path, loc.line)})",
+        f"[{markdown_path(loc.path)}:{loc.line}]({audit.link(loc.path, loc.line)})",
     )
     where = f"In `{finding.function}`: " if finding.function else ""
     out.para(where + finding.message)
@@ -568,7 +582,7 @@ def _finding_detail(
             text = line_text(finding, r.path, r.line)
             code = f" `{' '.join(text.split())}`" if text and "`" not in text else ""
             out.line(
-                f"- [{r.path}:{r.line}]({audit.link(r.path, r.line)}){code} — "
+                f"- [{markdown_path(r.path)}:{r.line}]({audit.link(r.path, r.line)}){code} — "
                 f"{rel.message or 'related location'}"
             )
         out.line()
@@ -583,7 +597,7 @@ def _finding_detail(
         for n, step in enumerate(shown, start=first):
             r = step.location
             out.line(
-                f"{n}. [{r.path}:{r.line}]({audit.link(r.path, r.line)}) "
+                f"{n}. [{markdown_path(r.path)}:{r.line}]({audit.link(r.path, r.line)}) "
                 f"{step.thread}: {step.message}"
             )
         out.line()
@@ -644,7 +658,7 @@ def _findings(out: _Writer, audit: _Audit) -> None:
                     str(MAX_DETAILED + i + 1),
                     f"`{f.rule_id}`",
                     f.severity.value,
-                    f"[{f.location.path}:{f.location.line}]"
+                    f"[{markdown_path(f.location.path)}:{f.location.line}]"
                     f"({audit.link(f.location.path, f.location.line)})",
                     f.message,
                 ]
@@ -732,7 +746,11 @@ def _good_patterns(out: _Writer, audit: _Audit) -> None:
         out.table(
             ["Acquired at", "Call", "Went"],
             [
-                [f"`{s.location.path}:{s.location.line}`", f"`{s.call}`", s.handed_to or "—"]
+                [
+                    _code_span(f"{s.location.path}:{s.location.line}"),
+                    f"`{s.call}`",
+                    s.handed_to or "—",
+                ]
                 for s in handed
             ],
         )
@@ -769,7 +787,7 @@ def _files(out: _Writer, audit: _Audit) -> None:
         rows.append(
             [
                 mark,
-                f"[{path}]({audit.link(path)})",
+                f"[{markdown_path(path)}]({audit.link(path)})",
                 f"{lines.get(path, 0):,}",
                 f"{len(sites_by_file[path]):,}",
                 f"{c['deferred'] + c['released']:,}",
@@ -857,7 +875,7 @@ def _goroutines(out: _Writer, audit: _Audit) -> None:
     if leaking:
         refs = _join(
             [
-                f"[{g.location.path}:{g.location.line}]"
+                f"[{markdown_path(g.location.path)}:{g.location.line}]"
                 f"({audit.link(g.location.path, g.location.line)}) "
                 f"(finding {reported[(g.location.path, g.location.line)]})"
                 for g in leaking[:MAX_GOROUTINES_LISTED]
@@ -875,7 +893,7 @@ def _goroutines(out: _Writer, audit: _Audit) -> None:
         for g in risky[:MAX_GOROUTINES_LISTED]:
             evidence = f" — {g.evidence}" if g.evidence else ""
             out.line(
-                f"- [{g.location.path}:{g.location.line}]"
+                f"- [{markdown_path(g.location.path)}:{g.location.line}]"
                 f"({audit.link(g.location.path, g.location.line)}) in `{g.function}`{evidence}"
             )
         if len(risky) > MAX_GOROUTINES_LISTED:

@@ -4,6 +4,7 @@ understand without configuration."""
 from __future__ import annotations
 
 from leakaudit.findings import Step
+from leakaudit.report.locations import shown_path
 from leakaudit.result import ScanResult
 
 MAX_STEPS = 12  # witness steps shown under a finding; the SARIF has them all
@@ -12,9 +13,8 @@ MAX_STEPS = 12  # witness steps shown under a finding; the SARIF has them all
 def render(result: ScanResult, **_: object) -> str:
     lines: list[str] = []
     for f in result.active:
-        lines.append(
-            f"{f.location.path}:{f.location.line}:{f.location.col}: {f.rule_id}: {f.message}"
-        )
+        where = f"{shown_path(f.location.path)}:{f.location.line}:{f.location.col}"
+        lines.append(f"{where}: {f.rule_id}: {' '.join(f.message.split())}")
         lines += steps(f.flow, MAX_STEPS, "    ")
     return "".join(line + "\n" for line in lines)
 
