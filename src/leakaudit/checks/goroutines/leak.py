@@ -6,13 +6,15 @@ Two analyses share the rule:
   each goroutine left waiting for good (and the function itself, when it waits on
   itself), with the interleaving as the witness;
 - `selfsend`: a struct's event loop that sends on the unbuffered field channel only it
-  receives from, also when the loop is started from another package.
+  receives from, also when the loop is started from another package;
+- `returned`: a function returns the unbuffered channel its goroutine sends on, and a
+  caller drops the result.
 """
 
 from __future__ import annotations
 
 from leakaudit.checks.api import Interest, Package, Sink
-from leakaudit.checks.goroutines import blocked, selfsend
+from leakaudit.checks.goroutines import blocked, returned, selfsend
 from leakaudit.ruleset.model import Rule
 
 
@@ -25,3 +27,4 @@ def interest(rule: Rule) -> Interest:
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     blocked.run(pkg, rule, sink)
     selfsend.run(pkg, rule, sink)
+    returned.run(pkg, rule, sink)
