@@ -403,3 +403,33 @@ def test_a_file_name_cannot_forge_output_lines_or_links(tmp_path: Path) -> None:
     prose = re.sub(r"```go\n.*?```", "", report, flags=re.S)  # code blocks show no links
     assert "](javascript:evil)" not in prose
     assert "b\\]\\(javascript:evil\\).go" in prose
+
+
+def test_sarif_uris_of_files_named_outside_the_scan_root(tmp_path: Path) -> None:
+    """`../other/a.go` from a scan root inside a repository is `other/a.go` from the
+    repository root; a file outside any repository gets a warning, not a `..` URI
+    passed off as fine."""
+    import json
+
+    from leakaudit.report import sarif
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "svc").mkdir()
+    (repo / "other").mkdir()
+    (repo / "other" / "a.go").write_text(LEAKY)
+    result, _ = scan_paths([str(repo / "other" / "a.go")], repo / "svc")
+    log = json.loads(sarif.render(result))
+    [res] = log["runs"][0]["results"]
+    uri = res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "other/a.go"
+    assert "toolExecutionNotifications" not in log["runs"][0]["invocations"][0]
+
+    loose = tmp_path / "loose"
+    (loose / "root").mkdir(parents=True)
+    (loose / "b.go").write_text(LEAKY)
+    result, _ = scan_paths([str(loose / "b.go")], loose / "root")
+    log = json.loads(sarif.render(result))
+    notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert [n["descriptor"]["id"] for n in notes] == ["file-outside-root"]
+    assert "../b.go" in notes[0]["message"]["text"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import posixpath
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -185,7 +186,7 @@ class _Audit:
         return list(dict.fromkeys(r.family for r in self.ran))
 
     def link(self, path: str, line: int | None = None) -> str:
-        target = quote(self.prefix + path, safe="/")
+        target = quote(posixpath.normpath(self.prefix + path), safe="/")
         return f"{target}#L{line}" if line else target
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import posixpath
 import re
 from typing import Any
 from urllib.parse import quote
@@ -146,6 +147,21 @@ def to_dict(
             }
             for r in lost
         )
+    outside = sorted({f.location.path for f in kept if _outside(_uri(prefix, f.location.path))})
+    if outside:
+        # GitHub rejects a result whose file is outside the repository; say which.
+        invocation.setdefault("toolExecutionNotifications", []).extend(
+            {
+                "level": "warning",
+                "message": {
+                    "text": f"{path}: outside the repository (or the scan root, with no "
+                    "repository): code scanning cannot show its results; scan from a folder "
+                    "that holds it"
+                },
+                "descriptor": {"id": "file-outside-root"},
+            }
+            for path in outside
+        )
     run["invocations"] = [invocation]
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
@@ -210,10 +226,20 @@ def _escape(text: str) -> str:
     return re.sub(r"([\[\]])", r"\\\1", text)
 
 
+def _uri(prefix: str, path: str) -> str:
+    """The path from the repository root, `..` segments resolved: a file named as
+    `../other/a.go` from a scan root in the repository is `other/a.go` to GitHub."""
+    return posixpath.normpath(prefix + path)
+
+
+def _outside(uri: str) -> bool:
+    return uri == ".." or uri.startswith("../") or uri.startswith("/")
+
+
 def _physical(finding: Finding, loc: Location, prefix: str) -> dict[str, Any]:
     start_col, end_col = char_span(finding, loc)
     return {
-        "artifactLocation": {"uri": quote(prefix + loc.path, safe="/"), "uriBaseId": SRCROOT},
+        "artifactLocation": {"uri": quote(_uri(prefix, loc.path), safe="/"), "uriBaseId": SRCROOT},
         "region": {
             "startLine": loc.line,
             "startColumn": start_col,
