@@ -433,3 +433,18 @@ def test_sarif_uris_of_files_named_outside_the_scan_root(tmp_path: Path) -> None
     notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
     assert [n["descriptor"]["id"] for n in notes] == ["file-outside-root"]
     assert "../b.go" in notes[0]["message"]["text"]
+
+
+def test_a_huge_sibling_does_not_fail_a_one_file_run(tmp_path: Path) -> None:
+    """pre-commit names the changed file; its siblings are read for the package's facts
+    only. One over the size limit is skipped quietly: the run fails on the leak in the
+    named file (exit 1), not on the sibling (exit 2)."""
+    from leakaudit import cli, reading
+
+    (tmp_path / "a.go").write_text(LEAKY)
+    with open(tmp_path / "huge.go", "wb") as f:
+        f.truncate(reading.MAX_FILE_BYTES + 1)  # sparse: no disk used
+    code = cli.main(["scan", str(tmp_path / "a.go"), "--no-cache"])
+    assert code == 1
+    code = cli.main(["scan", str(tmp_path), "--no-cache"])
+    assert code == 2  # named as part of the scan, it still fails the run

@@ -676,7 +676,11 @@ def _read(
                 record = FileRecord(rel, directory, 0, "too-large", f"{size} bytes")
                 entries.append((target, record, b""))
                 limit = reading.MAX_FILE_BYTES // (1024 * 1024)
-                problems.append((rel, f"{rel}: skipped: larger than {limit} MiB"))
+                if not target.context_only:
+                    # A sibling read only for its package's facts (a pre-commit run
+                    # names a few files) does not fail the run, as an unreadable one
+                    # does not: the files asked for were all scanned.
+                    problems.append((rel, f"{rel}: skipped: larger than {limit} MiB"))
                 if files is not None:
                     files.update(f"\0{name}\0large\0{size}".encode("utf-8", "surrogateescape"))
                     roles.append(f"{rel}\0large")
