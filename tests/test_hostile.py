@@ -448,3 +448,32 @@ def test_a_huge_sibling_does_not_fail_a_one_file_run(tmp_path: Path) -> None:
     assert code == 1
     code = cli.main(["scan", str(tmp_path), "--no-cache"])
     assert code == 2  # named as part of the scan, it still fails the run
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names as raw bytes")
+def test_a_file_name_that_is_not_utf8_in_every_report_and_the_baseline(tmp_path: Path) -> None:
+    """A name with a byte that is not UTF-8: text quotes it Go-style, SARIF and markdown
+    percent-encode its bytes in links, JSON and the baseline escape it, and a baseline
+    written for it suppresses the finding when read back."""
+    import json
+
+    from leakaudit import cli
+    from leakaudit.report import json_report, markdown, sarif, text
+
+    os.makedirs(tmp_path / "d")
+    with open(os.path.join(os.fsencode(tmp_path / "d"), b"bad\xff.go"), "wb") as f:
+        f.write(LEAKY.encode())
+    result, _ = scan_paths([str(tmp_path / "d")], tmp_path)
+    assert len(result.active) == 1
+    assert text.render(result).startswith('"d/bad\\xff.go":5:')
+    log = json.loads(sarif.render(result).encode("utf-8"))
+    uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert uri["uri"] == "d/bad%FF.go"
+    assert "(d/bad%FF.go#L5)" in markdown.render(result).encode("utf-8").decode("utf-8")
+    assert json.loads(json_report.render(result).encode("utf-8"))["findings"]
+    baseline = tmp_path / "base.json"
+    args = ["--no-cache"]
+    assert (
+        cli.main(["baseline", "write", str(tmp_path / "d"), "--output", str(baseline), *args]) == 0
+    )
+    assert cli.main(["scan", str(tmp_path / "d"), "--baseline", str(baseline), *args]) == 0

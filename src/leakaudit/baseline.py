@@ -20,7 +20,7 @@ from pathlib import Path
 from leakaudit import __version__
 from leakaudit.findings import Finding
 from leakaudit.reading import BASELINE_BYTES, read_small
-from leakaudit.writing import write_text
+from leakaudit.writing import json_text, write_text
 
 FILENAME = ".leakaudit-baseline.json"
 FORMAT_VERSION = 1
@@ -88,7 +88,7 @@ def write(findings: Iterable[Finding], root: Path, out: Path) -> int:
         "tool": f"leakaudit {__version__}",
         "findings": entries,
     }
-    write_text(out, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    write_text(out, json_text(doc))
     return len(entries)
 
 

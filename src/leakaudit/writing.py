@@ -10,9 +10,24 @@ to disk, renamed over the target; and a target that is a link is refused.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+
+def json_text(value: Any) -> str:
+    """JSON for a report or baseline, readable UTF-8; but a file name that is not UTF-8
+    (a lone surrogate from os.fsdecode) cannot be written as UTF-8, so such a document
+    is written with every non-ASCII character escaped instead (`"bad\\udcff.go"`, which
+    reads back as the same name)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, indent=2) + "\n"
+    return text
 
 
 def write_text(path: Path, text: str) -> None:

@@ -3,7 +3,6 @@ audit report's good patterns), the goroutine inventory, files and rules."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from enum import Enum
 from typing import Any
@@ -12,6 +11,7 @@ from leakaudit import __version__, ruledocs
 from leakaudit.checks import REGISTRY
 from leakaudit.report.locations import repo_prefix
 from leakaudit.result import ScanResult
+from leakaudit.writing import json_text
 
 
 def _plain(value: Any) -> Any:
@@ -75,4 +75,4 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
 
 
 def render(result: ScanResult, **_: object) -> str:
-    return json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
+    return json_text(to_dict(result))

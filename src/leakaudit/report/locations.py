@@ -7,11 +7,11 @@ GitHub counts columns in UTF-16 code units.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 from leakaudit import gitrun
 from leakaudit.findings import Finding, Location
@@ -51,11 +51,33 @@ def git_describe(root: str | Path) -> str | None:
 
 def shown_path(path: str) -> str:
     """A path as one line of text prints it: as is, or quoted with escapes (as Go's
-    tools quote odd names) when it holds a newline or another character that is not
-    printable, so a file name cannot forge a `path:line:col: rule: message` line."""
+    tools quote odd names) when it holds a newline, another character that is not
+    printable, or bytes that are not UTF-8 (`"bad\\xff.go"`), so a file name cannot
+    forge a `path:line:col: rule: message` line nor break a UTF-8 report."""
     if path.isprintable():
         return path
-    return json.dumps(path, ensure_ascii=False).encode("utf-8", "backslashreplace").decode()
+    out = []
+    for ch in path:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif not ch.isprintable():
+            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def uri_path(path: str) -> str:
+    """A path percent-encoded for a URI, from its bytes (a name that is not UTF-8
+    keeps its bytes: `bad%FF.go`)."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/")
 
 
 # What makes markdown of a name: emphasis, code, links, HTML, table cells. (An

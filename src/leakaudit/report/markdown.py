@@ -16,7 +16,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from leakaudit import __version__, ruledocs
 from leakaudit.discovery import SKIP_DIRS
@@ -27,6 +26,7 @@ from leakaudit.report.locations import (
     markdown_path,
     repo_prefix,
     shown_path,
+    uri_path,
 )
 from leakaudit.report.text import MAX_STEPS
 from leakaudit.result import Acquisition, GoroutineRecord, ScanResult
@@ -186,7 +186,7 @@ class _Audit:
         return list(dict.fromkeys(r.family for r in self.ran))
 
     def link(self, path: str, line: int | None = None) -> str:
-        target = quote(posixpath.normpath(self.prefix + path), safe="/")
+        target = uri_path(posixpath.normpath(self.prefix + path))
         return f"{target}#L{line}" if line else target
 
 

@@ -9,17 +9,16 @@ this module to both.
 from __future__ import annotations
 
 import gzip
-import json
 import posixpath
 import re
 from typing import Any
-from urllib.parse import quote
 
 from leakaudit import __version__, ruledocs
 from leakaudit.findings import Finding, Location, Severity
-from leakaudit.report.locations import char_span, repo_prefix
+from leakaudit.report.locations import char_span, repo_prefix, shown_path, uri_path
 from leakaudit.result import ScanResult
 from leakaudit.ruleset.model import Rule
+from leakaudit.writing import json_text
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -69,7 +68,7 @@ def render(
 
 
 def _dump(log: dict[str, Any]) -> str:
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return json_text(log)
 
 
 def to_dict(
@@ -140,7 +139,7 @@ def to_dict(
             {
                 "level": "error",
                 "message": {
-                    "text": f"{r.path}: not analyzed: {_NOT_ANALYZED[r.status]}"
+                    "text": f"{shown_path(r.path)}: not analyzed: {_NOT_ANALYZED[r.status]}"
                     + (f" ({r.detail})" if r.detail else "")
                 },
                 "descriptor": {"id": "file-not-analyzed"},
@@ -154,9 +153,9 @@ def to_dict(
             {
                 "level": "warning",
                 "message": {
-                    "text": f"{path}: outside the repository (or the scan root, with no "
-                    "repository): code scanning cannot show its results; scan from a folder "
-                    "that holds it"
+                    "text": f"{shown_path(path)}: outside the repository (or the scan root, "
+                    "with no repository): code scanning cannot show its results; scan from a "
+                    "folder that holds it"
                 },
                 "descriptor": {"id": "file-outside-root"},
             }
@@ -239,7 +238,7 @@ def _outside(uri: str) -> bool:
 def _physical(finding: Finding, loc: Location, prefix: str) -> dict[str, Any]:
     start_col, end_col = char_span(finding, loc)
     return {
-        "artifactLocation": {"uri": quote(_uri(prefix, loc.path), safe="/"), "uriBaseId": SRCROOT},
+        "artifactLocation": {"uri": uri_path(_uri(prefix, loc.path)), "uriBaseId": SRCROOT},
         "region": {
             "startLine": loc.line,
             "startColumn": start_col,
