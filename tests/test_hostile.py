@@ -477,3 +477,37 @@ def test_a_file_name_that_is_not_utf8_in_every_report_and_the_baseline(tmp_path:
         cli.main(["baseline", "write", str(tmp_path / "d"), "--output", str(baseline), *args]) == 0
     )
     assert cli.main(["scan", str(tmp_path / "d"), "--baseline", str(baseline), *args]) == 0
+
+
+def test_an_unreadable_folder_and_a_looping_link_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the walk cannot open, and a `loop.go -> loop.go` link, were dropped
+    without a word and their leaks with them: each is a problem line (exit 2), a
+    record in the JSON files and a SARIF notification."""
+    import json
+
+    from leakaudit import cli, discovery
+    from leakaudit.report import sarif
+
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.go").write_text(LEAKY)
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "b.go").write_text(LEAKY)
+    os.symlink("loop.go", tmp_path / "ok" / "loop.go")
+    real = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(discovery.os, "scandir", scandir)
+    result, problems = scan_paths([str(tmp_path)], tmp_path)
+    assert "locked/: cannot read folder: Permission denied" in problems
+    assert any(p.startswith("ok/loop.go: cannot read") for p in problems)
+    statuses = {r.path: r.status for r in result.files}
+    assert statuses["locked/"] == "unreadable" and statuses["ok/loop.go"] == "unreadable"
+    notes = json.loads(sarif.render(result))["runs"][0]["invocations"][0]
+    assert notes["executionSuccessful"] is False
+    assert cli.main(["scan", str(tmp_path), "--no-cache"]) == 2

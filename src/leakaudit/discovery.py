@@ -63,7 +63,9 @@ def siblings(paths: list[str], targets: list[Target], root: Path) -> list[Target
     return out
 
 
-def _go_files(top: str, rel_top: str) -> Iterator[tuple[str, str, list[tuple[str, str, bool]]]]:
+def _go_files(
+    top: str, rel_top: str, unreadable: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[str, str, list[tuple[str, str, bool]]]]:
     """(folder's real path, folder relative to the scan root, sorted (name, path, is a
     symlink) of its .go files) for `top` and the folders below it the go tool would read,
     in pre-order with sorted names. Like os.walk without following folder symlinks, but
@@ -86,18 +88,28 @@ def _go_files(top: str, rel_top: str) -> Iterator[tuple[str, str, list[tuple[str
                         elif not is_dir and name.endswith(".go"):
                             files.append((name, entry.path, entry.is_symlink()))
                     except OSError:
+                        if name.endswith(".go"):
+                            # `loop.go -> loop.go`: kept, so reading it says why it fails
+                            files.append((name, entry.path, True))
                         continue
-        except OSError:
-            continue  # an unreadable folder is skipped, as os.walk does
+        except OSError as exc:
+            # An unreadable folder holds Go files nobody can see: the scan says so, as
+            # for an unreadable file, instead of losing their leaks without a word.
+            if unreadable is not None:
+                unreadable.append((rel, exc.strerror or str(exc)))
+            continue
         if files:
             yield real, rel, sorted(files)
         for name, path in sorted(subfolders, reverse=True):
             stack.append((path, os.path.join(real, name), name if rel == "." else f"{rel}/{name}"))
 
 
-def discover(paths: list[str], root: Path) -> list[Target]:
+def discover(
+    paths: list[str], root: Path, unreadable: list[tuple[str, str]] | None = None
+) -> list[Target]:
     """Go files under `paths` (directories walked, files taken as given), sorted and
-    without duplicates. Raises PathError for a path that does not exist."""
+    without duplicates; folders that cannot be read go to `unreadable` as (path
+    relative to the root, why). Raises PathError for a path that does not exist."""
     seen: set[tuple[str, str]] = set()  # real (folder, name): the same file named twice
     out: list[Target] = []
 
@@ -112,7 +124,7 @@ def discover(paths: list[str], root: Path) -> list[Target]:
         path = Path(raw)
         if path.is_dir():
             top = str(path)
-            for real_folder, rel_folder, files in _go_files(top, relative(top, root)):
+            for real_folder, rel_folder, files in _go_files(top, relative(top, root), unreadable):
                 for name, file, is_link in files:
                     # A file that is no symlink resolves to its folder's real path plus
                     # its name (realpath per file dominated a cached re-scan).

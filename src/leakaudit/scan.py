@@ -68,8 +68,10 @@ class ScanOptions:
 
 def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     """Scan and return the result plus I/O problems (one line each) for stderr."""
-    targets = discover(options.paths, options.root)
+    unreadable: list[tuple[str, str]] = []
+    targets = discover(options.paths, options.root, unreadable)
     targets, excluded = _exclude(targets, options.exclude)
+    lost_folders = _unreadable_folders(unreadable, options.exclude)
     context_files, _ = _exclude(siblings(options.paths, targets, options.root), options.exclude)
     rules = [r for r in options.ruleset.rules if r.id not in options.disabled]
     engine_rules = {r.id: r for r in options.ruleset.rules}
@@ -93,8 +95,10 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     findings: list[Finding] = []
     acquisitions: list[Acquisition] = []
     goroutines: list[GoroutineRecord] = []
-    records: list[FileRecord] = list(excluded)
-    problems: list[tuple[str, str]] = []
+    records: list[FileRecord] = [*excluded, *lost_folders]
+    problems: list[tuple[str, str]] = [
+        (r.path, f"{r.path}: cannot read folder: {r.detail}") for r in lost_folders
+    ]
     spans: Spans = {}
     ran = _run(units, graph, context, max(1, options.jobs), read_whole)
     for unit, unit_result in zip(units, ran, strict=True):
@@ -799,6 +803,22 @@ def _go_version_of(rel: str, options: ScanOptions) -> str | None:
         return None
     mod = gomod.nearest(options.root / _pkg_dir(rel))  # it resolves the path
     return mod.go if mod else None
+
+
+def _unreadable_folders(
+    unreadable: list[tuple[str, str]], patterns: tuple[str, ...]
+) -> list[FileRecord]:
+    """The folders the walk could not read, but for excluded ones, as records: status
+    unreadable (a failed run: exit 2, a SARIF notification), the path ending in `/`."""
+    from leakaudit.config import excluded
+
+    out = []
+    for rel, why in unreadable:
+        shown = "." if rel == "." else rel
+        if patterns and (excluded(shown, patterns) or excluded(f"{shown}/x.go", patterns)):
+            continue
+        out.append(FileRecord(f"{shown}/", shown, 0, "unreadable", why))
+    return out
 
 
 def _exclude(
