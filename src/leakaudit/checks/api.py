@@ -4,6 +4,7 @@ results (a sink). Named for what it is; Go contexts are a rule family, not this.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,6 +27,12 @@ from leakaudit.ruleset.model import Rule
 # an answer: generated or pathological code must not stall a pre-commit hook.
 MAX_BLOCKS = 20_000  # CFG blocks (about one per statement)
 MAX_WORK = 2_000_000  # dataflow steps and nodes walked by one rule, over its acquire sites
+
+
+_FUNCTIONS = "[(function_declaration) (method_declaration) (func_literal)] @fn"
+# `Node.parent` walks down from the root each time: a walk up costs the square of the
+# depth. Past this many steps, the function around a node is found by byte ranges.
+_PARENT_STEPS = 64
 
 
 class BudgetExceeded(Exception):
@@ -284,6 +291,7 @@ class Package:
     _functions: dict[int, Function | None] = field(default_factory=dict, repr=False)
     _indexed: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
     _index: dict[str, _FileIndex] = field(default_factory=dict, repr=False)
+    _func_starts: dict[str, tuple[list[int], list[Node]]] = field(default_factory=dict, repr=False)
 
     @property
     def module(self) -> ModuleSignatures:
@@ -350,16 +358,45 @@ class Package:
         return lambda call: never_returns_call(self, fn, call)
 
     def function_of(self, node: Node, source: SourceFile) -> Function | None:
-        """The analyzable function whose own body holds `node` (not a nested literal's)."""
-        cur = node.parent
-        while cur is not None and cur.type not in FUNC_NODES:
+        """The analyzable function whose own body holds `node` (not a nested literal's).
+        A few steps up `Node.parent`; in deeply nested code, by byte ranges (see
+        _PARENT_STEPS: 50,000 nested blocks took minutes)."""
+        cur: Node | None = node.parent
+        for _ in range(_PARENT_STEPS):  # ordinary code: a few steps up
+            if cur is None or cur.type in FUNC_NODES:
+                break
             cur = cur.parent
+        else:
+            cur = self._innermost_function(node, source)
         if cur is None:
             return None
         body = child(cur, "body")
         if body is None or node.start_byte < body.start_byte:
             return None  # in a signature, not the body
         return self.function(cur, source)
+
+    def _innermost_function(self, node: Node, source: SourceFile) -> Node | None:
+        """The function or literal around a deeply nested node, by byte ranges."""
+        starts, funcs = self._func_ranges(source)
+        at = node.start_byte
+        i = bisect_right(starts, at) - 1
+        while i >= 0:
+            candidate = funcs[i]
+            if candidate.end_byte > at and candidate != node:
+                return candidate  # the latest-starting function around node: innermost
+            i -= 1
+        return None
+
+    def _func_ranges(self, source: SourceFile) -> tuple[list[int], list[Node]]:
+        """The file's functions and literals, by start byte (one query per file)."""
+        found = self._func_starts.get(source.path)
+        if found is None:
+            nodes = sorted(
+                queries.captures(_FUNCTIONS, source.root).get("fn", ()),
+                key=lambda n: (n.start_byte, -n.end_byte),
+            )
+            found = self._func_starts[source.path] = ([n.start_byte for n in nodes], nodes)
+        return found
 
     # -- the query index ------------------------------------------------------------------
 

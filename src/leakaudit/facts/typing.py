@@ -50,6 +50,7 @@ class Scope:
         self._entries: dict[str, list[tuple[Node, int]]] = {}
         self._values: dict[int, list[str | None]] = {}
         self._own: dict[str, tuple[bool, str | None]] = {}
+        self._literals: list[tuple[int, int]] | None = None  # func literals in the body
 
     def own(self, name: str, before: int | None = None) -> tuple[bool, str | None]:
         """(declared by this function, its type), seeing the declarations that start
@@ -93,12 +94,26 @@ class Scope:
         return out
 
     def _own_body(self, decl: Node) -> bool:
+        """Is the declaration in this function's body and not in a literal inside it?
+        A few steps up `Node.parent`; deeper, by byte ranges: each `parent` walks down
+        from the root, so a long walk up costs the square of its depth."""
+        body = self.body
+        if body is None or not (body.start_byte <= decl.start_byte < body.end_byte):
+            return False
         cur = decl.parent
-        while cur is not None and cur != self.body:
+        for _ in range(64):  # ordinary code: a few steps up
+            if cur is None or cur == body:
+                return cur is not None
             if cur.type == "func_literal":
                 return False
             cur = cur.parent
-        return cur is not None
+        if self._literals is None:
+            self._literals = [
+                (lit.start_byte, lit.end_byte)
+                for lit in queries.captures(queries.LITERALS, body).get("fn", ())
+            ]
+        at = decl.start_byte
+        return not any(start <= at < end for start, end in self._literals)
 
     def _value(self, decl: Node) -> list[str | None]:
         """The types a declaration gives its names (deeper lookups only see earlier
