@@ -551,3 +551,97 @@ def test_deep_nesting_and_stacked_directives_scan_in_linear_time(
 
     little, big = scan_of(small), scan_of(4 * small)
     assert big < 8 * little, (little, big)  # linear: ~4x; quadratic: ~16x
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "option", "message"),
+    [
+        (
+            "deep.yaml",
+            "a: " + "[" * 100_000 + "]" * 100_000,
+            "--config",
+            "invalid YAML: nested too deep",
+        ),
+        (
+            "pyproject.toml",
+            "[tool.leakaudit]\nx = " + "[" * 100_000 + "]" * 100_000,
+            "--config",
+            "invalid TOML: nested too deep",
+        ),
+        (
+            "deep.json",
+            '{"version": 1, "findings": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "--baseline",
+            "invalid JSON: nested too deep",
+        ),
+        (
+            "huge.json",
+            '{"version": 1, "findings": [{"rule": "r", "path": "a.go", "fingerprint": "f", '
+            '"occurrence": 1e400}]}',
+            "--baseline",
+            "a whole number as occurrence",
+        ),
+    ],
+    ids=["yaml", "toml", "json", "occurrence"],
+)
+def test_a_hostile_input_file_is_one_error_line_naming_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: str,
+    option: str,
+    message: str,
+) -> None:
+    from leakaudit import cli
+
+    (tmp_path / "a.go").write_text("package p\n")
+    (tmp_path / name).write_text(content)
+    assert cli.main(["scan", str(tmp_path), option, str(tmp_path / name), "--no-cache"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and message in err[0], err
+
+
+def test_a_glob_with_a_nested_bracket_prints_no_python_warning(tmp_path: Path) -> None:
+    (tmp_path / "a.go").write_text("package p\n")
+    (tmp_path / ".leakaudit.yaml").write_text('exclude: ["[[x]"]\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error::FutureWarning",
+            "-m",
+            "leakaudit",
+            "scan",
+            str(tmp_path),
+            "--no-cache",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_stdout_full_or_closed_is_one_error_line(tmp_path: Path) -> None:
+    (tmp_path / "a.go").write_text(LEAKY)
+    cmd = [sys.executable, "-m", "leakaudit", "scan", str(tmp_path), "--no-cache"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "leakaudit: error: standard output: No space left on device"
+    closed = subprocess.run(
+        [
+            *cmd[:1],
+            "-c",
+            "import os, sys; os.close(1); from leakaudit import cli; "
+            "sys.exit(cli.main(sys.argv[1:]))",
+            *cmd[3:],
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    assert closed.returncode == 2, closed.stderr
+    assert "internal error" not in closed.stderr

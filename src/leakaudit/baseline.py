@@ -130,6 +130,8 @@ def load(path: Path) -> Baseline:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise BaselineError(f"{path}:1: invalid JSON: nested too deep") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
         raise BaselineError(f"{path}: not a leakaudit baseline (no findings list)")
     if doc.get("version") != FORMAT_VERSION:
@@ -146,7 +148,10 @@ def load(path: Path) -> Baseline:
                 str(entry["fingerprint"]),
                 int(entry.get("occurrence", 0)),
             )
-        except (KeyError, TypeError, ValueError):
-            raise BaselineError(f"{path}: findings[{n}] needs rule, path and fingerprint") from None
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise BaselineError(
+                f"{path}: findings[{n}] needs rule, path and fingerprint, and a whole "
+                "number as occurrence"
+            ) from None
         keys.add(key)
     return Baseline(path, frozenset(keys))

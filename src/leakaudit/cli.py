@@ -7,6 +7,7 @@ error is one line on stderr naming the file (and line, where there is one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -191,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
                 previous[name] = signal.signal(getattr(signal, name), _terminated)
             except ValueError:  # not the main thread: signals stay as they are
                 break
+    if sys.stdout is None or sys.stderr is None:
+        # Started with stdout or stderr closed (`leakaudit scan >&-`): nowhere to
+        # report to. Say so where possible, and fail.
+        if sys.stderr is not None:
+            print("leakaudit: error: standard output is closed", file=sys.stderr)
+        return EXIT_ERROR
     try:
         return _main(argv)
     except UsageError as exc:
@@ -201,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     except _Terminated as exc:
         return 128 + exc.signum
     except BrokenPipeError:  # `leakaudit scan | head`
+        return EXIT_ERROR
+    except OSError as exc:
+        # An I/O failure no step reported with its path: most likely the report going
+        # to stdout (a full disk behind `> out.txt`).
+        where = exc.filename if exc.filename else "standard output"
+        with contextlib.suppress(OSError):
+            print(f"leakaudit: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # a bug: still one line, and never mistaken for "findings"
         print(f"leakaudit: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -166,6 +167,8 @@ def _from_yaml(path: Path, text: str) -> _Entry:
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}:1: invalid YAML: nested too deep") from None
     if node is None:  # an empty file configures nothing
         return _Entry({}, 1)
     if too_large(node):
@@ -230,6 +233,8 @@ def _from_toml(path: Path, text: str) -> _Entry | None:
 
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path}:1: invalid TOML: nested too deep") from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = match.group(1) if match else "1"
@@ -464,7 +469,10 @@ def _char_class(body: str) -> Any:
     if negate:
         body = body[1:]
     try:
-        one = re.compile("[" + body.replace("\\", "\\\\") + "]")
+        with warnings.catch_warnings():
+            # `[[x]`: a set inside a set, one day; to a glob, a `[` among the others.
+            warnings.simplefilter("ignore", FutureWarning)
+            one = re.compile("[" + body.replace("\\", "\\\\") + "]")
     except re.error:
         chars = set(body)
         return (lambda c: c not in chars) if negate else (lambda c: c in chars)

@@ -111,6 +111,8 @@ def load_file(path: Path) -> RuleSet:
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RuleError(f"{path}:{line}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise RuleError(f"{path}:1: invalid YAML: nested too deep") from None
     if node is None:
         raise RuleError(f"{path}:1: empty rule file")
     if too_large(node):
