@@ -19,7 +19,7 @@ from tree_sitter import Node
 
 from leakaudit.facts.typing import FileTypes, Names
 from leakaudit.module.summary import BORROWS, ON_FAILURE, ON_SUCCESS, RELEASES
-from leakaudit.parsing.syntax import expressions, path_of, text, unparen, walk
+from leakaudit.parsing.syntax import expressions, parent_of, path_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import ReleaseSpec
 
@@ -185,7 +185,7 @@ class UseClassifier:
     def _helper(self, occ: Node) -> Effect:
         """An occurrence of a releasing helper's name: called, it releases; given away
         (passed, stored, returned), whoever gets it may call it."""
-        parent = _up(occ)
+        parent = parent_of(occ)
         called = parent is not None and parent.type == "call_expression"
         if called and unparen(child(parent, "function")) == occ:
             return self.helpers[text(occ)]
@@ -212,9 +212,7 @@ class UseClassifier:
             return NO_EFFECT  # a helper: its calls release, not its binding
         if self.releases(body):
             return Effect(Use.RELEASE)
-        parent = lit.parent
-        while parent is not None and parent.type == "parenthesized_expression":
-            parent = parent.parent
+        parent = parent_of(lit)
         invoked = parent is not None and parent.type == "call_expression"
         invoked = invoked and unparen(child(parent, "function")) == lit
         if invoked:
@@ -224,14 +222,14 @@ class UseClassifier:
 
     def _occurrence(self, occ: Node) -> Effect:
         value = occ
-        parent = _up(value)
+        parent = parent_of(value)
         while (
             parent is not None
             and parent.type == "selector_expression"
             and child(parent, "operand") == value
             and text(child(parent, "field")) in self.release.through
         ):
-            value, parent = parent, _up(parent)  # e.Mutex stands for e
+            value, parent = parent, parent_of(parent)  # e.Mutex stands for e
         via = self.release.via
         if (
             parent is not None
@@ -240,7 +238,7 @@ class UseClassifier:
         ):
             name = text(child(parent, "field"))
             if via and name == via:
-                value, parent = parent, _up(parent)  # resp.Body stands for resp
+                value, parent = parent, parent_of(parent)  # resp.Body stands for resp
             else:
                 if not via and self._is_release_call(parent, name):
                     return Effect(Use.RELEASE)
@@ -254,7 +252,10 @@ class UseClassifier:
         if parent is None:
             return NO_EFFECT
         if parent.type == "unary_expression" and text(child(parent, "operator")) == "*":
-            value, parent = parent, _up(parent)  # `*r` copies the value: it goes where r would
+            value, parent = (
+                parent,
+                parent_of(parent),
+            )  # `*r` copies the value: it goes where r would
             if parent is None:
                 return NO_EFFECT
         kind = parent.type
@@ -349,7 +350,7 @@ class UseClassifier:
         return self.types.symbols.field_owner(tname, name)
 
     def _is_release_call(self, selector: Node, name: str) -> bool:
-        call = _up(selector)
+        call = parent_of(selector)
         return (
             call is not None
             and call.type == "call_expression"
@@ -361,7 +362,7 @@ class UseClassifier:
         """`v.Close` as a value, not called: given to `t.Cleanup` (or `b.Cleanup`) it
         is a release, as a defer is; passed anywhere else, returned (`return mu.Unlock`)
         or kept in a variable, whoever gets it may call it, so a hand-off."""
-        arguments = _up(selector)
+        arguments = parent_of(selector)
         if arguments is not None and arguments.type in ("return_statement", "expression_list"):
             holder = arguments if arguments.type == "return_statement" else arguments.parent
             method = text(child(selector, "field"))
@@ -454,19 +455,12 @@ def _said(node: Node | None) -> str:
 
 def _is_receive(expr: Node) -> bool:
     """`<-expr`, as an expression or a select case's receive."""
-    parent = _up(expr)
+    parent = parent_of(expr)
     return (
         parent is not None
         and parent.type == "unary_expression"
         and text(child(parent, "operator")) == "<-"
     )
-
-
-def _up(node: Node) -> Node | None:
-    parent = node.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        parent = parent.parent
-    return parent
 
 
 def _bound_literals(body: Node) -> list[Node]:
@@ -488,7 +482,7 @@ def _bound_literals(body: Node) -> list[Node]:
 
 def _bound_name(lit: Node) -> str | None:
     """`name` when `lit` is the only value of `name := func...` or `var name = func...`."""
-    values = _up(lit)
+    values = parent_of(lit)
     if values is None or values.type != "expression_list" or len(values.named_children) != 1:
         return None
     decl = values.parent

@@ -37,7 +37,14 @@ from leakaudit.checks.goroutines.channels import make_capacity
 from leakaudit.checks.goroutines.launches import declares, resolve
 from leakaudit.facts.cfg import is_noreturn_call
 from leakaudit.parsing.queries import captures
-from leakaudit.parsing.syntax import FUNC_NODES, expressions, selector_parts, text, unparen
+from leakaudit.parsing.syntax import (
+    FUNC_NODES,
+    expressions,
+    parent_of,
+    path_of,
+    text,
+    unparen,
+)
 from leakaudit.parsing.syntax import field as child
 
 # Op kinds.
@@ -719,7 +726,7 @@ class Compiler:
                 stack.extend((child(node, "arguments") or node).named_children)
                 continue
             if node.type == "selector_expression":
-                path = _path(node)
+                path = path_of(node)
                 if path is None:
                     return None
                 names.add(f"{frame.scope_key}:{path}")
@@ -741,7 +748,7 @@ class Compiler:
         """An assignment to a variable (or field path): the conditions over it may
         change."""
         target = unparen(target) or target
-        path = text(target) if target.type == "identifier" else _path(target)
+        path = text(target) if target.type == "identifier" else path_of(target)
         if path and path != "_":
             self._emit(Op(KILL, target, key=f"{frame.scope_key}:{path}"), frame)
 
@@ -989,7 +996,7 @@ class Compiler:
             return
         args = child(call, "arguments")
         for a in args.named_children if args is not None else []:
-            if self._obj(a, frame) < 0 and self._obj(_address_of(a), frame) < 0:
+            if self._arg_obj(a, frame) < 0:
                 self._expr(a, frame)
         target, names, literal, aliases = self._callee(call, frame)
         if target is None:
@@ -1017,14 +1024,12 @@ class Compiler:
             names = {n: o for n, o in frame.names.items() if not declares(target.node, n)}
             aliases = {n: p for n, p in frame.aliases.items() if not declares(target.node, n)}
         for name, arg in bindings.items():
-            obj = self._obj(arg, frame)
-            if obj < 0:
-                obj = self._obj(_address_of(arg), frame)
+            obj = self._arg_obj(arg, frame)
             if obj >= 0:
                 names[name] = obj
                 continue
             names.pop(name, None)
-            path = _path(_address_of(arg) or arg)
+            path = path_of(_address_of(arg) or arg)
             if path is not None:
                 aliases[name] = self._in_root_terms(path, frame)
             else:
@@ -1046,7 +1051,7 @@ class Compiler:
         locked in the reach): it may lock it too, so it is inlined."""
         if not self.lock_roots or fn is None or fn.type != "selector_expression":
             return False
-        path = _path(child(fn, "operand"))
+        path = path_of(child(fn, "operand"))
         if path is None:
             return False
         return self._in_root_terms(path, frame).partition(".")[0] in self.lock_roots
@@ -1054,7 +1059,7 @@ class Compiler:
     def _mutex(self, call: Node, operand: Node | None, frame: _Frame) -> int:
         """The mutex a Lock/Unlock call names, followed by its path; -1 when it is not
         followed (no plain path, or seen locked with no unlock in view)."""
-        path = _path(operand) if operand is not None else None
+        path = path_of(operand) if operand is not None else None
         if path is None or path.partition(".")[0] in frame.rebound:
             return -1
         path = self._in_root_terms(path, frame)
@@ -1092,7 +1097,7 @@ class Compiler:
         elif fn is not None:
             self._expr(fn, frame)
         for a in args:
-            if self._obj(a, frame) < 0 and self._obj(_address_of(a), frame) < 0:
+            if self._arg_obj(a, frame) < 0:
                 self._expr(a, frame)
         if is_noreturn_call(call) or _fatal_helper(fn):
             self._end_goroutine(call, frame)
@@ -1116,7 +1121,7 @@ class Compiler:
             self.code[skip].targets = [self._here()]
         owner = self._lock_owner(fn, frame)
         touches = (
-            any(self._obj(a, frame) >= 0 or self._obj(_address_of(a), frame) >= 0 for a in args)
+            any(self._arg_obj(a, frame) >= 0 for a in args)
             or owner
             or (
                 fn is not None
@@ -1274,6 +1279,11 @@ class Compiler:
         calls = len(re.findall(rb"\b" + re.escape(name.encode()) + rb"\(", data))
         return uses - calls <= 1  # the definition itself
 
+    def _arg_obj(self, arg: Node, frame: _Frame) -> int:
+        """The tracked object an argument hands over: `ch`, or `&wg`."""
+        obj = self._obj(arg, frame)
+        return obj if obj >= 0 else self._obj(_address_of(arg), frame)
+
     def _obj(self, node: Node | None, frame: _Frame) -> int:
         node = unparen(node) if node is not None else None
         if node is None or node.type != "identifier":
@@ -1295,9 +1305,9 @@ def _countable(node: Node) -> bool:
         fn = unparen(child(node, "function"))
         args = [a for a in (child(node, "arguments") or node).named_children if a.type != "comment"]
         return (
-            fn is not None and text(fn) == "len" and len(args) == 1 and _path(args[0]) is not None
+            fn is not None and text(fn) == "len" and len(args) == 1 and path_of(args[0]) is not None
         )
-    return _path(node) is not None
+    return path_of(node) is not None
 
 
 def _locks_inside(fn: Function) -> bool:
@@ -1324,12 +1334,6 @@ def _may_end(fn: Node | None) -> bool:
     return operand is not None and operand.type == "identifier" and text(operand) in _ASSERTIONS
 
 
-def _path(node: Node | None) -> str | None:
-    """`a.b.c` for a selector chain over an identifier; None for anything else."""
-    parts = selector_parts(node)
-    return ".".join(parts) if parts is not None else None
-
-
 def _initial(clause: Node | None, var: Node | None) -> Node | None:
     """The value a for clause's initializer gives `var` (`left := n` gives n)."""
     init = child(clause, "initializer") if clause is not None else None
@@ -1352,9 +1356,7 @@ def _address_of(node: Node) -> Node | None:
 def _harmless(ident: Node) -> bool:
     """An occurrence that neither uses the object nor lets it out: the name being
     declared, or compared with nil."""
-    parent = ident.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        parent = parent.parent
+    parent = parent_of(ident)
     if parent is None:
         return False
     if parent.type == "binary_expression" and text(child(parent, "operator")) in ("==", "!="):

@@ -121,6 +121,14 @@ def named(node: Node, names: Collection[str], kind: str = "identifier") -> Itera
             pos = match.start() + 1
 
 
+def parent_of(node: Node) -> Node | None:
+    """The node's parent, past any parentheses around the node."""
+    parent = node.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        parent = parent.parent
+    return parent
+
+
 def call_named_by(name: Node) -> Node | None:
     """The call whose callee is `name` (`name(...)`, `x.name(...)`, `(x.name)(...)`)."""
     callee = name

@@ -16,7 +16,7 @@ from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package
 from leakaudit.checks.goroutines.launches import Launch, declares, launched_literals, launches
-from leakaudit.parsing.syntax import FUNC_NODES, expressions, named, text, unparen
+from leakaudit.parsing.syntax import FUNC_NODES, expressions, named, parent_of, text, unparen
 from leakaudit.parsing.syntax import field as child
 
 SEND, RECV, RANGE, CLOSE, USE, ARG, ASSIGN, ESCAPE = (
@@ -144,7 +144,7 @@ def make_capacity(value: Node) -> int | bool | None:
     return None
 
 
-def _innermost_literal(node: Node, stop: Node) -> Node | None:
+def innermost_literal(node: Node, stop: Node) -> Node | None:
     cur = node.parent
     while cur is not None and cur != stop:
         if cur.type in FUNC_NODES:
@@ -161,7 +161,7 @@ def _owner_uses(
     go_calls: dict[int, Launch],
 ) -> None:
     for occ in named(body, (chan.name,)):
-        lit = _innermost_literal(occ, owner)
+        lit = innermost_literal(occ, owner)
         if lit is not None and _inside_launched(occ, owner, literal_of):
             continue  # read through the launch, with its own names
         op = classify(occ)
@@ -211,7 +211,7 @@ def _target_uses(chan: LocalChan, target: Function, names: set[str]) -> list[Cha
     ops: list[ChanOp] = []
     for occ in named(body, names):
         op = classify(occ)
-        lit = _innermost_literal(occ, target.node)
+        lit = innermost_literal(occ, target.node)
         if lit is not None:
             if op.kind == CLOSE:
                 chan.closed = True
@@ -301,9 +301,7 @@ def select_alternatives(node: Node) -> bool:
 
 
 def _comma_ok(unary: Node) -> bool:
-    parent = unary.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        parent = parent.parent
+    parent = parent_of(unary)
     if parent is None:
         return False
     if parent.type == "expression_list":

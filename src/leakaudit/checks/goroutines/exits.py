@@ -27,7 +27,7 @@ from leakaudit.checks.goroutines.channels import (
 )
 from leakaudit.checks.goroutines.launches import Launch, declares, find, find_word, launches
 from leakaudit.facts.cfg import Block, Kind
-from leakaudit.parsing.syntax import expressions, text, unparen, walk
+from leakaudit.parsing.syntax import expressions, parent_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -227,9 +227,7 @@ def _value_for(assign: Node, target: Node) -> Node | None:
 
 def _assigned_field(make: Node) -> str | None:
     """The field a make(chan ...) is stored in: `x.f = make(...)` or `T{f: make(...)}`."""
-    parent = make.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        parent = parent.parent
+    parent = parent_of(make)
     if parent is None:
         return None
     if parent.type == "literal_element" and parent.parent is not None:

@@ -27,6 +27,7 @@ from leakaudit.parsing.syntax import (
     WORD_BYTES,
     expressions,
     leaf_at,
+    parent_of,
     text,
     unparen,
     word_starts,
@@ -478,9 +479,7 @@ class Lifetime:
     def _literal_runs(self, lit: Node) -> str | None:
         """How a literal runs relative to its enclosing function: right away ("now"),
         under sync.Once.Do ("once"), or unknown (None: e.g. a handler)."""
-        parent = lit.parent
-        while parent is not None and parent.type == "parenthesized_expression":
-            parent = parent.parent
+        parent = parent_of(lit)
         if parent is None:
             return None
         if parent.type == "call_expression" and unparen(child(parent, "function")) == lit:

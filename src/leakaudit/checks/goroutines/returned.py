@@ -17,14 +17,20 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, Sink, location
-from leakaudit.checks.goroutines.channels import CLOSE, SEND, classify, make_capacity
+from leakaudit.checks.goroutines.channels import (
+    CLOSE,
+    SEND,
+    classify,
+    innermost_literal,
+    make_capacity,
+)
 from leakaudit.checks.goroutines.launches import declares, find_word, launches, owner_of
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import (
-    FUNC_NODES,
     expressions,
     line_of,
     named,
+    parent_of,
     statements,
     text,
     unparen,
@@ -140,7 +146,7 @@ def _checked(body: Node, literal: Node, name: str) -> tuple[str, Node] | None:
         if holder is not None and holder.type == "return_statement" and not inside:
             returns += 1
             continue
-        if not inside or _nested_literal(occ, literal):
+        if not inside or innermost_literal(occ, literal) is not None:
             return None
         op = classify(occ)
         if op.kind == SEND and not op.guarded:
@@ -154,15 +160,6 @@ def _checked(body: Node, literal: Node, name: str) -> tuple[str, Node] | None:
     if _conditional(first, literal):
         return None
     return name, first
-
-
-def _nested_literal(node: Node, literal: Node) -> bool:
-    cur = node.parent
-    while cur is not None and cur != literal:
-        if cur.type in FUNC_NODES:
-            return True
-        cur = cur.parent
-    return False
 
 
 def _conditional(send: Node, literal: Node) -> bool:
@@ -200,9 +197,7 @@ def _call_of(ident: Node) -> Node | None:
 
 def _dropped(call: Node) -> bool:
     """Is the call's result thrown away?"""
-    parent = call.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        parent = parent.parent
+    parent = parent_of(call)
     if parent is None:
         return False
     if parent.type in ("expression_statement", "go_statement", "defer_statement"):
