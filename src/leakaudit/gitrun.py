@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 # Settings that run nothing, whatever the repository's config says.
@@ -25,9 +26,10 @@ _FIXED = (
 )
 
 
-def _drivers(cwd: Path) -> list[str]:
+@lru_cache(maxsize=16)
+def _drivers(cwd: Path) -> tuple[str, ...]:
     """`-c` overrides neutralizing every filter and diff driver the config defines
-    (reading config runs nothing)."""
+    (reading config runs nothing). Asked once per folder: a scan's git calls share it."""
     try:
         done = subprocess.run(
             ["git", "config", "--name-only", "--get-regexp", r"^(filter|diff)\..*\."],
@@ -38,7 +40,7 @@ def _drivers(cwd: Path) -> list[str]:
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return []
+        return ()
     out: list[str] = []
     for name in done.stdout.decode("utf-8", "replace").split():
         kind, _, rest = name.partition(".")
@@ -50,7 +52,7 @@ def _drivers(cwd: Path) -> list[str]:
             ]
         elif kind == "diff" and key in ("command", "textconv"):
             out += ["-c", f"diff.{driver}.{key}="]
-    return out
+    return tuple(out)
 
 
 def _env() -> dict[str, str]:

@@ -814,10 +814,9 @@ def _unreadable_folders(
 
     out = []
     for rel, why in unreadable:
-        shown = "." if rel == "." else rel
-        if patterns and (excluded(shown, patterns) or excluded(f"{shown}/x.go", patterns)):
+        if patterns and (excluded(rel, patterns) or excluded(f"{rel}/x.go", patterns)):
             continue
-        out.append(FileRecord(f"{shown}/", shown, 0, "unreadable", why))
+        out.append(FileRecord(f"{rel}/", rel, 0, "unreadable", why))
     return out
 
 

@@ -18,7 +18,7 @@ from leakaudit.findings import Finding, Location, Related, Severity, Step
 from leakaudit.module.summary import ModuleSignatures
 from leakaudit.parsing import queries
 from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import FUNC_NODES, text, unparen
+from leakaudit.parsing.syntax import FUNC_NODES, PARENT_STEPS, text, unparen
 from leakaudit.parsing.syntax import field as child
 from leakaudit.result import Acquisition, GoroutineRecord
 from leakaudit.ruleset.model import Rule
@@ -30,9 +30,6 @@ MAX_WORK = 2_000_000  # dataflow steps and nodes walked by one rule, over its ac
 
 
 _FUNCTIONS = "[(function_declaration) (method_declaration) (func_literal)] @fn"
-# `Node.parent` walks down from the root each time: a walk up costs the square of the
-# depth. Past this many steps, the function around a node is found by byte ranges.
-_PARENT_STEPS = 64
 
 
 class BudgetExceeded(Exception):
@@ -360,9 +357,9 @@ class Package:
     def function_of(self, node: Node, source: SourceFile) -> Function | None:
         """The analyzable function whose own body holds `node` (not a nested literal's).
         A few steps up `Node.parent`; in deeply nested code, by byte ranges (see
-        _PARENT_STEPS: 50,000 nested blocks took minutes)."""
+        PARENT_STEPS: 50,000 nested blocks took minutes)."""
         cur: Node | None = node.parent
-        for _ in range(_PARENT_STEPS):  # ordinary code: a few steps up
+        for _ in range(PARENT_STEPS):  # ordinary code: a few steps up
             if cur is None or cur.type in FUNC_NODES:
                 break
             cur = cur.parent

@@ -15,7 +15,14 @@ from tree_sitter import Node
 
 from leakaudit.facts.symbols import PackageSymbols, file_imports, type_name
 from leakaudit.parsing import queries
-from leakaudit.parsing.syntax import expressions, leaf_at, text, unparen, word_starts
+from leakaudit.parsing.syntax import (
+    PARENT_STEPS,
+    expressions,
+    leaf_at,
+    text,
+    unparen,
+    word_starts,
+)
 from leakaudit.parsing.syntax import field as child
 
 Signatures = Mapping[str, tuple[str | None, ...]]
@@ -101,7 +108,7 @@ class Scope:
         if body is None or not (body.start_byte <= decl.start_byte < body.end_byte):
             return False
         cur = decl.parent
-        for _ in range(64):  # ordinary code: a few steps up
+        for _ in range(PARENT_STEPS):  # ordinary code: a few steps up
             if cur is None or cur == body:
                 return cur is not None
             if cur.type == "func_literal":

@@ -121,6 +121,11 @@ def named(node: Node, names: Collection[str], kind: str = "identifier") -> Itera
             pos = match.start() + 1
 
 
+# `Node.parent` walks down from the root each time, so a walk up costs the square of
+# the depth. Walks up stop after this many steps and answer by byte ranges instead.
+PARENT_STEPS = 64
+
+
 def parent_of(node: Node) -> Node | None:
     """The node's parent, past any parentheses around the node."""
     parent = node.parent

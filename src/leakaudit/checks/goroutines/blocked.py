@@ -74,19 +74,24 @@ def _wanted(fn: Function, rule: Rule) -> bool:
     return not (rule.options.get("skip-tests") and fn.file.is_test)
 
 
-def explored(pkg: Package, fn: Function) -> tuple[Program, Result] | None:
+Found = tuple[Program, Result, list[tuple[Stuck, Op, int, str]]]
+
+
+def explored(pkg: Package, fn: Function) -> Found | None:
     """The reach rooted at fn and its search, once per package (the goroutine-leak
     check and the goroutine inventory both read it); None when fn owns nothing the
-    model follows or launches nothing."""
+    model follows or launches nothing. With the program and the search, the stuck
+    states worth a finding (`findings`), worked out once for both readers."""
 
-    def compute() -> tuple[Program, Result] | None:
+    def compute() -> Found | None:
         try:
             program = compile_reach(pkg, fn)
         except Unsupported:
             return None
         if program is None or not program.launches:
             return None
-        return program, explore(program)
+        result = explore(program)
+        return program, result, findings(program, result)
 
     return pkg.memo(("model:reach", fn.node.id), compute)  # type: ignore[no-any-return]
 
@@ -114,13 +119,13 @@ def _has_objects(fn: Function) -> bool:
     return b"chan" in data or b"WaitGroup" in data
 
 
-def _verdict(found: tuple[Program, Result], launch: Node) -> str | None:
-    program, result = found
+def _verdict(found: Found, launch: Node) -> str | None:
+    program, result, reported = found
     threads = [k + 1 for k, stmt in enumerate(program.launches) if stmt.id == launch.id]
     if not threads:
         return None
     go_pcs = {pc for pc, op in enumerate(program.code) if op.kind == GO and op.node == launch}
-    if any(stuck.launch in go_pcs for stuck, *_ in findings(program, result)):
+    if any(stuck.launch in go_pcs for stuck, *_ in reported):
         return "blocks"
     body = [op for op in program.code if op.thread in threads]
     touches = any(op.kind in (SEND, RECV, RANGE, SELECT, CLOSE, WAIT, ADD, LOCK) for op in body)
@@ -133,13 +138,13 @@ def check(pkg: Package, fn: Function, rule: Rule, sink: Sink) -> None:
     found = explored(pkg, fn)
     if found is None:
         return
-    program, result = found
+    program, result, reported = found
     if not result.complete:
         # What was found within the budget stands; the rest is said to be unexplored.
         where = location(fn.file, fn.node, first_line_only=True)
         why = f"more than {result.states} interleavings of its goroutines; explored in part"
         sink.failures.append(Failure(rule.id, where, fn.name, why))
-    for stuck, op, obj, kind in findings(program, result):
+    for stuck, op, obj, kind in reported:
         _report(fn, rule, sink, program, stuck, op, obj, kind)
 
 
