@@ -645,3 +645,50 @@ def test_stdout_full_or_closed_is_one_error_line(tmp_path: Path) -> None:
     )
     assert closed.returncode == 2, closed.stderr
     assert "internal error" not in closed.stderr
+
+
+class _Planted:
+    """Unpickled, it calls `os.system` (a pickle may name any callable); decoded as
+    plain data it is bytes that fit no entry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_planted_cache_entry_runs_no_code(tmp_path: Path) -> None:
+    """Anyone who can write a restored CI cache controls its bytes: every entry, rules
+    and file facts included, replaced by a pickle that runs a command is a miss, and the
+    scan's result is the same as without a cache."""
+    import contextlib
+    import pickle
+    import sqlite3
+
+    from leakaudit.cache import Cache
+
+    repo, cache, marker = tmp_path / "repo", tmp_path / "cache", tmp_path / "ran"
+    (repo / "lib").mkdir(parents=True)
+    (repo / "go.mod").write_text("module example.com/m\n\ngo 1.22\n")
+    (repo / "lib" / "lib.go").write_text(
+        'package lib\n\nimport "os"\n\nfunc Open() *os.File { f, _ := os.Open("x"); return f }\n'
+    )
+    (repo / "main.go").write_text(
+        'package main\n\nimport "example.com/m/lib"\n\nfunc main() { f := lib.Open(); _ = f }\n'
+    )
+    for path in repo.rglob("*"):  # older than a racy write: their file facts are kept
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    args = ("scan", ".", "--format", "json", "--cache-dir", str(cache), "--jobs", "1")
+    clean = _leakaudit("scan", ".", "--format", "json", "--no-cache", cwd=repo)
+    assert _leakaudit(*args, cwd=repo).stdout == clean.stdout
+    planted = pickle.dumps(_Planted(marker))
+    with contextlib.closing(sqlite3.connect(Cache(cache).file)) as db, db:
+        kinds = {kind for (kind,) in db.execute("SELECT kind FROM entries")}
+        assert {"unit", "summary", "rules", "file-facts"} <= kinds
+        db.execute("UPDATE entries SET value = ?", (planted,))
+    for jobs in ("1", "2"):
+        again = _leakaudit(*args[:-1], jobs, cwd=repo)
+        assert again.returncode == clean.returncode, again.stderr
+        assert again.stdout == clean.stdout
+    assert not marker.exists()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from tree_sitter import Node
 from leakaudit import analyze as analyze_mod
 from leakaudit import reading
 from leakaudit import scan as scan_mod
-from leakaudit.cache import Cache, default_dir
+from leakaudit.cache import Cache, default_dir, encode
 from leakaudit.checks.api import Package
 from leakaudit.module.summary import ModuleSignatures
 from leakaudit.parsing.syntax import unparen
@@ -452,7 +451,7 @@ def test_a_damaged_cache_entry_is_a_miss(tmp_path: Path) -> None:
         keys = db.execute("SELECT kind, key FROM entries").fetchall()
         assert "unit" in {kind for kind, _ in keys}
         for i, (kind, key) in enumerate(keys):
-            damaged = b"not a pickle" if i % 2 else pickle.dumps({"foreign": 1})
+            damaged = b"\xc1 not msgpack" if i % 2 else encode({"foreign": 1}, dict)
             db.execute(
                 "UPDATE entries SET value = ? WHERE kind = ? AND key = ?", (damaged, kind, key)
             )

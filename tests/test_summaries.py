@@ -5,14 +5,13 @@ importing packages read them."""
 from __future__ import annotations
 
 import contextlib
-import pickle
 import sqlite3
 from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, scan_paths
 
-from leakaudit.cache import Cache
+from leakaudit.cache import Cache, decode
 from leakaudit.module.summary import PackageSummary
 
 
@@ -20,7 +19,7 @@ def _summaries(root: Path, cache: Path) -> dict[str, PackageSummary]:
     scan_paths([str(root)], root, cache_dir=cache)
     with contextlib.closing(sqlite3.connect(Cache(cache).file)) as db:
         rows = db.execute("SELECT value FROM entries WHERE kind = 'summary'").fetchall()
-    found = [pickle.loads(value) for (value,) in rows]
+    found = [decode(value, PackageSummary) for (value,) in rows]
     return {s.path: s for s in found}
 
 

@@ -3,12 +3,17 @@
 A directory's result is keyed by everything it depends on: the bytes and paths of all
 its Go files (package-level facts feed every file's analysis, so one edited file
 invalidates its whole package), the rules, the options that change what checks run,
-and the code of leakaudit itself. Entries are pickles in one SQLite file, written in
+and the code of leakaudit itself. Entries are MessagePack in one SQLite file, written in
 transactions by the scan's main process: a cold scan stores hundreds of results, and
 a file per result cost as much as analyzing a tenth of them. Concurrent scans take
 turns (WAL, a busy timeout), an interrupted one leaves no torn entry, and an entry or
 a database that cannot be read is a miss, never an error. Nothing is ever written
 outside the cache directory.
+
+Plain data, never pickles: a CI cache is restored from storage that anyone with write
+access to it controls, and unpickling runs whatever a pickle names. An entry is decoded
+into the one type its kind holds (`msgspec`'s typed decoding builds those dataclasses
+and named tuples and nothing else); bytes that do not fit that type are a miss.
 """
 
 from __future__ import annotations
@@ -16,15 +21,47 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import pickle
 import sqlite3
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
+
+import msgspec
 
 from leakaudit import __version__
 
-FORMAT = 2  # bump when the storage or the pickled shapes change incompatibly
+FORMAT = 3  # bump when the storage changes (3: MessagePack, was pickles)
+
+T = TypeVar("T")
+
+
+def encode(value: T, shape: type[T]) -> bytes:
+    """`value` as MessagePack: dataclasses, named tuples, enums and builtins only,
+    after the name of its `shape` (a dataclass decodes from any map, filling in
+    defaults: the name tells an entry of another shape, or a foreign one, from it)."""
+    return _ENCODER.encode((_name(shape), value))
+
+
+def decode(data: bytes, shape: type[T]) -> T:
+    """`data` as a `shape`; ValueError (msgspec's DecodeError or ValidationError) when it
+    is not one."""
+    name, value = _decoder(shape).decode(data)
+    if name != _name(shape):
+        raise msgspec.ValidationError(f"an entry of {name!r}, not {_name(shape)!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def _name(shape: object) -> str:
+    return shape.__qualname__ if isinstance(shape, type) else repr(shape)
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+@lru_cache(maxsize=64)
+def _decoder(shape: object) -> msgspec.msgpack.Decoder:  # type: ignore[type-arg]
+    return msgspec.msgpack.Decoder(tuple[str, shape])  # type: ignore[valid-type]
 
 
 def default_dir() -> Path:
@@ -57,8 +94,9 @@ def code_version() -> str:
 
 
 class Cache:
-    """Pickled values by (kind, key) in one SQLite file. `put` buffers; `flush` (at the
-    end of a scan, or every FLUSH_EVERY entries) writes the buffer in one transaction.
+    """Values by (kind, key) in one SQLite file, as MessagePack. `put` buffers; `flush`
+    (at the end of a scan, or every FLUSH_EVERY entries) writes the buffer in one
+    transaction.
     A process opens its own connection (one made before a fork is not used after it)."""
 
     FLUSH_EVERY = 256
@@ -106,7 +144,8 @@ class Cache:
             raise
         return db
 
-    def get(self, kind: str, key: str) -> object | None:
+    def get(self, kind: str, key: str, shape: type[T]) -> T | None:
+        """The entry as a `shape`, or None: missing, damaged, or of another shape."""
         db = self._connection()
         if db is None:
             return None
@@ -114,21 +153,21 @@ class Cache:
             row = db.execute(
                 "SELECT value FROM entries WHERE kind = ? AND key = ?", (kind, key)
             ).fetchone()
-            return pickle.loads(row[0]) if row is not None else None
+            return decode(row[0], shape) if row is not None else None
         except Exception:  # a damaged or foreign entry is a miss, never an error
             return None
 
-    def put(self, kind: str, key: str, value: object) -> None:
+    def put(self, kind: str, key: str, value: T, shape: type[T]) -> None:
         """Store `value` (at the next flush); a cache that cannot be written only costs
         speed."""
         try:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError):
+            data = encode(value, shape)
+        except (msgspec.EncodeError, TypeError, OverflowError):
             return
-        self.put_pickled(kind, key, data)
+        self.put_encoded(kind, key, data)
 
-    def put_pickled(self, kind: str, key: str, data: bytes) -> None:
-        """`put` for a value pickled already (a worker's result, as it arrived)."""
+    def put_encoded(self, kind: str, key: str, data: bytes) -> None:
+        """`put` for a value encoded already (a worker's result, as it arrived)."""
         self._this_process()
         self._pending.append((kind, key, data))
         if len(self._pending) >= self.FLUSH_EVERY:

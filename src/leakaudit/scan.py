@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from leakaudit import cache as cache_mod
 from leakaudit import gomod, reading
 from leakaudit.discovery import Target, discover, relative, siblings, skip_dir
 from leakaudit.findings import Finding, Severity
@@ -428,14 +428,14 @@ def _run(
     for i in pending:  # jobs == 1, a single unit, or what a broken worker left undone
         results[i], keys = run_unit(units[i], context, plan.summaries(i), whole)
         if keys.unit is not None or keys.summary is not None:
-            data = pickle.dumps(results[i], protocol=pickle.HIGHEST_PROTOCOL)
+            data = cache_mod.encode(results[i], UnitResult)
             fresh.append((keys, results[i], data))
     if context.cache is not None:
         for keys, result, data in fresh:
             if keys.unit is not None:
-                context.cache.put_pickled("unit", keys.unit, data)
+                context.cache.put_encoded("unit", keys.unit, data)
             if keys.summary is not None and result is not None and result.summary is not None:
-                context.cache.put("summary", keys.summary, result.summary)
+                context.cache.put("summary", keys.summary, result.summary, PackageSummary)
         context.cache.flush()
     return results
 
@@ -487,8 +487,8 @@ def _die_with(parent: int) -> None:
 def _worker_units(
     items: list[tuple[int, Unit, dict[str, PackageSummary]]],
 ) -> list[tuple[bytes, Keys]]:
-    """The units' results pickled here, in the worker: the main process unpickles each
-    once and stores those same bytes in the cache (no second pickling, after the pool).
+    """The units' results encoded here, in the worker: the main process decodes each
+    once and stores those same bytes in the cache (no second encoding, after the pool).
     Each summary is posted as soon as it is made."""
     assert _WORKER_CONTEXT is not None
     early = _WORKER_EARLY
@@ -500,7 +500,7 @@ def _worker_units(
                 early.put((index, summary))
 
         result, keys = run_unit(unit, _WORKER_CONTEXT, summaries, on_summary=post)
-        out.append((pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), keys))
+        out.append((cache_mod.encode(result, UnitResult), keys))
     return out
 
 
@@ -631,7 +631,7 @@ def _run_pool(
                     # this process; their dependents go on without their summaries.
                     with contextlib.suppress(Exception):
                         for i, (data, keys) in zip(batch, future.result(), strict=True):
-                            results[i] = pickle.loads(data)
+                            results[i] = cache_mod.decode(data, UnitResult)
                             if keys.unit is not None or keys.summary is not None:
                                 fresh.append((keys, results[i], data))
                     for i in batch:
@@ -739,10 +739,9 @@ def _cached(read: UnitFiles, context: UnitContext) -> UnitResult | None:
     if read.unit.facts_only:
         if read.summary_key is None:
             return None
-        summary = context.cache.get("summary", read.summary_key)
-        return UnitResult(summary=summary) if isinstance(summary, PackageSummary) else None
-    found = context.cache.get("unit", read.key) if read.key is not None else None
-    return found if isinstance(found, UnitResult) else None
+        summary = context.cache.get("summary", read.summary_key, PackageSummary)
+        return UnitResult(summary=summary) if summary is not None else None
+    return context.cache.get("unit", read.key, UnitResult) if read.key is not None else None
 
 
 @dataclass(frozen=True)

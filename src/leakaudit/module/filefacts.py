@@ -58,12 +58,15 @@ def launched_names(content: bytes) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+Known = dict[str, tuple[Stamp, FileFacts]]  # what a memo remembers, by path
+
+
 class FileFactsMemo:
     def __init__(self, cache: Cache | None, real_root: str) -> None:
         self.cache = cache
         self.key = f"{real_root}\0{_VERSION}"
-        loaded = cache.get("file-facts", self.key) if cache is not None else None
-        self.known: dict[str, tuple[Stamp, FileFacts]] = loaded if isinstance(loaded, dict) else {}
+        loaded = cache.get("file-facts", self.key, Known) if cache is not None else None
+        self.known: Known = loaded if loaded is not None else {}
         self.changed = False
         self.now = time.time_ns()
         self.kept = 0
@@ -73,13 +76,8 @@ class FileFactsMemo:
         `whole` (up to KEEP_BYTES in all), so that the scan does not read it twice."""
         stamp = _stat(path)
         found = self.known.get(path) if stamp is not None else None
-        if (
-            isinstance(found, tuple)
-            and len(found) == 2
-            and found[0] == stamp
-            and isinstance(found[1], FileFacts)
-        ):
-            return found[1]  # a damaged entry is a miss
+        if found is not None and found[0] == stamp:
+            return found[1]
         try:
             content, _ = reading.read_file(path)
         except OSError:
@@ -109,7 +107,7 @@ class FileFactsMemo:
 
     def save(self) -> None:
         if self.cache is not None and self.changed:
-            self.cache.put("file-facts", self.key, self.known)
+            self.cache.put("file-facts", self.key, self.known, Known)
 
 
 def _stat(path: str) -> Stamp | None:

@@ -1,6 +1,6 @@
 """What a package tells the packages that import it: its exported declarations with
 every type named by import path, and per function what it does to the resources it
-is given and hands out. Plain data: pickled into the cache, sent to workers, and
+is given and hands out. Plain data: stored in the cache, sent to workers, and
 digested, so that an importer's cached result is keyed by what it can see of this
 package, not by this package's bytes.
 

@@ -1,7 +1,7 @@
-"""Rule sets compiled once: the loaded, validated RuleSet pickled in the cache.
+"""Rule sets compiled once: the loaded, validated RuleSet kept in the cache.
 
 Parsing and validating the YAML of every rule file costs more than scanning one Go
-file, and `leakaudit scan one.go` runs on every commit. The pickle is keyed by the
+file, and `leakaudit scan one.go` runs on every commit. The entry is keyed by the
 rule files' names and bytes and by leakaudit's code, so editing a rule (or leakaudit)
 recompiles; a hit does not even import the YAML library.
 """
@@ -54,13 +54,13 @@ def load(extra_dirs: list[Path] | None = None, cache: Cache | None = None) -> Ru
     extra = list(extra_dirs or [])
     key = _key([bundled_rules_dir(), *extra]) if cache is not None else None
     if cache is not None and key is not None:
-        found = cache.get("rules", key)
-        if isinstance(found, RuleSet):
+        found = cache.get("rules", key, RuleSet)
+        if found is not None:
             return found
     from leakaudit.ruleset.loader import load_rules
 
     ruleset = load_rules(extra)
     if cache is not None and key is not None:
-        cache.put("rules", key, ruleset)
+        cache.put("rules", key, ruleset, RuleSet)
         cache.flush()
     return ruleset
