@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from tree_sitter import Node
 
 from leakaudit.checks import nilness
-from leakaudit.checks.api import Function, Package, Sink, function_name, location
+from leakaudit.checks.api import Function, Package, Sink, callee_name, function_name, location
 from leakaudit.checks.sites import Site, find_sites, holding_functions
 
 # What a function must call for the check to look at it (the check API, checks/__init__.py).
@@ -26,6 +26,12 @@ from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
+from leakaudit.module.effects import (
+    checked_non_nil,
+    error_returned,
+    is_error_name,
+    returns_error_last,
+)
 from leakaudit.module.summary import ON_SUCCESS
 from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import (
@@ -433,6 +439,8 @@ def _flow(
     err_assigned: dict[int, bool] = {}
     named = var in fn.named_results
     error_only = bool(rule.options.get("error-paths-only")) and not from_entry
+    success_only = bool(rule.options.get("success-paths-only")) and not from_entry
+    returns_error = success_only and returns_error_last(fn.node)
     outcome = _Outcome()
 
     before = None if from_entry else site.statement
@@ -500,6 +508,7 @@ def _flow(
             elif (
                 record
                 and (not error_only or _returns_error(block.node))
+                and not (success_only and _fails(block.node, returns_error, fn))
                 and open_at_return(block, state)
             ):
                 leak(block, block.node, state)
@@ -989,6 +998,29 @@ def _returns_error(ret: Node | None) -> bool:
     if not values:
         return True
     return values[-1].type != "nil"
+
+
+# Calls that make the error a failing return returns (`fmt.Errorf`, `errors.Wrap`):
+# any other call in that place may return nil.
+_ERROR_MAKERS = frozenset({"New", "Join", "Wrap", "Wrapf", "WithMessage", "WithMessagef"})
+
+
+def _fails(ret: Node | None, returns_error: bool, fn: Function) -> bool:
+    """A return on a path that surely failed: one that owes nothing to a rule whose
+    resource matters only on success (a writer left unfinished when the write failed).
+    In a function returning an error, one that surely returns a non-nil error; in one
+    that does not (an HTTP handler), one under `if err != nil`."""
+    if ret is None:
+        return False
+    if not returns_error:
+        return checked_non_nil(ret, is_error_name)
+    if error_returned(ret, fn.types.symbols.vars) != "error":
+        return False
+    last = unparen(expressions(_return_values(ret))[-1])
+    if last is None or last.type != "call_expression":
+        return True
+    name = callee_name(last)
+    return name in _ERROR_MAKERS or name.endswith(("Error", "Errorf")) or name.startswith("Err")
 
 
 def _exit_line(leak: tuple[Block | None, Node]) -> int:

@@ -242,7 +242,12 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         resource, error = indexes
         if spec.returns and not _hands_out_fresh(pkg, rule, callee, resource):
             return None  # a getter, or a helper that closes what it returns
+        methods = spec.release or rule.release.methods
+        if shape.kind == "chained" and _chained_release(shape.statement, methods):
+            return None  # `csv.NewWriter(&buf).WriteAll(rows)`: released where it is made
         site = _site(call, callee, shape, resource, error)
+        if spec.release:
+            site = replace(site, release=spec.release)  # this entry's own release methods
         if site.binding == "var" and (
             not fn.types.declares(fn.node, site.var)
             or (site.var in pkg.symbols.vars and not fn.scope.binds_locally(site.var))
@@ -257,6 +262,12 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
             site = replace(site, owner=pkg.symbols.field_owner(owner_type, site.field))
         return site
     return None
+
+
+def _chained_release(selector: Node, methods: tuple[str, ...]) -> bool:
+    """`selector` (`make(...).Name`) is the call of a release method on what was made."""
+    called = selector.parent is not None and selector.parent.type == "call_expression"
+    return called and text(child(selector, "field")) in methods
 
 
 def _hands_out_fresh(pkg: Package, rule: Rule, callee: Callee, resource: int) -> bool:
@@ -348,13 +359,21 @@ def _receiver_site(
     path before it first acquires it: it was entered holding it, and takes it back."""
     if callee.name not in spec.calls or callee.package != spec.package:
         return None
-    if callee.receiver not in spec.types or shape.kind != "dropped":
+    if callee.receiver not in spec.types:
         return None
-    if shape.statement.type != "expression_statement":
+    err = None
+    if shape.kind == "assign" and spec.error is not None:
+        # `err := cmd.Start()`, `if err := cmd.Start(); err != nil`: a failed call
+        # holds nothing.
+        target = shape.targets[spec.error] if spec.error < len(shape.targets) else None
+        if target is None or target.type != "identifier":
+            return None
+        err = text(target) if text(target) != "_" else None
+    elif shape.kind != "dropped" or shape.statement.type != "expression_statement":
         return None  # `go mu.Lock()`, `defer mu.Lock()`: not a hold on this path
     path = receiver_path(call, rule.release.through)
-    if path is None:
-        return None
+    if path is None or (spec.local and not fn.types.declares(fn.node, path)):
+        return None  # a started field: its owner's lifecycle, not this function's
     release = spec.release or rule.release.methods
     through = rule.release.through
     takes, gives = lock_methods(rule)
@@ -366,7 +385,14 @@ def _receiver_site(
     if loop is not None and not _releases_in(loop, path, release, through):
         return None  # RLock n times in a loop, RUnlock n times after: counted, not followed
     return Site(
-        call, callee, shape.statement, "var", var=path, release=release, guards=_guards(shape)
+        call,
+        callee,
+        shape.statement,
+        "var",
+        var=path,
+        err=err,
+        release=release,
+        guards=_guards(shape),
     )
 
 

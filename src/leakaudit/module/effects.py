@@ -13,7 +13,7 @@ costs nothing) and eagerly for the summary exported to importers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -285,9 +285,9 @@ def _conditional(pkg: Package, fn: Function, returns: list[Node]) -> str | None:
     non-nil error, ON_FAILURE when every such return returns a nil one; None when
     the function returns no error, or the leaking paths are not told apart by it (a
     naked return, an error variable that may be nil there, both kinds)."""
-    if not returns or not _returns_error_last(fn.node):
+    if not returns or not returns_error_last(fn.node):
         return None
-    kinds = {_error_returned(pkg, ret) for ret in returns}
+    kinds = {error_returned(ret, pkg.symbols.vars) for ret in returns}
     if kinds == {"error"}:
         return ON_SUCCESS
     if kinds == {"nil"}:
@@ -295,7 +295,8 @@ def _conditional(pkg: Package, fn: Function, returns: list[Node]) -> str | None:
     return None
 
 
-def _returns_error_last(func: Node) -> bool:
+def returns_error_last(func: Node) -> bool:
+    """The function's last declared result is an `error`."""
     result = child(func, "result")
     if result is None:
         return False
@@ -310,9 +311,10 @@ def _returns_error_last(func: Node) -> bool:
 _MADE = frozenset({"call_expression", "composite_literal", "unary_expression"})
 
 
-def _error_returned(pkg: Package, ret: Node) -> str | None:
+def error_returned(ret: Node, package_vars: Container[str]) -> str | None:
     """ "nil" when a return's last value is nil; "error" when it is surely not: a call
-    (`fmt.Errorf(...)`), a literal, a sentinel (`sql.ErrNoRows`, a package's `errFoo`),
+    (`fmt.Errorf(...)`), a literal, a sentinel (`sql.ErrNoRows`, a package's `errFoo`
+    among `package_vars`),
     or a variable the enclosing `if` found non-nil; None otherwise (a naked return,
     `return v, err` where err may be nil)."""
     values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
@@ -330,13 +332,19 @@ def _error_returned(pkg: Package, ret: Node) -> str | None:
     if last.type != "identifier":
         return None
     name = text(last)
-    if name in pkg.symbols.vars and name.lower().startswith("err"):
+    if name in package_vars and name.lower().startswith("err"):
         return "error"
-    return "error" if _checked_non_nil(ret, name) else None
+    return "error" if checked_non_nil(ret, lambda n: n == name) else None
 
 
-def _checked_non_nil(node: Node, name: str) -> bool:
-    """`node` sits in a branch of an `if` whose condition says `name != nil` there."""
+def is_error_name(name: str) -> bool:
+    """`err`, `errRead`, `readErr`: what Go code names its error variables."""
+    return name.startswith("err") or name.endswith("Err")
+
+
+def checked_non_nil(node: Node, named: Callable[[str], bool]) -> bool:
+    """`node` sits in a branch of an `if` whose condition says that a variable whose
+    name is `named` is not nil there."""
     from leakaudit.checks import nilness
 
     inner, cur = node, node.parent
@@ -346,7 +354,7 @@ def _checked_non_nil(node: Node, name: str) -> bool:
         if cur.type == "if_statement" and inner != child(cur, "condition"):
             branch = inner == child(cur, "consequence")
             if (branch or inner == child(cur, "alternative")) and nilness.established(
-                child(cur, "condition"), branch, lambda n, nil: not nil and n == name
+                child(cur, "condition"), branch, lambda n, nil: not nil and named(n)
             ):
                 return True
         inner, cur = cur, cur.parent

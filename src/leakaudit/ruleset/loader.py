@@ -266,6 +266,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
                 results=spec.get("results"),
                 unknown_receivers=spec.get("unknown-receivers", True),
                 receiver=spec.get("receiver", False),
+                local=spec.get("local", False),
                 release=tuple(spec.get("release", ())),
             )
         )

@@ -42,6 +42,9 @@ class AcquireSpec:
     # Off for APIs whose method names are common elsewhere (Get, Post, Do).
     unknown_receivers: bool = True
     receiver: bool = False  # the call's receiver is the resource (`mu.Lock()`)
+    # Only a receiver that is a local variable: a field started (`s.cmd.Start()`) is
+    # its owner's, released with it.
+    local: bool = False
     release: tuple[str, ...] = ()  # its own release methods, instead of the rule's
 
     @property

@@ -62,6 +62,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "unknown-receivers": Field("bool"),
         # The call's receiver is the resource: a method without a result (`mu.Lock()`).
         "receiver": Field("bool"),
+        # With `receiver`: only when the receiver is a local variable (`cmd.Start()`, not
+        # `s.cmd.Start()`, whose owner waits for it with the rest of its state).
+        "local": Field("bool"),
         # What releases what this entry acquires, when not the rule's release.methods
         # (`RLock` is released by `RUnlock`, `Lock` by `Unlock`).
         "release": Field("list[str]"),
@@ -85,6 +88,10 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "options": {
         "exempt-main": Field("bool"),  # func main of package main owes nothing
         "error-paths-only": Field("bool"),  # only returns of a non-nil error leak
+        # Only paths that may succeed owe the release: a return that surely returns an
+        # error (`return fmt.Errorf(...)`, `return err` under `if err != nil`) does not
+        # (a writer left unfinished when the write failed loses nothing).
+        "success-paths-only": Field("bool"),
         "field-store-needs-release": Field("bool"),  # a stored field must be released somewhere
         "skip-tests": Field("bool"),  # not in _test.go files
         "relaxed-from-go": Field("str", pattern=VERSION),  # Go version making the leak benign
