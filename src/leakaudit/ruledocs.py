@@ -94,8 +94,21 @@ def _acquire_line(spec: AcquireSpec) -> str:
     calls = ", ".join(f"`{c}`" for c in spec.calls)
     if spec.types:
         types = ", ".join(f"`{t}`" for t in spec.types)
-        return f"{calls} on {types} from `{spec.package}`"
-    return f"{calls} from `{spec.package}`"
+        line = f"{calls} on {types} from `{spec.package}`"
+    else:
+        line = f"{calls} from `{spec.package}`"
+    if spec.receiver:
+        local = ", a local variable only" if spec.local else ""
+        line += f" (the receiver is the resource{local})"
+    elif spec.resource:
+        line += f" (result {spec.resource + 1} is the resource)"
+    if spec.argument is not None:
+        line += f" (argument {spec.argument + 1} is the resource, a local variable only)"
+    if spec.release:
+        line += ", released by " + " or ".join(f"`{m}()`" for m in spec.release)
+    if spec.partner is not None:
+        line += f"; closing result {spec.partner + 1} (its other end) settles it"
+    return line
 
 
 def _release_line(rule: Rule) -> str:
@@ -108,7 +121,28 @@ def _release_line(rule: Rule) -> str:
         parts.append("calling it (it is a function)")
     for receive in rule.release.receives:
         parts.append(f"receiving from `.{receive}`")
+    if rule.release.functions:
+        functions = " or ".join(f"`{f}`" for f in rule.release.functions)
+        parts.append(f"passing it to {functions}")
     return "; ".join(parts)
+
+
+def _option_lines(rule: Rule) -> list[str]:
+    """What the rule's options change about which paths owe the release."""
+    said = {
+        "error-paths-only": "Only paths that return a non-nil error owe the release.",
+        "success-paths-only": (
+            "Only paths that can succeed owe it: a return of a made error, or one under "
+            "`if err != nil`, owes nothing."
+        ),
+        "exempt-main": "`func main` owes nothing.",
+        "exempt-process-lifetime": (
+            "Code that runs once for the whole process (`main`, `init`, what only they "
+            "call, `sync.Once` bodies) owes nothing."
+        ),
+        "skip-tests": "Not checked in `_test.go` files.",
+    }
+    return [line for option, line in said.items() if rule.options.get(option)]
 
 
 def render_rule(rule: Rule) -> str:
@@ -135,6 +169,11 @@ def render_rule(rule: Rule) -> str:
         if rule.release.borrowers:
             borrowers = ", ".join(f"`{b}`" for b in rule.release.borrowers)
             lines.append(f"- Only borrowed (not a hand-off) when passed to {borrowers}.")
+        if rule.release.resets:
+            resets = " or ".join(f"`{r}()`" for r in rule.release.resets)
+            lines.append(f"- Not followed where the function calls {resets} on it (reused).")
+        options = _option_lines(rule)
+        lines += [f"- {line}" for line in options]
         if rule.companion:
             after = " or ".join(f"`{a}()`" for a in rule.companion.after)
             require = " or ".join(f"`{r}()`" for r in rule.companion.require)

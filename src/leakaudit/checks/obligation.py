@@ -236,12 +236,23 @@ def _run(pkg: Package, rule: Rule, sink: Sink) -> None:
             return
         sites = find_sites(pkg, fn, rule)
         for site in sites:
+            if rule.options.get("exempt-process-lifetime") and _process_lifetime(pkg, site):
+                continue
             own = rule
             if site.release and site.release != rule.release.methods:
                 own = replace(rule, release=replace(rule.release, methods=site.release))
             _check_site(pkg, fn, own, site, sites, sink)
 
     sink.each(holding_functions(pkg, rule), rule, check)
+
+
+def _process_lifetime(pkg: Package, site: Site) -> bool:
+    """The acquisition runs a bounded number of times for the whole process (in main,
+    init, what only they call, a sync.Once body): what it holds ends with the process."""
+    from leakaudit.checks.goroutines.launches import Lifetime
+
+    lifetime = pkg.memo("process-lifetime", lambda: Lifetime(pkg))
+    return lifetime.of(site.call) is not None
 
 
 def _check_site(
@@ -275,11 +286,24 @@ def _check_site(
         _conclude(pkg, fn, rule, site, outcome, sink)
         return
     assert site.var is not None
+    if site.partner is not None and _calls_method(fn, site.partner, rule.release.methods):
+        # `r, w := io.Pipe(); defer r.Close()`: a write to a pipe whose reader is closed
+        # fails at once, and no reader is left to wait for the writer's close.
+        handed = _Outcome(
+            handed_off=True, handed_to=[(line_of(site.call), f"{site.partner} closed")]
+        )
+        _record(sink, rule, fn, site, "handed-off", handed)
+        return
+    if rule.release.resets and _calls_method(fn, site.var, rule.release.resets):
+        # `gw.Reset(buf)`: a scratch writer reused per output; each reset begins a use
+        # whose end the rule cannot tell from the one it made.
+        _record(sink, rule, fn, site, "released")
+        return
     owner = _outer_owner(fn, rule, site.var)
     if owner is not None:
         # A closure assigning the enclosing function's variable: that function owns
         # what the variable holds, and releases it (say in a deferred closure).
-        where = f"assigned to {site.var}, which {owner} releases"
+        where = f"assigned to {site.var}, which {owner} releases or passes on"
         handed = _Outcome(handed_off=True, handed_to=[(line_of(site.call), where)])
         _record(sink, rule, fn, site, "handed-off", handed)
         return
@@ -365,10 +389,29 @@ def _mentions(var: str) -> Callable[[bytes], bool]:
     return lambda data: pattern.search(data) is not None
 
 
+def _calls_method(fn: Function, var: str, methods: tuple[str, ...]) -> bool:
+    """`fn` (its closures included) calls `var.M(...)` for one of `methods`."""
+    body = child(fn.node, "body")
+    data = body.text if body is not None else None
+    if not data or not any(f"{var}.{m}(".encode() in data for m in methods):
+        return False
+    for call in walk(body, into_funcs=True):
+        function = unparen(child(call, "function")) if call.type == "call_expression" else None
+        if (
+            function is not None
+            and function.type == "selector_expression"
+            and text(child(function, "operand")) == var
+            and text(child(function, "field")) in methods
+        ):
+            return True
+    return False
+
+
 def _outer_owner(fn: Function, rule: Rule, var: str) -> str | None:
     """The name of the enclosing function, when `fn` is a func literal that assigns
     `var` without declaring it, and the enclosing function that declares it releases
-    it somewhere (a deferred closure, an explicit call)."""
+    it somewhere (a deferred closure, an explicit call) or passes it on (returns it,
+    stores it, hands it to a call)."""
     if not fn.is_literal or "." in var:
         return None
     scope = fn.scope
@@ -390,7 +433,7 @@ def _outer_owner(fn: Function, rule: Rule, var: str) -> str | None:
         occ.type == "identifier"
         and text(occ) == var
         and occ.start_byte not in inside  # the closure's own releases are its flow's
-        and uses._occurrence(occ).use == Use.RELEASE
+        and uses._occurrence(occ).use >= Use.STORED
         for occ in walk(outer.body, into_funcs=True)
     ):
         return None

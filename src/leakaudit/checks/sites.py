@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Interest, Package
+from leakaudit.checks.goroutines.launches import param_names
 from leakaudit.facts.typing import Callee
 from leakaudit.parsing.syntax import (
     calls_found,
@@ -45,6 +46,9 @@ class Site:
     # where `x` is false later, it was not taken).
     release: tuple[str, ...] = ()
     guards: tuple[tuple[str, bool], ...] = ()  # (condition, its value when taken), innermost first
+    # The variable holding the resource's other end (a pipe's reader), when the rule
+    # names one: closing it settles the resource.
+    partner: str | None = None
 
 
 def interest(rule: Rule) -> Interest:
@@ -239,6 +243,8 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         indexes = _matches(pkg, fn, spec, callee, call, shape)
         if indexes is None:
             continue
+        if spec.argument is not None:
+            return _argument_site(fn, spec.argument, callee, call, shape)
         resource, error = indexes
         if spec.returns and not _hands_out_fresh(pkg, rule, callee, resource):
             return None  # a getter, or a helper that closes what it returns
@@ -248,6 +254,10 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         site = _site(call, callee, shape, resource, error)
         if spec.release:
             site = replace(site, release=spec.release)  # this entry's own release methods
+        if spec.partner is not None and shape.kind == "assign" and shape.position < 0:
+            end = shape.targets[spec.partner] if spec.partner < len(shape.targets) else None
+            if end is not None and end.type == "identifier" and text(end) != "_":
+                site = replace(site, partner=text(end))
         if site.binding == "var" and (
             not fn.types.declares(fn.node, site.var)
             or (site.var in pkg.symbols.vars and not fn.scope.binds_locally(site.var))
@@ -262,6 +272,23 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
             site = replace(site, owner=pkg.symbols.field_owner(owner_type, site.field))
         return site
     return None
+
+
+def _argument_site(
+    fn: Function, index: int, callee: Callee, call: Node, shape: _Shape
+) -> Site | None:
+    """`signal.Notify(ch, ...)` as a statement: the local variable `ch` is what it
+    acquires. A parameter or a field given to it is the caller's or the owner's."""
+    if shape.kind != "dropped" or shape.statement.type != "expression_statement":
+        return None
+    args = [a for a in (child(call, "arguments") or call).named_children if a.type != "comment"]
+    value = unparen(args[index]) if index < len(args) else None
+    if value is None or value.type != "identifier":
+        return None
+    name = text(value)
+    if name == "_" or not fn.types.declares(fn.node, name) or name in param_names(fn):
+        return None
+    return Site(call, callee, shape.statement, "var", var=name)
 
 
 def _chained_release(selector: Node, methods: tuple[str, ...]) -> bool:

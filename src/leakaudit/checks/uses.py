@@ -225,6 +225,12 @@ class UseClassifier:
         parent = parent_of(value)
         while (
             parent is not None
+            and parent.type == "type_assertion_expression"
+            and child(parent, "operand") == value
+        ):
+            value, parent = parent, parent_of(parent)  # conn.(*tls.Conn) is conn
+        while (
+            parent is not None
             and parent.type == "selector_expression"
             and child(parent, "operand") == value
             and text(child(parent, "field")) in self.release.through
@@ -268,7 +274,9 @@ class UseClassifier:
                 return Effect(Use.RELEASE) if self.release.call else NO_EFFECT
             return NO_EFFECT
         if kind == "argument_list":
-            if self._borrowed(parent.parent):
+            if self._called(parent.parent, self.release.functions):
+                return Effect(Use.RELEASE)  # `signal.Stop(ch)`
+            if self._called(parent.parent, self.release.borrowers):
                 return NO_EFFECT
             return self._passed(parent, value)
         if kind == "expression_list":
@@ -322,6 +330,8 @@ class UseClassifier:
                 if 0 <= index < len(targets) and len(values) == len(targets)
                 else None
             )
+            if value.type == "type_assertion_expression" and len(values) == 1 and targets:
+                target = targets[0]  # `tc, ok := conn.(*tls.Conn)`: tc is conn
             if target is not None and target.type == "identifier" and text(target) == "_":
                 return Effect(Use.BLANK)
             if target is not None and target.type == "selector_expression":
@@ -412,13 +422,14 @@ class UseClassifier:
             return Effect(Use.RELEASE, unless=effect, call=call, err=_error_bound(call))
         return handoff
 
-    def _borrowed(self, call: Node | None) -> bool:
-        if call is None or not self.release.borrowers:
+    def _called(self, call: Node | None, functions: tuple[str, ...]) -> bool:
+        """`call` calls one of `functions` ("import/path.Func")."""
+        if call is None or not functions:
             return False
         callee = self.types.callee(call, self.scope)
         if callee is None or callee.package is None:
             return False
-        return callee.qualified in self.release.borrowers
+        return callee.qualified in functions
 
 
 def _error_bound(call: Node) -> str | None:

@@ -267,6 +267,8 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
                 unknown_receivers=spec.get("unknown-receivers", True),
                 receiver=spec.get("receiver", False),
                 local=spec.get("local", False),
+                argument=spec.get("argument"),
+                partner=spec.get("partner"),
                 release=tuple(spec.get("release", ())),
             )
         )
@@ -283,14 +285,19 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         call=rel.get("call", False),
         via=rel.get("via", ""),
         borrowers=tuple(rel.get("borrowers", ())),
+        functions=tuple(rel.get("functions", ())),
+        resets=tuple(rel.get("resets", ())),
         receives=tuple(rel.get("receives", ())),
         exhausts=tuple(rel.get("exhausts", ())),
         endless=tuple(rel.get("endless", ())),
         through=tuple(rel.get("through", ())),
     )
-    if values["check"] == "obligation" and not (release.methods or release.call):
+    if values["check"] == "obligation" and not (
+        release.methods or release.call or release.functions
+    ):
         raise RuleError(
-            f"{path}:{line}: obligation rule {rule_id} needs release.methods or release.call"
+            f"{path}:{line}: obligation rule {rule_id} needs release.methods, release.call"
+            " or release.functions"
         )
     comp = _plain(values["companion"]) if "companion" in values else None
     return Rule(

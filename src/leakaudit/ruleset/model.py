@@ -42,6 +42,12 @@ class AcquireSpec:
     # Off for APIs whose method names are common elsewhere (Get, Post, Do).
     unknown_receivers: bool = True
     receiver: bool = False  # the call's receiver is the resource (`mu.Lock()`)
+    # The call's argument at this index is the resource (`signal.Notify(ch, ...)`
+    # registers `ch`): a local variable given to a function without a result.
+    argument: int | None = None
+    # The result at this index is the resource's other end (a pipe's reader): closing
+    # it in the same function settles the resource.
+    partner: int | None = None
     # Only a receiver that is a local variable: a field started (`s.cmd.Start()`) is
     # its owner's, released with it.
     local: bool = False
@@ -65,6 +71,11 @@ class ReleaseSpec:
     endless: tuple[str, ...] = ()
     # Functions that only borrow the resource: passing it to them is not a hand-off.
     borrowers: tuple[str, ...] = ()
+    # Functions that release the resource passed to them (`signal.Stop(ch)`).
+    functions: tuple[str, ...] = ()
+    # Methods that start a new use of the value (`gw.Reset(buf)`): a value reset in the
+    # function is a reused scratch one, not followed.
+    resets: tuple[str, ...] = ()
     through: tuple[str, ...] = ()  # fields standing for the resource (`e.Mutex` for `e`)
 
 

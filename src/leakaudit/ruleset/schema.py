@@ -65,6 +65,12 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # With `receiver`: only when the receiver is a local variable (`cmd.Start()`, not
         # `s.cmd.Start()`, whose owner waits for it with the rest of its state).
         "local": Field("bool"),
+        # The call's argument at this index is the resource: `signal.Notify(ch, ...)`
+        # registers the local channel `ch` (a call without a result).
+        "argument": Field("int"),
+        # The result at this index is the other end of the resource (`io.Pipe`'s reader):
+        # closing it in the same function settles the resource.
+        "partner": Field("int"),
         # What releases what this entry acquires, when not the rule's release.methods
         # (`RLock` is released by `RUnlock`, `Lock` by `Unlock`).
         "release": Field("list[str]"),
@@ -74,6 +80,11 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "call": Field("bool"),
         "via": Field("str", pattern=GO_IDENT),
         "borrowers": Field("list[str]"),
+        # Functions that release the resource given to them: `signal.Stop(ch)`.
+        "functions": Field("list[str]"),
+        # Methods that begin a new use of a reused value (`gw.Reset(buf)`): a value reset
+        # in the function is a scratch one and is not followed.
+        "resets": Field("list[str]"),
         "receives": Field("list[str]"),
         "exhausts": Field("list[str]"),
         "endless": Field("list[str]"),
@@ -87,6 +98,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     # Options the checks understand. Unknown keys are errors like everywhere else.
     "options": {
         "exempt-main": Field("bool"),  # func main of package main owes nothing
+        # Code that runs a bounded number of times for the whole process (main, init,
+        # what only they call, sync.Once bodies) owes nothing: it ends with the process.
+        "exempt-process-lifetime": Field("bool"),
         "error-paths-only": Field("bool"),  # only returns of a non-nil error leak
         # Only paths that may succeed owe the release: a return that surely returns an
         # error (`return fmt.Errorf(...)`, `return err` under `if err != nil`) does not
@@ -115,6 +129,8 @@ _LIST_ITEM_PATTERNS = {
     ("acquire", "calls"): GO_IDENT,
     ("release", "methods"): GO_IDENT,
     ("release", "borrowers"): QUALIFIED,
+    ("release", "functions"): QUALIFIED,
+    ("release", "resets"): GO_IDENT,
     ("release", "receives"): GO_IDENT,
     ("release", "exhausts"): GO_IDENT,
     ("release", "endless"): GO_IDENT,
