@@ -175,6 +175,46 @@ def test_enable_keeps_engine_diagnostics(project: Path, capsys: pytest.CaptureFi
     assert code == 1
 
 
+SIGNALS = """package p
+
+import (
+	"os"
+	"os/signal"
+)
+
+func waitOnce(done <-chan struct{}) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt)
+	select {
+	case <-ch:
+	case <-done:
+	}
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "on"),
+    [
+        ("", (), False),  # opt-in: off by default
+        ("", ("--extend-enable", "signal-not-stopped"), True),
+        ("extend-enable: [signal-not-stopped]\n", (), True),
+        ("enable: [signal-not-stopped]\n", (), True),
+        ("extend-enable: [signal-not-stopped]\n", ("--disable", "signal-not-stopped"), False),
+    ],
+)
+def test_an_opt_in_rule_runs_only_when_named(
+    project: Path, capsys: pytest.CaptureFixture[str], config: str, args: tuple[str, ...], on: bool
+) -> None:
+    (project / "s.go").write_text(SIGNALS)
+    if config:
+        (project / ".leakaudit.yaml").write_text(config)
+    _, found, _ = _run(capsys, str(project), *args)
+    assert ("signal-not-stopped" in _rules_of(found)) == on
+    if "extend-enable" in config or "--extend-enable" in args:
+        assert "file-not-closed" in _rules_of(found)  # the others still run
+
+
 def test_rule_dirs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rules = project / "lint" / "rules"
     rules.mkdir(parents=True)

@@ -276,14 +276,21 @@ def _rules(args: argparse.Namespace, ruleset) -> int:  # type: ignore[no-untyped
         import json
 
         rows = [
-            {"id": r.id, "family": r.family, "severity": r.severity.value, "summary": r.summary}
+            {
+                "id": r.id,
+                "family": r.family,
+                "severity": r.severity.value,
+                "summary": r.summary,
+                "opt_in": r.opt_in,
+            }
             for r in ruleset.rules
         ]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return EXIT_CLEAN
     width = max(len(r.id) for r in ruleset.rules)
     for r in ruleset.rules:
-        sys.stdout.write(f"{r.id:<{width}}  {r.severity.value:<7}  {r.summary}\n")
+        opt_in = "(opt-in) " if r.opt_in else ""
+        sys.stdout.write(f"{r.id:<{width}}  {r.severity.value:<7}  {opt_in}{r.summary}\n")
     return EXIT_CLEAN
 
 
@@ -356,6 +363,13 @@ def _add_workflow_args(parser: argparse.ArgumentParser, *, baseline_write: bool 
         default=None,
         metavar="RULE[,RULE]",
         help="run only these rules (replaces the configuration's enable list)",
+    )
+    parser.add_argument(
+        "--extend-enable",
+        action="append",
+        default=None,
+        metavar="RULE[,RULE]",
+        help="run these rules as well, opt-in rules included",
     )
     parser.add_argument(
         "--exclude", action="append", default=[], metavar="GLOB", help="skip matching files"
@@ -431,6 +445,7 @@ def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-unty
 
     disable = _ids(args.disable, ruleset, "--disable") or set()
     enable = _ids(args.enable, ruleset, "--enable")
+    extend = _ids(getattr(args, "extend_enable", None), ruleset, "--extend-enable")
     go_version = args.go_version or config.go_version
     if args.go_version is not None and not _is_go_version(args.go_version):
         raise UsageError(
@@ -457,7 +472,12 @@ def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-unty
         go_version=go_version,
         platform=platform,
         include_tests=include_tests if include_tests is not None else True,
-        disabled=config.disabled(ruleset, sorted(enable) if enable is not None else None, disable),
+        disabled=config.disabled(
+            ruleset,
+            sorted(enable) if enable is not None else None,
+            disable,
+            sorted(extend) if extend is not None else None,
+        ),
         severity=dict(config.severity),
         exclude=(*config.exclude, *args.exclude),
         jobs=args.jobs or _cpus(),

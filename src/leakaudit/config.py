@@ -33,6 +33,7 @@ DIAGNOSTIC_TAG = "leakaudit-diagnostic"  # engine rules: kept on by an `enable` 
 # key -> kind of value
 KEYS: dict[str, str] = {
     "enable": "rule-list",  # only these rules run (engine diagnostics stay on)
+    "extend-enable": "rule-list",  # these run too, opt-in rules included
     "disable": "rule-list",
     "severity": "severity-map",  # rule id -> error | warning | note
     "exclude": "str-list",  # globs, relative to the scanned root
@@ -65,6 +66,7 @@ class _Entry:
 class Config:
     path: Path | None = None
     enable: tuple[str, ...] | None = None
+    extend_enable: tuple[str, ...] = ()
     disable: tuple[str, ...] = ()
     severity: dict[str, Severity] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
@@ -81,6 +83,7 @@ class Config:
     def check_rule_ids(self, ruleset: RuleSet) -> None:
         """Rule ids are known only once rules (including `rule-dirs`) are loaded."""
         named = [("enable", i) for i in self.enable or ()]
+        named += [("extend-enable", i) for i in self.extend_enable]
         named += [("disable", i) for i in self.disable]
         named += [("severity", i) for i in self.severity]
         for key, rule_id in named:
@@ -92,21 +95,31 @@ class Config:
                 )
 
     def disabled(
-        self, ruleset: RuleSet, enable: list[str] | None = None, disable: set[str] | None = None
+        self,
+        ruleset: RuleSet,
+        enable: list[str] | None = None,
+        disable: set[str] | None = None,
+        extend: list[str] | None = None,
     ) -> frozenset[str]:
         """Rules not to run. Command-line `enable` replaces the file's list and re-enables
-        rules the file disables; command-line `disable` adds to the file's."""
+        rules the file disables; command-line `disable` adds to the file's. Opt-in rules
+        run only when an `enable` or `extend-enable` list names them."""
         off = set(self.disable) | set(disable or ())
         allow = self.enable
+        more = {*self.extend_enable, *(extend or ())}
         if enable is not None:
             allow = tuple(enable)
             off -= set(enable)
             off |= set(disable or ())
         if allow is not None:
             off |= {
-                r.id for r in ruleset.rules if r.id not in allow and DIAGNOSTIC_TAG not in r.tags
+                r.id
+                for r in ruleset.rules
+                if r.id not in allow and r.id not in more and DIAGNOSTIC_TAG not in r.tags
             }
-        return frozenset(off)
+        named = {*(allow or ()), *more}
+        off |= {r.id for r in ruleset.rules if r.opt_in and r.id not in named}
+        return frozenset(off - (more - set(disable or ())))
 
 
 def find(root: Path) -> Path | None:
@@ -309,6 +322,8 @@ def _build(root: _Entry, path: Path, where: str) -> Config:
                 config.lines.setdefault(f"{key}:{item.value}", item.line)
             if key == "enable":
                 config.enable = tuple(items)
+            elif key == "extend-enable":
+                config.extend_enable = tuple(items)
             elif key == "disable":
                 config.disable = tuple(items)
             elif key == "exclude":

@@ -154,6 +154,8 @@ def render_rule(rule: Rule) -> str:
         ("Tags", ", ".join(rule.tags) if rule.tags else "(none)"),
         ("Check", f"`{rule.check}`"),
     ]
+    if rule.opt_in:
+        table.append(("Default", "off (opt-in): `--extend-enable` or `extend-enable:` turns it on"))
     if rule.source:
         table.append(("Defined in", f"`rules/{rule.source}`"))
     lines = [GENERATED, "", f"# {rule.id}", "", f"**{rule.summary}**", "", "| | |", "| --- | --- |"]

@@ -315,6 +315,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         reports=reports,
         tags=tuple(values.get("tags", ())),
         precision=values.get("precision", "high"),
+        opt_in=values.get("opt-in", False),
         options=_plain(values["options"]) if "options" in values else {},
         source=path.name,
         line=line,

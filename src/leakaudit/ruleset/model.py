@@ -105,6 +105,9 @@ class Rule:
     precision: str = "high"  # SARIF: very-high | high | medium | low
     options: dict[str, object] = field(default_factory=dict)
     source: str = ""  # the YAML file it came from
+    # Runs only when an `enable` or `extend-enable` list names it (its precision, measured
+    # on real code, is too low to be on by default).
+    opt_in: bool = False
     family_title: str = ""  # the rule file's `title` and `description`, for docs and reports
     family_description: str = ""
     line: int = 0

@@ -50,6 +50,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "tags": Field("list[str]"),
         "precision": Field("str", choices=("very-high", "high", "medium", "low")),
         "options": Field("object", schema="options"),
+        # Off unless an `enable` or `extend-enable` list names it.
+        "opt-in": Field("bool"),
     },
     "acquire": {
         "package": Field("str", pattern=IMPORT_PATH),
