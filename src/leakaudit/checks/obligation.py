@@ -265,6 +265,14 @@ def _check_site(
         if not outcome.leaks:
             _record(sink, rule, fn, site, "released", outcome)
             return
+    if site.partner is not None and _calls_method(fn, site.partner, rule.release.methods):
+        # `r, w := io.Pipe(); defer r.Close()`: a write to a pipe whose reader is closed
+        # fails at once, and no reader is left to wait for the writer's close.
+        handed = _Outcome(
+            handed_off=True, handed_to=[(line_of(site.call), f"{site.partner} closed")]
+        )
+        _record(sink, rule, fn, site, "handed-off", handed)
+        return
     if site.binding in ("blank", "dropped"):
         _record(sink, rule, fn, site, "discarded")
         if "discarded" in rule.reports:
@@ -286,14 +294,6 @@ def _check_site(
         _conclude(pkg, fn, rule, site, outcome, sink)
         return
     assert site.var is not None
-    if site.partner is not None and _calls_method(fn, site.partner, rule.release.methods):
-        # `r, w := io.Pipe(); defer r.Close()`: a write to a pipe whose reader is closed
-        # fails at once, and no reader is left to wait for the writer's close.
-        handed = _Outcome(
-            handed_off=True, handed_to=[(line_of(site.call), f"{site.partner} closed")]
-        )
-        _record(sink, rule, fn, site, "handed-off", handed)
-        return
     if rule.release.resets and _calls_method(fn, site.var, rule.release.resets):
         # `gw.Reset(buf)`: a scratch writer reused per output; each reset begins a use
         # whose end the rule cannot tell from the one it made.

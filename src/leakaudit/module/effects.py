@@ -22,7 +22,7 @@ from tree_sitter import Node
 from leakaudit.checks.api import BudgetExceeded, Function, Package
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.symbols import type_name
-from leakaudit.facts.typing import Callee
+from leakaudit.facts.typing import Callee, declared_value
 from leakaudit.module.fixpoint import Solver, solve
 from leakaudit.module.noreturn import declared_never_returns, stopping_names
 from leakaudit.module.summary import (
@@ -424,8 +424,30 @@ def _fresh(pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: i
                 continue  # a package variable's value: a getter
             if fn is not None and _escapes(fn, name, rule, body):
                 continue
+            if fn is not None and _holds_stale(pkg, fn, name, rule):
+                continue
         return True
     return False
+
+
+def _holds_stale(pkg: Package, fn: Function, name: str, rule: Rule) -> bool:
+    """Every assignment of `name` takes the result of a call that hands out nothing
+    fresh (`s := servDir(t, dir)`, where servDir gave it to t.Cleanup): returning it
+    hands out nothing fresh either."""
+    entries = list(fn.scope.entries(name))
+    if not entries:
+        return False
+    for decl, position in entries:
+        values = expressions(child(decl, "right") or child(decl, "value"))
+        if len(values) == 1 and position > 0:
+            call, index = unparen(values[0]), position  # `u, s := helper(t)`
+        else:
+            call, index = declared_value(decl, position), 0
+        if call is None or call.type != "call_expression":
+            return False
+        if _returns_fresh(pkg, fn, call, rule, index):
+            return False
+    return True
 
 
 def _returns_fresh(pkg: Package, fn: Function, call: Node, rule: Rule, resource: int) -> bool:
