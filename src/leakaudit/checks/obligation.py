@@ -241,7 +241,16 @@ def _run(pkg: Package, rule: Rule, sink: Sink) -> None:
             own = rule
             if site.release and site.release != rule.release.methods:
                 own = replace(rule, release=replace(rule.release, methods=site.release))
-            _check_site(pkg, fn, own, site, sites, sink)
+            holder = fn
+            if site.launcher is not None and site.launcher is not fn.node:
+                # Launched by the function around this literal: that function owes it.
+                found = pkg.function(site.launcher, fn.file)
+                if found is None:
+                    continue
+                holder = found
+                if rule.options.get("exempt-main") and holder.is_main:
+                    continue
+            _check_site(pkg, holder, own, site, sites, sink)
 
     sink.each(holding_functions(pkg, rule), rule, check)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Interest, Package
-from leakaudit.checks.goroutines.launches import param_names
 from leakaudit.facts.typing import Callee
 from leakaudit.parsing.syntax import (
     calls_found,
+    enclosing_function,
     expressions,
     method_call_pattern,
     method_receiver,
@@ -49,6 +49,9 @@ class Site:
     # The variable holding the resource's other end (a pipe's reader), when the rule
     # names one: closing it settles the resource.
     partner: str | None = None
+    # A launched acquisition (`go srv.Serve(l)`): the function holding the go statement,
+    # which owes the release (the site's statement is that go statement).
+    launcher: Node | None = None
 
 
 def interest(rule: Rule) -> Interest:
@@ -286,7 +289,7 @@ def _argument_site(
     if value is None or value.type != "identifier":
         return None
     name = text(value)
-    if name == "_" or not fn.types.declares(fn.node, name) or name in param_names(fn):
+    if name == "_" or not _local(fn, fn.node, name):
         return None
     return Site(call, callee, shape.statement, "var", var=name)
 
@@ -389,6 +392,22 @@ def _receiver_site(
     if callee.receiver not in spec.types:
         return None
     err = None
+    if spec.launched:
+        # `go srv.ListenAndServe()`, or the call inside `go func() { ... }()`: the server
+        # now serves, and the function that launched it holds it.
+        launch = _launch_of(fn, call, shape)
+        if launch is None:
+            return None
+        launcher, owner_node = launch
+        path = receiver_path(call, rule.release.through)
+        if path is None or "." in path:
+            return None
+        if owner_node != fn.node and fn.scope.declares(path):
+            return None  # the literal's own variable
+        if not _local(fn, owner_node, path):
+            return None  # a parameter or a field: the caller's or the owner's to stop
+        release = spec.release or rule.release.methods
+        return Site(call, callee, launcher, "var", var=path, release=release, launcher=owner_node)
     if shape.kind == "assign" and spec.error is not None:
         # `err := cmd.Start()`, `if err := cmd.Start(); err != nil`: a failed call
         # holds nothing.
@@ -399,8 +418,8 @@ def _receiver_site(
     elif shape.kind != "dropped" or shape.statement.type != "expression_statement":
         return None  # `go mu.Lock()`, `defer mu.Lock()`: not a hold on this path
     path = receiver_path(call, rule.release.through)
-    if path is None or (spec.local and not fn.types.declares(fn.node, path)):
-        return None  # a started field: its owner's lifecycle, not this function's
+    if path is None or (spec.local and not _local(fn, fn.node, path)):
+        return None  # a started field or parameter: its owner's, not this function's
     release = spec.release or rule.release.methods
     through = rule.release.through
     takes, gives = lock_methods(rule)
@@ -478,6 +497,45 @@ def _released_before_in_block(
         sibling.type == "expression_statement" and _releases_in(sibling, path, release, through)
         for sibling in _siblings_before(stmt)
     )
+
+
+def _local(fn: Function, func: Node, name: str) -> bool:
+    """`name` is a local variable of `func`: declared there, and not a parameter or the
+    receiver."""
+    if not fn.types.declares(func, name):
+        return False
+    for part in ("receiver", "parameters"):
+        params = child(func, part)
+        for decl in params.named_children if params is not None else ():
+            if any(text(n) == name for n in decl.children_by_field_name("name")):
+                return False
+    return True
+
+
+def _launch_of(fn: Function, call: Node, shape: _Shape) -> tuple[Node, Node] | None:
+    """(the go statement, the function holding it) when `call` runs as a goroutine:
+    `go x.M()` itself, or a call among the top-level statements of a literal started
+    by `go func() { ... }()`."""
+    if shape.kind == "dropped" and shape.statement.type == "go_statement":
+        return shape.statement, fn.node
+    if not fn.is_literal:
+        return None
+    node = call
+    while node.parent is not None and node.parent.type not in ("block", "statement_list"):
+        node = node.parent
+    block = node.parent
+    if block is not None and block.type == "statement_list":
+        block = block.parent
+    if block is None or block.parent != fn.node:
+        return None  # nested deeper (a loop, another literal): not the goroutine's start
+    literal_call = fn.node.parent
+    go = literal_call.parent if literal_call is not None else None
+    if literal_call is None or literal_call.type != "call_expression" or go is None:
+        return None
+    if go.type != "go_statement":
+        return None
+    holder = enclosing_function(go)
+    return (go, holder) if holder is not None else None
 
 
 def _enclosing_loop(stmt: Node) -> Node | None:

@@ -267,6 +267,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
                 unknown_receivers=spec.get("unknown-receivers", True),
                 receiver=spec.get("receiver", False),
                 local=spec.get("local", False),
+                launched=spec.get("launched", False),
                 argument=spec.get("argument"),
                 partner=spec.get("partner"),
                 release=tuple(spec.get("release", ())),

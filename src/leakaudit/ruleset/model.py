@@ -51,6 +51,9 @@ class AcquireSpec:
     # Only a receiver that is a local variable: a field started (`s.cmd.Start()`) is
     # its owner's, released with it.
     local: bool = False
+    # With `receiver`: the call acquires when it runs as a goroutine (`go srv.Serve(l)`,
+    # or first thing in `go func() { ... }()`), for the function that launched it.
+    launched: bool = False
     release: tuple[str, ...] = ()  # its own release methods, instead of the rule's
 
     @property

@@ -67,6 +67,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # With `receiver`: only when the receiver is a local variable (`cmd.Start()`, not
         # `s.cmd.Start()`, whose owner waits for it with the rest of its state).
         "local": Field("bool"),
+        # With `receiver`: the call acquires when run as a goroutine (`go srv.Serve(l)`,
+        # or a statement of `go func() { ... }()`): the launching function owes the release.
+        "launched": Field("bool"),
         # The call's argument at this index is the resource: `signal.Notify(ch, ...)`
         # registers the local channel `ch` (a call without a result).
         "argument": Field("int"),
