@@ -130,16 +130,20 @@ def test_hook_fails_on_a_leak(setup: tuple[Path, Path, dict[str, str]]) -> None:
 def test_clean_file_passes_and_whole_repo_hook_scans_everything(
     setup: tuple[Path, Path, dict[str, str]],
 ) -> None:
-    """Both hooks on a commit touching only clean.go (one try-repo, one install): the
-    per-file hook passes; the whole-repository hook (pass_filenames: false) still scans and
-    fails on leak.go."""
+    """The hooks on a commit touching only clean.go (one try-repo, one install): the
+    per-file hook and the fixing one pass (nothing to fix); the whole-repository hook
+    (pass_filenames: false) still scans and fails on leak.go."""
     proc = _try_repo(setup, "--files", "clean.go")
     output = proc.stdout + proc.stderr
     status = {
         name: result
         for name, result in re.findall(r"^(leakaudit[^.]*?)\.{3,}(Passed|Failed)$", output, re.M)
     }
-    assert status == {"leakaudit": "Passed", "leakaudit (whole repository)": "Failed"}, output
+    assert status == {
+        "leakaudit": "Passed",
+        "leakaudit (whole repository)": "Failed",
+        "leakaudit (fix)": "Passed",
+    }, output
     assert proc.returncode == 1
     assert "leak.go:6:12: file-not-closed: " in output
     assert "clean.go:" not in output.replace("--files clean.go", "")

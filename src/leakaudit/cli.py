@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leakaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    scan = sub.add_parser("scan", help="scan Go files or directories")
+    scan = argparse.ArgumentParser(add_help=False)  # what `scan` and `fix` both take
     scan.add_argument(
         "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"
     )
@@ -66,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workflow_args(scan)
     _add_performance_args(scan)
     _add_report_args(scan)
+    fixing = scan.add_argument_group("fixes")
+    fixing.add_argument(
+        "--fix", action="store_true", help="apply the fixes that are certainly right"
+    )
+    fixing.add_argument(
+        "--diff", action="store_true", help="print the fixes as a unified diff; write nothing"
+    )
+    sub.add_parser("scan", parents=[scan], help="scan Go files or directories")
+    sub.add_parser(
+        "fix",
+        parents=[scan],
+        help="scan, apply the fixes that are certainly right, report what remains",
+    )
     _add_baseline_command(sub)
 
     rules = sub.add_parser("rules", help="list the rules")
@@ -227,13 +240,13 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
-        raise UsageError("leakaudit: a command is required: scan or rules (see --help)")
+        raise UsageError("leakaudit: a command is required: scan, fix or rules (see --help)")
     from leakaudit.config import Config, ConfigError
     from leakaudit.ruleset.compiled import RuleError, load
 
     try:
         # The configuration comes first: it can name extra rule folders.
-        config = _config(args) if args.command in ("scan", "baseline") else Config()
+        config = _config(args) if args.command in ("scan", "fix", "baseline") else Config()
         cache_dir = _cache_dir(args)
         if cache_dir is not None:
             from leakaudit.cache import Cache
@@ -308,6 +321,17 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
         return EXIT_ERROR
     for problem in problems:
         print(f"leakaudit: {problem}", file=sys.stderr)
+    if args.command == "fix" or args.fix or args.diff:
+        if problems:
+            print("leakaudit: error: no fixes applied: the scan was incomplete", file=sys.stderr)
+            return EXIT_ERROR
+        fixed = _fix(args, options, result)
+        if fixed is None:
+            return EXIT_ERROR
+        if args.diff:
+            failing = [f for f in result.active if f.severity.rank >= fail_on.rank]
+            return EXIT_FINDINGS if failing else EXIT_CLEAN
+        result = _without(result, fixed)
     output = renderer(args.format)(result, **_report_options(args))
     if args.output:
         try:
@@ -326,6 +350,46 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
         return EXIT_ERROR
     failing = [f for f in result.active if f.severity.rank >= fail_on.rank]
     return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+def _fix(args: argparse.Namespace, options, result):  # type: ignore[no-untyped-def]
+    """Check and apply (or, with --diff, print) the fixes; the findings fixed, or None
+    when a file could not be written."""
+    from leakaudit.fix import apply
+
+    plan = apply.plan(result, options)
+    for finding, why in plan.skipped:
+        loc = finding.location
+        print(
+            f"leakaudit: {loc.path}:{loc.line}: {finding.rule_id}: not fixed: {why}",
+            file=sys.stderr,
+        )
+    if args.diff:
+        sys.stdout.write("".join(apply.unified_diff(f) for f in plan.files))
+        n = len(plan.fixed)
+        print(f"leakaudit: {_count(n, 'fix', 'fixes')} to apply (nothing written)", file=sys.stderr)
+        return plan.fixed
+    failed = apply.write(plan, options)
+    for path, why in failed:
+        print(f"leakaudit: error: {path}: not fixed: {why}", file=sys.stderr)
+    written = {f.rel for f in plan.files} - {path for path, _ in failed}
+    fixed = [f for ff in plan.files if ff.rel in written for f in ff.fixed]
+    if not args.quiet:
+        found, files = _count(len(fixed), "finding"), _count(len(written), "file")
+        print(f"leakaudit: fixed {found} in {files}", file=sys.stderr)
+    return None if failed else fixed
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _without(result, fixed):  # type: ignore[no-untyped-def]
+    """The result less the findings fixed (what remains to report)."""
+    from dataclasses import replace
+
+    gone = {id(f) for f in fixed}
+    return replace(result, findings=[f for f in result.findings if id(f) not in gone])
 
 
 def _root(paths: list[str]) -> Path:

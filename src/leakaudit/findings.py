@@ -53,6 +53,21 @@ class Step:
     message: str
 
 
+@dataclass(frozen=True)
+class Edit:
+    """One replacement of a fix: the bytes [start, end) of the finding's file become
+    `text` (an insertion when start == end). Lines and columns (1-based, columns in
+    bytes) locate the same span for SARIF."""
+
+    start: int
+    end: int
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    text: str
+
+
 @dataclass
 class Finding:
     rule_id: str
@@ -77,6 +92,10 @@ class Finding:
     source_lines: dict[str, dict[int, str]] = field(default_factory=dict)
     # The interleaving behind a goroutine finding, step by step (SARIF codeFlows).
     flow: tuple[Step, ...] = ()
+    # A fix that is certainly right, as edits of the finding's own file (`leakaudit fix`
+    # applies it, after checking it), and what it does ("insert `defer rows.Close()`").
+    fix: tuple[Edit, ...] = ()
+    fix_title: str = ""
     suppressed: bool = False
     suppression_reason: str = ""
     extra: dict[str, object] = field(default_factory=dict)

@@ -64,6 +64,9 @@ class ScanOptions:
     # reports that show it (markdown, JSON); text and SARIF runs skip classifying every
     # `go` statement. It changes the result's goroutine records, never the findings.
     inventory: bool = True
+    # File contents to analyze instead of what is on disk, by path relative to the root
+    # (`leakaudit fix` checks its edits this way, before it writes them).
+    overrides: dict[str, bytes] = field(default_factory=dict)
 
 
 def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
@@ -168,6 +171,7 @@ def _context(options: ScanOptions, rules: list[Rule], engine: dict[str, Rule]) -
         inventory=options.inventory,
         cache=cache,
         key_base=key_base,
+        overrides=options.overrides,
     )
 
 
@@ -674,7 +678,9 @@ def _read(
         rel = target.rel
         name = rel.rsplit("/", 1)[-1]
         try:
-            known = whole.get(target.path) if whole else None
+            known = context.overrides.get(target.rel)
+            if known is None and whole:
+                known = whole.get(target.path)
             content, size = (known, len(known)) if known is not None else read_file(target.path)
             if content is None:
                 record = FileRecord(rel, directory, 0, "too-large", f"{size} bytes")

@@ -78,6 +78,8 @@ class UnitContext:
     implementations: dict[str, str | None] = field(default_factory=dict)
     # Method names some file of the module starts as a goroutine (`go x.Run()`).
     launched: frozenset[str] = frozenset()
+    # Contents to analyze instead of the files on disk (ScanOptions.overrides).
+    overrides: dict[str, bytes] = field(default_factory=dict)
 
     @cached_property
     def interests(self) -> dict[str, Interest | None]:

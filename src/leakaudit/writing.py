@@ -33,13 +33,18 @@ def json_text(value: Any) -> str:
 def write_text(path: Path, text: str) -> None:
     """Replace `path` with `text` (UTF-8) atomically. Raises OSError, with a strerror
     that says why, when it cannot (a link in the way included)."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically, keeping its permissions (see write_text)."""
     if path.is_symlink():
         raise OSError(0, "refusing to write through a symbolic link")
     mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, mode)

@@ -26,6 +26,7 @@ from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
+from leakaudit.fix.defer import defer_edit
 from leakaudit.module.effects import (
     checked_non_nil,
     error_returned,
@@ -841,6 +842,18 @@ def _conclude(
             if suffix:
                 finding = sink.findings[-1]
                 sink.findings[-1] = replace(finding, message=finding.message + suffix)
+            beside = bool(rule.options.get("fix-beside-release"))
+            if rule.fix and _plainly_unreleased(site, outcome, beside):
+                edits, title = defer_edit(
+                    fn.file.content,
+                    site.statement,
+                    var,
+                    site.err,
+                    rule.fix,
+                    (site.release or rule.release.methods or ("",))[0],
+                )
+                if edits:
+                    sink.findings[-1] = replace(sink.findings[-1], fix=edits, fix_title=title)
         _record(sink, rule, fn, site, "leaked", outcome)
         return
     unreleased_fields = [
@@ -873,6 +886,23 @@ def _conclude(
         _record(sink, rule, fn, site, "handed-off", outcome)
     else:
         _record(sink, rule, fn, site, "released", outcome)
+
+
+def _plainly_unreleased(site: Site, outcome: _Outcome, beside_release: bool) -> bool:
+    """No path releases (unless a second release is harmless: `beside_release`), hands
+    off, returns, re-acquires or overwrites it: a deferred release is the whole fix."""
+    return (
+        site.binding == "var"
+        and not site.release  # a receiver acquisition (a lock): released where it is held
+        and site.launcher is None
+        and not (
+            ((outcome.released or outcome.exhausted) and not beside_release)
+            or outcome.deferred
+            or outcome.handed_off
+            or outcome.reassigned
+            or outcome.overwritten
+        )
+    )
 
 
 def _record(

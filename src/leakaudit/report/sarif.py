@@ -248,6 +248,33 @@ def _physical(finding: Finding, loc: Location, prefix: str) -> dict[str, Any]:
     }
 
 
+def _fix(finding: Finding, prefix: str) -> dict[str, Any]:
+    """The finding's fix as SARIF replacements. Its edits insert whole lines at a line's
+    start, so column 1 is the same in every column unit."""
+    uri = uri_path(_uri(prefix, finding.location.path))
+    replacements = [
+        {
+            "deletedRegion": {
+                "startLine": edit.line,
+                "startColumn": edit.col,
+                "endLine": edit.end_line,
+                "endColumn": edit.end_col,
+            },
+            "insertedContent": {"text": edit.text},
+        }
+        for edit in finding.fix
+    ]
+    return {
+        "description": {"text": finding.fix_title or "apply the fix"},
+        "artifactChanges": [
+            {
+                "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
+                "replacements": replacements,
+            }
+        ],
+    }
+
+
 def _result(
     finding: Finding, rule_index: int, prefix: str, include_suppressed: bool
 ) -> dict[str, Any]:
@@ -279,6 +306,8 @@ def _result(
         out["codeFlows"] = [_code_flow(finding, prefix)]
     if finding.line_hash:
         out["partialFingerprints"] = {"primaryLocationLineHash": finding.line_hash}
+    if finding.fix:
+        out["fixes"] = [_fix(finding, prefix)]
     if include_suppressed:
         out["suppressions"] = (
             [

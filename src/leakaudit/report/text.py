@@ -14,7 +14,8 @@ def render(result: ScanResult, **_: object) -> str:
     lines: list[str] = []
     for f in result.active:
         where = f"{shown_path(f.location.path)}:{f.location.line}:{f.location.col}"
-        lines.append(f"{where}: {f.rule_id}: {' '.join(f.message.split())}")
+        fixable = " [fixable]" if f.fix else ""
+        lines.append(f"{where}: {f.rule_id}: {' '.join(f.message.split())}{fixable}")
         lines += steps(f.flow, MAX_STEPS, "    ")
     return "".join(line + "\n" for line in lines)
 
@@ -47,4 +48,6 @@ def summary(result: ScanResult) -> str:
         if s in counts
     )
     n = len(active)
-    return f"leakaudit: {n} finding{'s' if n != 1 else ''} ({by_sev}) in {files}{extra}"
+    fixable = sum(1 for f in active if f.fix)
+    hint = f"; {fixable} fixable with `leakaudit fix`" if fixable else ""
+    return f"leakaudit: {n} finding{'s' if n != 1 else ''} ({by_sev}) in {files}{extra}{hint}"

@@ -317,6 +317,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         tags=tuple(values.get("tags", ())),
         precision=values.get("precision", "high"),
         opt_in=values.get("opt-in", False),
+        fix=values.get("fix", ""),
         options=_plain(values["options"]) if "options" in values else {},
         source=path.name,
         line=line,

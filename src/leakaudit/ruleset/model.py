@@ -111,6 +111,9 @@ class Rule:
     # Runs only when an `enable` or `extend-enable` list names it (its precision, measured
     # on real code, is too low to be on by default).
     opt_in: bool = False
+    # The fix of a `not-released` finding nothing releases or hands off on any path: a
+    # statement inserted after the acquisition's error check ("defer {var}.Close()").
+    fix: str = ""
     family_title: str = ""  # the rule file's `title` and `description`, for docs and reports
     family_description: str = ""
     line: int = 0

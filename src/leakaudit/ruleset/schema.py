@@ -52,6 +52,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "options": Field("object", schema="options"),
         # Off unless an `enable` or `extend-enable` list names it.
         "opt-in": Field("bool"),
+        # `leakaudit fix`: the statement that releases it, deferred where it is certainly
+        # right (see fix/defer.py); {var} and {release} are filled in.
+        "fix": Field("str", pattern=r"^defer [A-Za-z_{][\w{}.]*\(\)$"),
     },
     "acquire": {
         "package": Field("str", pattern=IMPORT_PATH),
@@ -126,6 +129,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # `acquired-as` names the acquisition in the related location ("locked").
         "report-at-exit": Field("bool"),
         "acquired-as": Field("str"),
+        # The rule's `fix` also where some path releases it already: a second release is
+        # harmless (cancel twice, Rollback after Commit).
+        "fix-beside-release": Field("bool"),
     },
 }
 

@@ -1,0 +1,105 @@
+"""The defer fix: `defer rows.Close()` on the line after the acquisition's error check
+(right after the acquisition when it has no error), for a resource nothing releases or
+hands off on any path today.
+
+Only where that is certainly right:
+- the resource is a plain local variable, acquired once, outside any loop (a defer in
+  a loop piles up until the function returns);
+- no path releases it, hands it off, returns it or overwrites it (a defer on top of a
+  release that some path does is a second release: harmless for Close, but the finding
+  is then about one path, and the fix belongs there);
+- when the call has an error result, the next statement is `if err != nil { ... }`,
+  without an else, whose block cannot fall through (a nil `resp` deferred before the
+  check would panic).
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from leakaudit.findings import Edit
+from leakaudit.parsing.syntax import field as child
+from leakaudit.parsing.syntax import text
+
+_LOOPS = ("for_statement",)
+_FUNCS = ("function_declaration", "method_declaration", "func_literal")
+# Statements that end a block: the error check's block must end in one of them.
+_ENDS = ("return_statement", "goto_statement", "continue_statement", "break_statement")
+_NO_RETURN = frozenset({"panic", "Fatal", "Fatalf", "FailNow", "Exit", "Skip", "Skipf", "SkipNow"})
+
+
+def defer_edit(
+    content: bytes, statement: Node, var: str, err: str | None, template: str, release: str
+) -> tuple[tuple[Edit, ...], str]:
+    """The edit inserting `template` (with {var} and {release}) as a statement after
+    `statement` (or after its error check), and its title; ((), "") when the fix is not
+    certainly right."""
+    if "." in var or statement.parent is None or _in_loop(statement):
+        return (), ""
+    if statement.type not in ("short_var_declaration", "assignment_statement"):
+        return (), ""
+    if statement.parent.type not in ("block", "statement_list"):
+        return (), ""  # an if/switch initializer: the variable lives in that statement only
+    anchor = statement
+    if err is not None:
+        check = statement.next_named_sibling
+        while check is not None and check.type == "comment":
+            check = check.next_named_sibling
+        if check is None or not _error_check(check, err):
+            return (), ""
+        anchor = check
+    line = template.format(var=var, release=release)
+    start = content.rfind(b"\n", 0, statement.start_byte) + 1
+    indent = content[start : statement.start_byte]
+    if indent.strip():
+        return (), ""  # not alone on its line
+    end = content.find(b"\n", anchor.end_byte)
+    rest = content[anchor.end_byte : end].strip() if end != -1 else b"x"
+    if rest and not rest.startswith(b"//"):
+        return (), ""  # more code on the line after it
+    at = end + 1
+    row = content.count(b"\n", 0, at) + 1
+    inserted = indent.decode("utf-8", "replace") + line + "\n"
+    return (Edit(at, at, row, 1, row, 1, inserted),), f"insert `{line}`"
+
+
+def _in_loop(node: Node) -> bool:
+    cur = node.parent
+    while cur is not None and cur.type not in _FUNCS:
+        if cur.type in _LOOPS:
+            return True
+        cur = cur.parent
+    return False
+
+
+def _error_check(node: Node, err: str) -> bool:
+    """`if err != nil { ...; return }`: no initializer, no else, a block that ends."""
+    if node.type != "if_statement" or child(node, "alternative") is not None:
+        return False
+    if child(node, "initializer") is not None:
+        return False
+    cond = child(node, "condition")
+    if cond is None or cond.type != "binary_expression":
+        return False
+    sides = {text(child(cond, "left")), text(child(cond, "right"))}
+    if text(child(cond, "operator")) != "!=" or sides != {err, "nil"}:
+        return False
+    body = child(node, "consequence")
+    stmts = [c for c in (body.named_children if body is not None else ()) if c.type != "comment"]
+    if len(stmts) == 1 and stmts[0].type == "statement_list":
+        stmts = [c for c in stmts[0].named_children if c.type != "comment"]
+    return bool(stmts) and _ends(stmts[-1])
+
+
+def _ends(stmt: Node) -> bool:
+    if stmt.type in _ENDS:
+        return True
+    if stmt.type != "expression_statement":
+        return False
+    call = stmt.named_children[0] if stmt.named_children else None
+    if call is None or call.type != "call_expression":
+        return False
+    function = child(call, "function")
+    if function is not None and function.type == "selector_expression":
+        function = child(function, "field")
+    return text(function) in _NO_RETURN

@@ -1,0 +1,154 @@
+"""`leakaudit fix`: each fixture folder under fixtures/fixes/ is fixed in a copy, and
+every `x.go` must become its `x.go.fixed` (or stay as it is, without one); the result
+parses, re-scans with no fixable finding left, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, scan_paths
+
+from leakaudit.cli import main
+from leakaudit.findings import Edit, Finding, Location, Severity
+from leakaudit.fix.apply import _without_overlaps, apply_edits
+from leakaudit.parsing.parser import parse
+
+CASES = sorted(p for p in (FIXTURES / "fixes").iterdir() if p.is_dir())
+
+
+def _copy(case: Path, tmp_path: Path) -> Path:
+    out = tmp_path / case.name
+    shutil.copytree(case, out, ignore=shutil.ignore_patterns("*.fixed"))
+    return out
+
+
+def _fix(path: Path, *args: str) -> int:
+    return main(["fix", str(path), "--no-cache", "--quiet", *args])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_fix_gives_the_fixed_files(case: Path, tmp_path: Path) -> None:
+    work = _copy(case, tmp_path)
+    before, _ = scan_paths([str(work)], work)
+    assert any(f.fix for f in before.active), "the case has nothing to fix"
+    _fix(work)
+    for src in sorted(case.glob("*.go")):
+        fixed = src.with_name(src.name + ".fixed")
+        want = fixed.read_bytes() if fixed.exists() else src.read_bytes()
+        got = (work / src.name).read_bytes()
+        assert got == want, f"{src.name} differs from {fixed.name if fixed.exists() else 'itself'}"
+        assert not parse(src.name, got).root.has_error
+    after, _ = scan_paths([str(work)], work)
+    assert not [f for f in after.active if f.fix], "a fixable finding is left"
+    fixed_count = sum(1 for f in before.active if f.fix)
+    assert len(after.active) == len(before.active) - fixed_count
+    snapshot = {p.name: p.read_bytes() for p in work.glob("*.go")}
+    _fix(work)
+    assert {p.name: p.read_bytes() for p in work.glob("*.go")} == snapshot  # a no-op
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_diff_writes_nothing(
+    case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = _copy(case, tmp_path)
+    snapshot = {p.name: p.read_bytes() for p in work.glob("*.go")}
+    code = _fix(work, "--diff")
+    out = capsys.readouterr().out
+    assert code == 1  # findings remain: nothing was written
+    assert {p.name: p.read_bytes() for p in work.glob("*.go")} == snapshot
+    added = [line for line in out.splitlines() if line.startswith("+\t")]
+    fixed = sum(
+        len(p.read_text().splitlines())
+        - len((case / p.name[: -len(".fixed")]).read_text().splitlines())
+        for p in case.glob("*.go.fixed")
+    )
+    assert len(added) == fixed
+
+
+@pytest.mark.skipif(
+    shutil.which("gofmt") is None, reason="no Go toolchain (apt-get install golang-go)"
+)
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_fixed_code_is_gofmt_clean_and_vets(case: Path, tmp_path: Path) -> None:
+    work = _copy(case, tmp_path)
+    _fix(work)
+    unformatted = subprocess.run(["gofmt", "-l", "."], cwd=work, capture_output=True, text=True)
+    assert unformatted.stdout == ""
+    if shutil.which("go") is not None:
+        vet = subprocess.run(
+            ["go", "vet", "./..."],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            env={
+                "GOFLAGS": "-mod=mod",
+                "GOCACHE": str(tmp_path / "gocache"),
+                "HOME": str(tmp_path),
+                "PATH": "/usr/bin:/bin",
+            },
+        )
+        assert vet.returncode == 0, vet.stderr
+
+
+def test_a_fix_that_does_not_remove_its_finding_is_not_applied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule whose fix template defers the wrong method: the re-scan of the edited bytes
+    still reports the finding, so the file keeps its bytes and stderr says why."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "wrong.yaml").write_text(
+        "family: wrong\ntitle: Wrong\nrules:\n"
+        "  - id: ticker-wrong-fix\n    name: TickerWrongFix\n    severity: error\n"
+        '    check: obligation\n    fix: "defer {var}.Reset()"\n'
+        "    summary: s\n    reports: [not-released]\n"
+        '    messages:\n      not-released: "{var} not stopped"\n'
+        "    acquire:\n      - package: time\n        calls: [NewTicker]\n        resource: 0\n"
+        "    release:\n      methods: [Stop]\n    help: h\n"
+    )
+    src = tmp_path / "p"
+    src.mkdir()
+    go = src / "t.go"
+    go.write_text(
+        'package p\n\nimport "time"\n\nfunc F(c chan int) {\n\tt := time.NewTicker(time.Second)\n'
+        "\tfor range t.C {\n\t\tc <- 1\n\t}\n}\n"
+    )
+    before = go.read_bytes()
+    args = ["--no-cache", "--rules", str(rules), "--enable", "ticker-wrong-fix"]
+    code = main(["fix", str(src), *args])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert go.read_bytes() == before
+    assert "t.go:6: ticker-wrong-fix: not fixed: the finding would remain" in err
+
+
+def test_edits_apply_bottom_up_and_overlaps_wait() -> None:
+    content = b"a\nb\nc\n"
+    edits = [Edit(2, 2, 2, 1, 2, 1, "X\n"), Edit(4, 4, 3, 1, 3, 1, "Y\n")]
+    assert apply_edits(content, edits) == b"a\nX\nb\nY\nc\n"
+    with pytest.raises(ValueError):
+        apply_edits(content, [Edit(5, 9, 3, 2, 4, 1, "")])
+    loc = Location("p.go", 1, 1, 1, 2)
+    one = Finding("r", Severity.ERROR, "m", loc, fix=(edits[0],))
+    two = Finding("r", Severity.ERROR, "m", loc, fix=(Edit(2, 2, 2, 1, 2, 1, "Z\n"),))
+    three = Finding("r", Severity.ERROR, "m", loc, fix=(edits[1],))
+    kept, waiting = _without_overlaps([one, two, three])
+    assert kept == [one, three] and waiting == [two]
+
+
+def test_sarif_carries_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work = _copy(FIXTURES / "fixes" / "defer", tmp_path)
+    main(["scan", str(work), "--no-cache", "--quiet", "--format", "sarif"])
+    log = json.loads(capsys.readouterr().out)
+    results = log["runs"][0]["results"]
+    with_fix = [r for r in results if "fixes" in r]
+    assert with_fix
+    change = with_fix[0]["fixes"][0]["artifactChanges"][0]
+    region = change["replacements"][0]["deletedRegion"]
+    assert region["startLine"] == region["endLine"] and region["startColumn"] == 1
+    assert change["replacements"][0]["insertedContent"]["text"].lstrip().startswith("defer ")
