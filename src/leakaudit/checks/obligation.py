@@ -304,6 +304,9 @@ def _check_site(
         _conclude(pkg, fn, rule, site, outcome, sink)
         return
     assert site.var is not None
+    if site.launcher is not None and _launched_settled(fn, rule, site):
+        _record(sink, rule, fn, site, "handed-off", _Outcome(handed_off=True))
+        return
     if rule.release.resets and _calls_method(fn, site.var, rule.release.resets):
         # `gw.Reset(buf)`: a scratch writer reused per output; each reset begins a use
         # whose end the rule cannot tell from the one it made.
@@ -397,6 +400,33 @@ def _mentions(var: str) -> Callable[[bytes], bool]:
     """A test of some code's text for the variable or path (as a word of its own)."""
     pattern = re.compile(rb"(?<![\w.])" + re.escape(var.encode()) + rb"\b")
     return lambda data: pattern.search(data) is not None
+
+
+def _launched_settled(fn: Function, rule: Rule, site: Site) -> bool:
+    """A server started on a goroutine is often set up before it is started: stored in
+    its owner (`te.srv = s`), given to `t.Cleanup(s.Stop)`, handed on. Anything of the
+    kind anywhere in the launching function, or the listener it serves on closed there
+    (which ends Serve), leaves it to that owner or stop."""
+    assert site.var is not None
+    body = child(fn.node, "body")
+    if body is None:
+        return True
+    uses = UseClassifier(site.var, rule.release, fn.types, fn.scope, fn.spend)
+    inside = range(site.statement.start_byte, site.statement.end_byte)
+    for occ in walk(body, into_funcs=True):
+        if (
+            occ.type == "identifier"
+            and text(occ) == site.var
+            and occ.start_byte not in inside
+            and uses._occurrence(occ).use >= Use.STORED
+        ):
+            return True
+    args = child(site.call, "arguments")
+    served = [unparen(a) for a in (args.named_children if args is not None else ())]
+    return any(
+        a is not None and a.type == "identifier" and _calls_method(fn, text(a), ("Close",))
+        for a in served
+    )
 
 
 def _calls_method(fn: Function, var: str, methods: tuple[str, ...]) -> bool:
@@ -893,7 +923,6 @@ def _plainly_unreleased(site: Site, outcome: _Outcome, beside_release: bool) -> 
     off, returns, re-acquires or overwrites it: a deferred release is the whole fix."""
     return (
         site.binding == "var"
-        and not site.release  # a receiver acquisition (a lock): released where it is held
         and site.launcher is None
         and not (
             ((outcome.released or outcome.exhausted) and not beside_release)
@@ -1082,8 +1111,8 @@ def _returns_error(ret: Node | None) -> bool:
     return values[-1].type != "nil"
 
 
-# Calls that make the error a failing return returns (`fmt.Errorf`, `errors.Wrap`):
-# any other call in that place may return nil.
+# Calls whose result is surely a non-nil error (`errors.New`, `errors.Wrap`, and names
+# ending in Error or Errorf); any other call a return returns may give nil.
 _ERROR_MAKERS = frozenset({"New", "Join", "Wrap", "Wrapf", "WithMessage", "WithMessagef"})
 
 
