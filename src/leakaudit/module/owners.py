@@ -54,7 +54,7 @@ def _find(pkg: Package) -> dict[str, Owner]:
             release = _releasing_methods(pkg, tname, fname, rule)
             if not release:
                 continue
-            constructors = _constructors(pkg, tname, fname, rule)
+            constructors = _constructors(pkg, tname, fname, rule, release)
             if constructors:
                 out["." + tname] = Owner("." + tname, rule.id, fname, release, constructors)
                 break
@@ -133,9 +133,13 @@ def _is_field(node: Node, receiver: str, fname: str) -> bool:
     )
 
 
-def _constructors(pkg: Package, tname: str, fname: str, rule: Rule) -> tuple[str, ...]:
+def _constructors(
+    pkg: Package, tname: str, fname: str, rule: Rule, release: tuple[str, ...]
+) -> tuple[str, ...]:
     """Functions and methods of the package (its non-test files) returning `tname` that
-    store a resource they acquired (and release nowhere else) in its field `fname`."""
+    store a resource they acquired (and release nowhere else) in its field `fname`.
+    Not one that gives a releasing method to `t.Cleanup` itself (a test helper in a
+    non-test file, `t.Cleanup(srv.Stop); return srv`): its callers owe nothing."""
     from leakaudit.checks.obligation import stored_fields
     from leakaudit.module.effects import declaration
 
@@ -155,9 +159,31 @@ def _constructors(pkg: Package, tname: str, fname: str, rule: Rule) -> tuple[str
             # test's end cancels what it derived.
             continue
         stored = stored_fields(pkg, found[1], rule)
-        if ("." + tname, fname) in stored or (None, fname) in stored:
+        held = ("." + tname, fname) in stored or (None, fname) in stored
+        if held and not _cleans_up(found[0], release):
             out.append(name if recv is None else f"{recv}.{name}")
     return tuple(sorted(out))
+
+
+def _cleans_up(decl: Node, release: tuple[str, ...]) -> bool:
+    """`decl` calls `x.Cleanup(...)` with one of the `release` methods in its argument
+    (`t.Cleanup(srv.Stop)`, `t.Cleanup(func() { srv.Stop() })`)."""
+    body = child(decl, "body")
+    data = body.text if body is not None else None
+    if not data or b".Cleanup(" not in data:
+        return False
+    for call in walk(body, into_funcs=True):
+        if call.type != "call_expression":
+            continue
+        function = child(call, "function")
+        if function is None or function.type != "selector_expression":
+            continue
+        if text(child(function, "field")) != "Cleanup":
+            continue
+        argument = text(child(call, "arguments"))
+        if any(f".{m})" in argument or f".{m}()" in argument for m in release):
+            return True
+    return False
 
 
 def qualified(owner: Owner, path: str) -> Owner:
@@ -185,7 +211,10 @@ def _derived(rule: Rule, owner: Owner) -> Rule:
         ("{type}", owner.type),
     ):
         template = template.replace(key, value)
-    options = {k: v for k, v in rule.options.items() if k != "field-store-needs-release"}
+    # An owner's release method may not be safe twice (a Stop closing a channel): its
+    # fix applies only where nothing releases it.
+    dropped = ("field-store-needs-release", "fix-beside-release")
+    options = {k: v for k, v in rule.options.items() if k not in dropped}
     # What hands out a fresh one: the constructors, called in the owner's package.
     options["constructors"] = owner.constructors
     options["constructors-package"] = owner.type.rsplit(".", 1)[0] or "."
@@ -200,4 +229,17 @@ def _derived(rule: Rule, owner: Owner) -> Rule:
         reports=("not-released",),
         messages={"not-released": template},
         options=options,
+        fix=_owner_fix(rule, owner),
     )
+
+
+# Method names that end an owner's life by convention: the only ones a fix defers (an
+# owner whose field is released by `Run` on some path must not get `defer w.Run()`).
+_CLOSERS = ("Close", "Stop", "Shutdown", "Cancel", "Release")
+
+
+def _owner_fix(rule: Rule, owner: Owner) -> str:
+    """The owner's own release deferred (`defer w.Stop()`), when the rule has a fix and
+    the owner has a method named as a closer."""
+    closer = next((m for m in _CLOSERS if m in owner.release), None)
+    return f"defer {{var}}.{closer}()" if rule.fix and closer else ""
