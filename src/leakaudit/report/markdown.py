@@ -602,7 +602,15 @@ def _finding_detail(
                 f"{step.thread}: {step.message}"
             )
         out.line()
-    if rule is not None and rule.id in fixes:
+    if finding.fix:
+        docs = f" Rule documentation: [{rule.id}]({ruledocs.docs_url(rule.id)})." if rule else ""
+        out.para(f"**Automatic fix** (`leakaudit fix`): {finding.fix_title}.{docs}")
+        hunk = []
+        for edit in finding.fix:
+            hunk.append(f"@@ line {edit.line} @@")
+            hunk += ["+" + line.replace("\t", TAB) for line in edit.text.splitlines()]
+        out.code(hunk, lang="diff")
+    elif rule is not None and rule.id in fixes:
         out.para(f"**Fix:** as for finding {fixes[rule.id]} above.")
     elif rule is not None:
         fixes[rule.id] = number
