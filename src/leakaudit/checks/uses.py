@@ -222,13 +222,7 @@ class UseClassifier:
 
     def _occurrence(self, occ: Node) -> Effect:
         value = occ
-        parent = parent_of(value)
-        while (
-            parent is not None
-            and parent.type == "type_assertion_expression"
-            and child(parent, "operand") == value
-        ):
-            value, parent = parent, parent_of(parent)  # conn.(*tls.Conn) is conn
+        value, parent = _asserted(value, parent_of(value))
         while (
             parent is not None
             and parent.type == "selector_expression"
@@ -244,7 +238,8 @@ class UseClassifier:
         ):
             name = text(child(parent, "field"))
             if via and name == via:
-                value, parent = parent, parent_of(parent)  # resp.Body stands for resp
+                # resp.Body stands for resp (and resp.Body.(io.WriteCloser) for it too)
+                value, parent = _asserted(parent, parent_of(parent))
             else:
                 if not via and self._is_release_call(parent, name):
                     return Effect(Use.RELEASE)
@@ -430,6 +425,17 @@ class UseClassifier:
         if callee is None or callee.package is None:
             return False
         return callee.qualified in functions
+
+
+def _asserted(value: Node, parent: Node | None) -> tuple[Node, Node | None]:
+    """`conn.(*tls.Conn)` is `conn`: the value and its parent above any type assertions."""
+    while (
+        parent is not None
+        and parent.type == "type_assertion_expression"
+        and child(parent, "operand") == value
+    ):
+        value, parent = parent, parent_of(parent)
+    return value, parent
 
 
 def _error_bound(call: Node) -> str | None:
