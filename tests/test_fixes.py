@@ -152,3 +152,12 @@ def test_sarif_carries_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str
     region = change["replacements"][0]["deletedRegion"]
     assert region["startLine"] == region["endLine"] and region["startColumn"] == 1
     assert change["replacements"][0]["insertedContent"]["text"].lstrip().startswith("defer ")
+
+
+def test_scan_fix_is_fix(tmp_path: Path) -> None:
+    """`leakaudit scan --fix` writes what `leakaudit fix` writes."""
+    case = FIXTURES / "fixes" / "defer"
+    one, two = _copy(case, tmp_path / "one"), _copy(case, tmp_path / "two")
+    assert _fix(one) == main(["scan", str(two), "--fix", "--no-cache", "--quiet"]) == 1
+    for src in case.glob("*.go"):
+        assert (one / src.name).read_bytes() == (two / src.name).read_bytes()

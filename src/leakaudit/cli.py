@@ -366,8 +366,9 @@ def _fix(args: argparse.Namespace, options, result):  # type: ignore[no-untyped-
         )
     if args.diff:
         sys.stdout.write("".join(apply.unified_diff(f) for f in plan.files))
-        n = len(plan.fixed)
-        print(f"leakaudit: {_count(n, 'fix', 'fixes')} to apply (nothing written)", file=sys.stderr)
+        if not args.quiet:
+            fixes = _count(len(plan.fixed), "fix", "fixes")
+            print(f"leakaudit: {fixes} to apply (nothing written)", file=sys.stderr)
         return plan.fixed
     failed = apply.write(plan, options)
     for path, why in failed:
