@@ -9,8 +9,8 @@ Only where that is certainly right:
   release that some path does is a second release: harmless for Close, but the finding
   is then about one path, and the fix belongs there);
 - when the call has an error result, the next statement is `if err != nil { ... }`,
-  without an else, whose block cannot fall through (a nil `resp` deferred before the
-  check would panic).
+  without an else, whose block cannot fall through, or `require.NoError(t, err)` (a nil
+  `resp` deferred before the check would panic).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ _LOOPS = ("for_statement",)
 _FUNCS = ("function_declaration", "method_declaration", "func_literal")
 # Statements that end a block: the error check's block must end in one of them.
 _ENDS = ("return_statement", "goto_statement", "continue_statement", "break_statement")
+# testify's require: these end the test (t.FailNow) unless their error argument is nil.
+_REQUIRE = frozenset({"NoError", "NoErrorf", "Nil", "Nilf"})
 _NO_RETURN = frozenset({"panic", "Fatal", "Fatalf", "FailNow", "Exit", "Skip", "Skipf", "SkipNow"})
 
 
@@ -73,7 +75,10 @@ def _in_loop(node: Node) -> bool:
 
 
 def _error_check(node: Node, err: str) -> bool:
-    """`if err != nil { ...; return }`: no initializer, no else, a block that ends."""
+    """`if err != nil { ...; return }`: no initializer, no else, a block that ends; or
+    testify's `require.NoError(t, err)`, which ends the test when err is not nil."""
+    if node.type == "expression_statement":
+        return _required(node, err)
     if node.type != "if_statement" or child(node, "alternative") is not None:
         return False
     if child(node, "initializer") is not None:
@@ -89,6 +94,21 @@ def _error_check(node: Node, err: str) -> bool:
     if len(stmts) == 1 and stmts[0].type == "statement_list":
         stmts = [c for c in stmts[0].named_children if c.type != "comment"]
     return bool(stmts) and _ends(stmts[-1])
+
+
+def _required(stmt: Node, err: str) -> bool:
+    """`require.NoError(t, err)` (or `require.Nil`): the test stops unless err is nil."""
+    call = stmt.named_children[0] if stmt.named_children else None
+    if call is None or call.type != "call_expression":
+        return False
+    function = child(call, "function")
+    if function is None or function.type != "selector_expression":
+        return False
+    name = text(child(function, "field"))
+    if text(child(function, "operand")) != "require" or name not in _REQUIRE:
+        return False
+    args = [a for a in (child(call, "arguments") or call).named_children if a.type != "comment"]
+    return len(args) >= 2 and text(args[1]) == err
 
 
 def _ends(stmt: Node) -> bool:
