@@ -151,7 +151,8 @@ def test_sarif_carries_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str
     change = with_fix[0]["fixes"][0]["artifactChanges"][0]
     region = change["replacements"][0]["deletedRegion"]
     assert region["startLine"] == region["endLine"] and region["startColumn"] == 1
-    assert change["replacements"][0]["insertedContent"]["text"].lstrip().startswith("defer ")
+    inserted = change["replacements"][0]["insertedContent"]["text"].lstrip()
+    assert inserted.startswith(("defer ", "_ = ")) and inserted.endswith("()\n")
 
 
 def test_scan_fix_is_fix(tmp_path: Path) -> None:
@@ -161,3 +162,17 @@ def test_scan_fix_is_fix(tmp_path: Path) -> None:
     assert _fix(one) == main(["scan", str(two), "--fix", "--no-cache", "--quiet"]) == 1
     for src in case.glob("*.go"):
         assert (one / src.name).read_bytes() == (two / src.name).read_bytes()
+
+
+def test_a_release_before_a_return_needs_the_return_alone_on_its_line() -> None:
+    """`_ = db.Close()` goes on its own line before the return, with its indentation;
+    a return that shares its line (`if x { return nil }`) gets no fix at all."""
+    from leakaudit.fix.defer import exit_edits
+    from leakaudit.parsing.syntax import walk
+
+    src = b"package p\n\nfunc f() error {\n\tif x { return nil }\n\treturn nil\n}\n"
+    rets = [n for n in walk(parse("a.go", src).root) if n.type == "return_statement"]
+    assert exit_edits(src, rets[:1], "db", "_ = {var}.Close()", "Close") == ((), "")
+    edits, title = exit_edits(src, rets[1:], "db", "_ = {var}.Close()", "Close")
+    assert apply_edits(src, list(edits)).endswith(b"\t_ = db.Close()\n\treturn nil\n}\n")
+    assert title == "insert `_ = db.Close()` before the return that leaks it"

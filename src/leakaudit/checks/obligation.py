@@ -26,7 +26,7 @@ from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
-from leakaudit.fix.defer import defer_edit
+from leakaudit.fix.defer import defer_edit, exit_edits
 from leakaudit.module.effects import (
     checked_non_nil,
     error_returned,
@@ -880,6 +880,17 @@ def _conclude(
                     var,
                     site.err,
                     rule.fix,
+                    (site.release or rule.release.methods or ("",))[0],
+                )
+                if edits:
+                    sink.findings[-1] = replace(sink.findings[-1], fix=edits, fix_title=title)
+            elif rule.fix_on_exit and site.binding == "var" and not outcome.reassigned:
+                exits = [n for b, n in outcome.leaks if b is not None]
+                edits, title = exit_edits(
+                    fn.file.content,
+                    exits if len(exits) == len(outcome.leaks) else [],
+                    var,
+                    rule.fix_on_exit,
                     (site.release or rule.release.methods or ("",))[0],
                 )
                 if edits:

@@ -123,3 +123,29 @@ def _ends(stmt: Node) -> bool:
     if function is not None and function.type == "selector_expression":
         function = child(function, "field")
     return text(function) in _NO_RETURN
+
+
+def exit_edits(
+    content: bytes, returns: list[Node], var: str, template: str, release: str
+) -> tuple[tuple[Edit, ...], str]:
+    """Edits inserting `template` (`_ = {var}.Close()`) on the line before each of the
+    `returns` that leak it, with the return's indentation; ((), "") unless every one is
+    a return statement alone on its line in a block."""
+    if "." in var or not returns:
+        return (), ""
+    line = template.format(var=var, release=release)
+    edits = []
+    for ret in sorted(returns, key=lambda n: n.start_byte):
+        if ret.type != "return_statement" or ret.parent is None:
+            return (), ""
+        if ret.parent.type not in ("block", "statement_list"):
+            return (), ""
+        start = content.rfind(b"\n", 0, ret.start_byte) + 1
+        indent = content[start : ret.start_byte]
+        if indent.strip():
+            return (), ""  # `if err != nil { return err }` on one line
+        row = content.count(b"\n", 0, start) + 1
+        text_ = indent.decode("utf-8", "replace") + line + "\n"
+        edits.append(Edit(start, start, row, 1, row, 1, text_))
+    where = "the return" if len(edits) == 1 else f"each of {len(edits)} returns"
+    return tuple(edits), f"insert `{line}` before {where} that leaks it"

@@ -318,6 +318,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         precision=values.get("precision", "high"),
         opt_in=values.get("opt-in", False),
         fix=values.get("fix", ""),
+        fix_on_exit=values.get("fix-on-exit", ""),
         options=_plain(values["options"]) if "options" in values else {},
         source=path.name,
         line=line,

@@ -114,6 +114,9 @@ class Rule:
     # The fix of a `not-released` finding nothing releases or hands off on any path: a
     # statement inserted after the acquisition's error check ("defer {var}.Close()").
     fix: str = ""
+    # The fix of a `not-released` finding whose every leak is a return: a statement
+    # inserted before each of those returns ("_ = {var}.Close()").
+    fix_on_exit: str = ""
     family_title: str = ""  # the rule file's `title` and `description`, for docs and reports
     family_description: str = ""
     line: int = 0

@@ -55,6 +55,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # `leakaudit fix`: the statement that releases it, deferred where it is certainly
         # right (see fix/defer.py); {var} and {release} are filled in.
         "fix": Field("str", pattern=r"^defer [A-Za-z_{][\w{}.]*\(\)$"),
+        # ... or a statement before each return that leaks it (error paths of a client).
+        "fix-on-exit": Field("str", pattern=r"^(_ = )?[A-Za-z_{][\w{}.]*\(\)$"),
     },
     "acquire": {
         "package": Field("str", pattern=IMPORT_PATH),
