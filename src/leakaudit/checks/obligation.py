@@ -18,7 +18,7 @@ from tree_sitter import Node
 
 from leakaudit.checks import nilness
 from leakaudit.checks.api import Function, Package, Sink, callee_name, function_name, location
-from leakaudit.checks.sites import Site, find_sites, holding_functions
+from leakaudit.checks.sites import Site, calls_method_on, find_sites, holding_functions
 
 # What a function must call for the check to look at it (the check API, checks/__init__.py).
 from leakaudit.checks.sites import interest as interest
@@ -432,19 +432,7 @@ def _launched_settled(fn: Function, rule: Rule, site: Site) -> bool:
 def _calls_method(fn: Function, var: str, methods: tuple[str, ...]) -> bool:
     """`fn` (its closures included) calls `var.M(...)` for one of `methods`."""
     body = child(fn.node, "body")
-    data = body.text if body is not None else None
-    if not data or not any(f"{var}.{m}(".encode() in data for m in methods):
-        return False
-    for call in walk(body, into_funcs=True):
-        function = unparen(child(call, "function")) if call.type == "call_expression" else None
-        if (
-            function is not None
-            and function.type == "selector_expression"
-            and text(child(function, "operand")) == var
-            and text(child(function, "field")) in methods
-        ):
-            return True
-    return False
+    return body is not None and calls_method_on(body, var, methods, into_funcs=True)
 
 
 def _outer_owner(fn: Function, rule: Rule, var: str) -> str | None:

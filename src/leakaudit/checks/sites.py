@@ -206,7 +206,7 @@ def _helper_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
         if _released_before_in_block(shape.statement, var, found.release, through):
             continue
         loop = _enclosing_loop(shape.statement)
-        if loop is not None and not _releases_in(loop, var, found.release, through):
+        if loop is not None and not calls_method_on(loop, var, found.release, through):
             continue
         callee = Callee(
             ".", tname.lstrip("*").removeprefix(".") if tname else None, method, text(function)
@@ -428,7 +428,7 @@ def _receiver_site(
     if _released_before_in_block(shape.statement, path, release, through):
         return None  # `mu.Unlock(); slow(); mu.Lock()`: taken back in a held region
     loop = _enclosing_loop(shape.statement)
-    if loop is not None and not _releases_in(loop, path, release, through):
+    if loop is not None and not calls_method_on(loop, path, release, through):
         return None  # RLock n times in a loop, RUnlock n times after: counted, not followed
     return Site(
         call,
@@ -494,7 +494,7 @@ def _released_before_in_block(
 ) -> bool:
     """A statement before `stmt` in its block releases `path` (`mu.Unlock()`)."""
     return any(
-        sibling.type == "expression_statement" and _releases_in(sibling, path, release, through)
+        sibling.type == "expression_statement" and calls_method_on(sibling, path, release, through)
         for sibling in _siblings_before(stmt)
     )
 
@@ -549,18 +549,26 @@ def _enclosing_loop(stmt: Node) -> Node | None:
     return None
 
 
-def _releases_in(node: Node, path: str, release: tuple[str, ...], through: tuple[str, ...]) -> bool:
+def calls_method_on(
+    node: Node,
+    path: str,
+    methods: tuple[str, ...],
+    through: tuple[str, ...] = (),
+    into_funcs: bool = False,
+) -> bool:
+    """`node` holds a call `path.M(...)` of one of `methods` (`into_funcs`: in the func
+    literals inside it too)."""
     data = node.text or b""
-    if not any(f".{m}(".encode() in data for m in release):
+    if not any(f".{m}(".encode() in data for m in methods):
         return False
-    for call in walk(node):
+    for call in walk(node, into_funcs=into_funcs):
         if call.type != "call_expression":
             continue
         function = unparen(child(call, "function"))
         if (
             function is not None
             and function.type == "selector_expression"
-            and text(child(function, "field")) in release
+            and text(child(function, "field")) in methods
             and receiver_path(call, through) == path
         ):
             return True
