@@ -412,20 +412,26 @@ def _launched_settled(fn: Function, rule: Rule, site: Site) -> bool:
     if body is None:
         return True
     uses = UseClassifier(site.var, rule.release, fn.types, fn.scope, fn.spend)
-    inside = range(site.statement.start_byte, site.statement.end_byte)
-    for occ in walk(body, into_funcs=True):
-        if (
-            occ.type == "identifier"
-            and text(occ) == site.var
-            and occ.start_byte not in inside
-            and uses._occurrence(occ).use >= Use.STORED
-        ):
-            return True
+    if _passed_on(uses, site.var, body, site.statement):
+        return True
     args = child(site.call, "arguments")
     served = [unparen(a) for a in (args.named_children if args is not None else ())]
     return any(
         a is not None and a.type == "identifier" and _calls_method(fn, text(a), ("Close",))
         for a in served
+    )
+
+
+def _passed_on(uses: UseClassifier, var: str, body: Node, besides: Node) -> bool:
+    """Some occurrence of `var` in `body` (its closures included), outside `besides`,
+    releases it, stores it or hands it on."""
+    inside = range(besides.start_byte, besides.end_byte)
+    return any(
+        occ.type == "identifier"
+        and text(occ) == var
+        and occ.start_byte not in inside
+        and uses._occurrence(occ).use >= Use.STORED
+        for occ in walk(body, into_funcs=True)
     )
 
 
@@ -455,15 +461,8 @@ def _outer_owner(fn: Function, rule: Rule, var: str) -> str | None:
     if outer is None or outer.body is None:
         return None
     uses = UseClassifier(var, rule.release, fn.types, outer, fn.spend)
-    inside = range(fn.node.start_byte, fn.node.end_byte)
     fn.spend(outer.body.descendant_count)
-    if not any(
-        occ.type == "identifier"
-        and text(occ) == var
-        and occ.start_byte not in inside  # the closure's own releases are its flow's
-        and uses._occurrence(occ).use >= Use.STORED
-        for occ in walk(outer.body, into_funcs=True)
-    ):
+    if not _passed_on(uses, var, outer.body, fn.node):  # the closure's own: its flow's
         return None
     holder = outer.body.parent
     return function_name(holder) if holder is not None else "the enclosing function"
