@@ -868,6 +868,7 @@ def _conclude(
                     site.err,
                     rule.fix,
                     (site.release or rule.release.methods or ("",))[0],
+                    fn.is_noreturn,
                 )
                 if edits:
                     sink.findings[-1] = replace(sink.findings[-1], fix=edits, fix_title=title)

@@ -15,6 +15,8 @@ Only where that is certainly right:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tree_sitter import Node
 
 from leakaudit.findings import Edit
@@ -27,15 +29,21 @@ _FUNCS = ("function_declaration", "method_declaration", "func_literal")
 _ENDS = ("return_statement", "goto_statement", "continue_statement", "break_statement")
 # testify's require: these end the test (t.FailNow) unless their error argument is nil.
 _REQUIRE = frozenset({"NoError", "NoErrorf", "Nil", "Nilf"})
-_NO_RETURN = frozenset({"panic", "Fatal", "Fatalf", "FailNow", "Exit", "Skip", "Skipf", "SkipNow"})
 
 
 def defer_edit(
-    content: bytes, statement: Node, var: str, err: str | None, template: str, release: str
+    content: bytes,
+    statement: Node,
+    var: str,
+    err: str | None,
+    template: str,
+    release: str,
+    never_returns: Callable[[Node], bool],
 ) -> tuple[tuple[Edit, ...], str]:
     """The edit inserting `template` (with {var} and {release}) as a statement after
     `statement` (or after its error check), and its title; ((), "") when the fix is not
-    certainly right."""
+    certainly right. `never_returns` tells the calls that end a path (the function's
+    own: `panic`, `t.Fatal`, `os.Exit`, the module's helpers that never return)."""
     if "." in var or statement.parent is None or _in_loop(statement):
         return (), ""
     if statement.type not in ("short_var_declaration", "assignment_statement"):
@@ -47,7 +55,7 @@ def defer_edit(
         check = statement.next_named_sibling
         while check is not None and check.type == "comment":
             check = check.next_named_sibling
-        if check is None or not _error_check(check, err):
+        if check is None or not _error_check(check, err, never_returns):
             return (), ""
         anchor = check
     line = template.format(var=var, release=release)
@@ -74,7 +82,7 @@ def _in_loop(node: Node) -> bool:
     return False
 
 
-def _error_check(node: Node, err: str) -> bool:
+def _error_check(node: Node, err: str, never_returns: Callable[[Node], bool]) -> bool:
     """`if err != nil { ...; return }`: no initializer, no else, a block that ends; or
     testify's `require.NoError(t, err)`, which ends the test when err is not nil."""
     if node.type == "expression_statement":
@@ -93,7 +101,7 @@ def _error_check(node: Node, err: str) -> bool:
     stmts = [c for c in (body.named_children if body is not None else ()) if c.type != "comment"]
     if len(stmts) == 1 and stmts[0].type == "statement_list":
         stmts = [c for c in stmts[0].named_children if c.type != "comment"]
-    return bool(stmts) and _ends(stmts[-1])
+    return bool(stmts) and _ends(stmts[-1], never_returns)
 
 
 def _required(stmt: Node, err: str) -> bool:
@@ -111,18 +119,11 @@ def _required(stmt: Node, err: str) -> bool:
     return len(args) >= 2 and text(args[1]) == err
 
 
-def _ends(stmt: Node) -> bool:
+def _ends(stmt: Node, never_returns: Callable[[Node], bool]) -> bool:
     if stmt.type in _ENDS:
         return True
-    if stmt.type != "expression_statement":
-        return False
-    call = stmt.named_children[0] if stmt.named_children else None
-    if call is None or call.type != "call_expression":
-        return False
-    function = child(call, "function")
-    if function is not None and function.type == "selector_expression":
-        function = child(function, "field")
-    return text(function) in _NO_RETURN
+    call = stmt.named_children[0] if stmt.type == "expression_statement" else None
+    return call is not None and call.type == "call_expression" and never_returns(call)
 
 
 def exit_edits(
