@@ -243,7 +243,7 @@ def _run(pkg: Package, rule: Rule, sink: Sink) -> None:
             if site.release and site.release != rule.release.methods:
                 own = replace(rule, release=replace(rule.release, methods=site.release))
             holder = fn
-            if site.launcher is not None and site.launcher is not fn.node:
+            if site.launcher is not None and site.launcher != fn.node:
                 # Launched by the function around this literal: that function owes it.
                 found = pkg.function(site.launcher, fn.file)
                 if found is None:
