@@ -424,6 +424,7 @@ def _add_workflow_args(parser: argparse.ArgumentParser, *, baseline_write: bool 
     )
     parser.add_argument(
         "--enable",
+        "--select",
         action="append",
         default=None,
         metavar="RULE[,RULE]",

@@ -4,9 +4,12 @@ called too, e.g. a `rows.Next()` loop ends on error as well as on exhaustion, an
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from leakaudit.checks.api import Function, Package, Sink
 from leakaudit.checks.sites import find_sites, interest
 from leakaudit.checks.uses import Use, UseClassifier
+from leakaudit.fix.companion import check_after_loop
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import selector_parts, walk
 from leakaudit.ruleset.model import Rule
@@ -47,5 +50,10 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 after=after,
                 require=spec.require[0],
             )
+            edits, title = check_after_loop(
+                fn.file.content, fn.file.root, body, site.var, "Next", spec.require[0]
+            )
+            if edits:
+                sink.findings[-1] = replace(sink.findings[-1], fix=edits, fix_title=title)
 
     sink.each(pkg.reported(interest(rule)), rule, check)

@@ -26,6 +26,7 @@ from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
+from leakaudit.fix.cancel import discard_edits
 from leakaudit.fix.defer import defer_edit, exit_edits
 from leakaudit.module.effects import (
     checked_non_nil,
@@ -287,6 +288,8 @@ def _check_site(
         _record(sink, rule, fn, site, "discarded")
         if "discarded" in rule.reports:
             sink.report(rule, "discarded", fn.file, site.call, fn.name, var="_", call=call_text)
+            if rule.fix and rule.release.call and site.binding == "blank":
+                _fix_discard(sink, fn, site, _blank_of(site.statement), None, [])
         return
     if site.binding == "escapes":
         escaped = _Outcome(handed_to=[(line_of(site.call), _escaped_to(site.call))])
@@ -813,6 +816,8 @@ def _conclude(
             # under the rule that owns discards.
             if "discarded" in rule.reports:
                 sink.report(rule, "discarded", fn.file, site.call, fn.name, var=var, call=call)
+                if rule.fix and rule.release.call:
+                    _fix_discard(sink, fn, site, None, var, _blank_uses(fn, site))
             _record(sink, rule, fn, site, "discarded", outcome)
             return
         block, node = min(outcome.leaks, key=lambda leak: _exit_line(leak))
@@ -1145,6 +1150,38 @@ def _closing_brace(func: Node) -> Node:
     if body is not None and body.children:
         return body.children[-1]
     return func
+
+
+def _fix_discard(
+    sink: Sink, fn: Function, site: Site, blank: Node | None, var: str | None, uses: list[Node]
+) -> None:
+    """Attach the discarded-cancel fix (fix/cancel.py) to the finding just reported."""
+    edits, title = discard_edits(fn.file.content, fn.node, site.statement, blank, var, uses)
+    if edits:
+        sink.findings[-1] = replace(sink.findings[-1], fix=edits, fix_title=title)
+
+
+def _blank_of(statement: Node) -> Node | None:
+    """The one `_` on the left of `ctx, _ := ...`."""
+    left = child(statement, "left")
+    blanks = [n for n in (left.named_children if left else ()) if text(n) == "_"]
+    return blanks[0] if len(blanks) == 1 else None
+
+
+def _blank_uses(fn: Function, site: Site) -> list[Node]:
+    """The `_ = var` statements of a variable whose only uses they are."""
+    body = child(fn.node, "body")
+    out = []
+    for occ in walk(body, into_funcs=True) if body is not None else ():
+        if occ.type != "identifier" or text(occ) != site.var:
+            continue
+        if site.statement.start_byte <= occ.start_byte < site.statement.end_byte:
+            continue
+        stmt = occ.parent.parent if occ.parent is not None else None
+        if stmt is None or stmt.type != "assignment_statement":
+            return []
+        out.append(stmt)
+    return out
 
 
 def _only_blank_uses(fn: Function, site: Site) -> bool:

@@ -44,7 +44,7 @@ def defer_edit(
     `statement` (or after its error check), and its title; ((), "") when the fix is not
     certainly right. `never_returns` tells the calls that end a path (the function's
     own: `panic`, `t.Fatal`, `os.Exit`, the module's helpers that never return)."""
-    if "." in var or statement.parent is None or _in_loop(statement):
+    if "." in var or statement.parent is None or in_loop(statement):
         return (), ""
     if statement.type not in ("short_var_declaration", "assignment_statement"):
         return (), ""
@@ -59,21 +59,41 @@ def defer_edit(
             return (), ""
         anchor = check
     line = template.format(var=var, release=release)
-    start = content.rfind(b"\n", 0, statement.start_byte) + 1
-    indent = content[start : statement.start_byte]
-    if indent.strip():
-        return (), ""  # not alone on its line
-    end = content.find(b"\n", anchor.end_byte)
-    rest = content[anchor.end_byte : end].strip() if end != -1 else b"x"
+    if own_line(content, statement) is None:
+        return (), ""
+    at = own_line(content, anchor)
+    if at is None:
+        return (), ""
+    return (line_edit(content, statement, at, line),), f"insert `{line}`"
+
+
+def line_start(content: bytes, node: Node) -> int:
+    return content.rfind(b"\n", 0, node.start_byte) + 1
+
+
+def own_line(content: bytes, node: Node) -> int | None:
+    """Where the line after `node` starts, when `node` has its lines to itself (only
+    indentation before it, at most a comment after it); None otherwise."""
+    if content[line_start(content, node) : node.start_byte].strip():
+        return None
+    end = content.find(b"\n", node.end_byte)
+    if end == -1:
+        return None
+    rest = content[node.end_byte : end].strip()
     if rest and not rest.startswith(b"//"):
-        return (), ""  # more code on the line after it
-    at = end + 1
+        return None
+    return end + 1
+
+
+def line_edit(content: bytes, like: Node, at: int, line: str) -> Edit:
+    """Insert `line` as a line of its own at offset `at` (a line start), indented as the
+    statement `like` is."""
+    indent = content[line_start(content, like) : like.start_byte].decode("utf-8", "replace")
     row = content.count(b"\n", 0, at) + 1
-    inserted = indent.decode("utf-8", "replace") + line + "\n"
-    return (Edit(at, at, row, 1, row, 1, inserted),), f"insert `{line}`"
+    return Edit(at, at, row, 1, row, 1, indent + line + "\n")
 
 
-def _in_loop(node: Node) -> bool:
+def in_loop(node: Node) -> bool:
     cur = node.parent
     while cur is not None and cur.type not in _FUNCS:
         if cur.type in _LOOPS:
@@ -141,12 +161,9 @@ def exit_edits(
             return (), ""
         if ret.parent.type not in ("block", "statement_list"):
             return (), ""
-        start = content.rfind(b"\n", 0, ret.start_byte) + 1
-        indent = content[start : ret.start_byte]
-        if indent.strip():
+        start = line_start(content, ret)
+        if content[start : ret.start_byte].strip():
             return (), ""  # `if err != nil { return err }` on one line
-        row = content.count(b"\n", 0, start) + 1
-        text_ = indent.decode("utf-8", "replace") + line + "\n"
-        edits.append(Edit(start, start, row, 1, row, 1, text_))
+        edits.append(line_edit(content, ret, start, line))
     where = "the return" if len(edits) == 1 else f"each of {len(edits)} returns"
     return tuple(edits), f"insert `{line}` before {where} that leaks it"

@@ -9,11 +9,14 @@ goroutine counting a child it launches, which is correct.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Interest, Package, Sink
 from leakaudit.checks.goroutines.launches import declares, launches
 from leakaudit.facts.cfg import Kind
+from leakaudit.fix.waitgroup import move_add_edits
 from leakaudit.parsing.syntax import call_named_by, named, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
@@ -40,6 +43,9 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
             seen.add(add.id)
             stmt = add.parent if add.parent is not None else add
             sink.report(rule, "add-inside", target.file, stmt, target.name, wg=wg)
+            edits, title = move_add_edits(target.file.content, launch.stmt, stmt)
+            if edits:
+                sink.findings[-1] = replace(sink.findings[-1], fix=edits, fix_title=title)
 
 
 def wait_group_calls(fn: Function, method: str, into_funcs: bool = False) -> list[tuple[Node, str]]:
