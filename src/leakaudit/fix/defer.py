@@ -21,7 +21,7 @@ from tree_sitter import Node
 
 from leakaudit.findings import Edit
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import text
+from leakaudit.parsing.syntax import text, walk
 
 _LOOPS = ("for_statement",)
 _FUNCS = ("function_declaration", "method_declaration", "func_literal")
@@ -50,6 +50,8 @@ def defer_edit(
         return (), ""
     if statement.parent.type not in ("block", "statement_list"):
         return (), ""  # an if/switch initializer: the variable lives in that statement only
+    if _outlived(statement, var):
+        return (), ""
     anchor = statement
     if err is not None:
         check = statement.next_named_sibling
@@ -91,6 +93,36 @@ def line_edit(content: bytes, like: Node, at: int, line: str) -> Edit:
     indent = content[line_start(content, like) : like.start_byte].decode("utf-8", "replace")
     row = content.count(b"\n", 0, at) + 1
     return Edit(at, at, row, 1, row, 1, indent + line + "\n")
+
+
+def _outlived(statement: Node, var: str) -> bool:
+    """Is `var` used by code that can run after the function returns: a goroutine, or a
+    func literal that is not called on the spot (a callback, a handler)? A deferred
+    release would pull the resource from under it."""
+    function = statement.parent
+    while function is not None and function.type not in _FUNCS:
+        function = function.parent
+    if function is None:
+        return True
+    for ident in walk(function, into_funcs=True):
+        if ident.type != "identifier" or text(ident) != var:
+            continue
+        cur = ident.parent
+        while cur is not None and cur != function:
+            if cur.type == "go_statement":
+                return True
+            if cur.type == "func_literal" and not _called_here(cur):
+                return True
+            cur = cur.parent
+    return False
+
+
+def _called_here(literal: Node) -> bool:
+    """`func() { ... }()`, or `defer func() { ... }()`: it runs before the function returns."""
+    call = literal.parent
+    if call is None or call.type != "call_expression":
+        return False
+    return child(call, "function") == literal
 
 
 def in_loop(node: Node) -> bool:
