@@ -13,6 +13,9 @@ from leakaudit.ruleset.loader import load_rules
 from leakaudit.ruleset.model import RuleSet
 from leakaudit.scan import ScanOptions, scan
 
+# The rule id at the end of a text line: `... message (rule-id) [test] [fixable]`.
+RULE_AT_END = re.compile(r"\(([a-z0-9-]+)\)(?: \[[a-z]+\])*$")
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 _WANT = re.compile(r"//\s*want\s+((?:\"[^\"]+\"\s*)+)\s*$")

@@ -36,6 +36,10 @@ class Run:
 
 
 def leakaudit(*args: str | Path, cwd: Path | None = None) -> Run:
+    """Run the CLI; by default from inside the directory scanned, so that printed
+    paths (relative to the current directory) are relative to it."""
+    if cwd is None:
+        cwd = next((a for a in reversed(args) if isinstance(a, Path) and a.is_dir()), None)
     proc = subprocess.run(
         [sys.executable, "-m", "leakaudit", *map(str, args)],
         cwd=cwd,
@@ -87,7 +91,10 @@ func fine() error {
 }
 """
 
-FINDING = re.compile(r"^(?P<path>[^:\s]+):(?P<line>\d+):(?P<col>\d+): (?P<rule>[a-z0-9-]+): \S.*$")
+FINDING = re.compile(
+    r"^(?P<path>[^:\s]+):(?P<line>\d+):(?P<col>\d+): (?:error|warning|note): \S.*"
+    r" \((?P<rule>[a-z0-9-]+)\)(?: \[test\])?(?: \[fixable\])?$"
+)
 ERROR_LINE = re.compile(r"^leakaudit: error: (?P<path>.+?):(?P<line>\d+): (?P<msg>.+)$")
 
 
@@ -96,7 +103,7 @@ def findings(run: Run) -> list[tuple[str, int, int, str]]:
     out = []
     for line in run.out_lines:
         match = FINDING.match(line)
-        assert match, f"not a `path:line:col: rule-id: message` line: {line!r}"
+        assert match, f"not a `path:line:col: severity: message (rule-id)` line: {line!r}"
         out.append((match["path"], int(match["line"]), int(match["col"]), match["rule"]))
     return out
 
@@ -501,9 +508,27 @@ def test_syntax_error_in_one_function_does_not_hide_the_next(tmp_path: Path) -> 
 def test_parse_error_alone_is_a_note(tmp_path: Path) -> None:
     write(tmp_path / "broken.go", "package p\n\nfunc broken( {\n")
     run = leakaudit("scan", tmp_path)
-    assert run.rc == 1  # any finding fails by default
+    assert run.rc == 0  # a note does not fail a run unless asked
     assert rules_found(run) == {("broken.go", "parse-error")}
-    assert leakaudit("scan", "--fail-on", "warning", tmp_path).rc == 0
+    assert leakaudit("scan", "--fail-on", "note", tmp_path).rc == 1
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "rc"), [(None, 1), ("error", 1), ("warning", 1), ("note", 1), ("never", 0)]
+)
+def test_fail_on_levels(tmp_path: Path, fail_on: str | None, rc: int) -> None:
+    write(tmp_path / "leak.go", LEAK)
+    args = ["--fail-on", fail_on] if fail_on else []
+    run = leakaudit("scan", *args, tmp_path)
+    assert run.rc == rc
+    assert rules_found(run) == {("leak.go", "file-not-closed")}  # reported all the same
+
+
+def test_a_directory_without_go_files_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path / "README.md", "no Go here\n")
+    run = leakaudit("scan", tmp_path)
+    assert run.rc == 2
+    assert run.err_lines == [f"leakaudit: error: {tmp_path}: no Go files"]
 
 
 def test_non_utf8_garbage(tmp_path: Path) -> None:
@@ -601,16 +626,20 @@ def test_walk_skips_vendor_testdata_hidden_and_generated(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     "rel", ["vendor/example.com/dep/dep.go", "testdata/case.go", ".hidden/h.go", "_scratch/s.go"]
 )
-def test_explicit_file_in_a_skipped_folder_is_scanned(tmp_path: Path, rel: str) -> None:
+def test_explicit_file_in_a_skipped_folder_is_skipped(tmp_path: Path, rel: str) -> None:
+    """pre-commit names every staged .go file, vendored and testdata ones included: they
+    are skipped as a directory walk skips them."""
     _skippable_tree(tmp_path)
-    run = leakaudit("scan", rel, cwd=tmp_path)
+    run = leakaudit("scan", rel, "leak.go", cwd=tmp_path)
     assert run.rc == 1
-    assert findings(run) == [(rel, LEAK_LINE, LEAK_COL, "file-not-closed")]
+    assert findings(run) == [("leak.go", LEAK_LINE, LEAK_COL, "file-not-closed")]
+    alone = leakaudit("scan", rel, cwd=tmp_path)
+    assert (alone.rc, alone.out) == (0, "")
 
 
 def test_explicit_generated_file_stays_skipped(tmp_path: Path) -> None:
     """Generated code is skipped even when named: pre-commit passes every committed .go
-    file, mocks included. (The walk's folder rules, by contrast, give way to a name.)"""
+    file, mocks included."""
     _skippable_tree(tmp_path)
     run = leakaudit("scan", "gen.go", "leak.go", cwd=tmp_path)
     assert run.rc == 1
@@ -644,12 +673,19 @@ def test_text_format_paths_relative_to_scanned_dir(tmp_path: Path) -> None:
     elsewhere.mkdir()
     run = leakaudit("scan", root, cwd=elsewhere)
     assert run.rc == 1
-    assert findings(run) == [("internal/store/leak.go", LEAK_LINE, LEAK_COL, "file-not-closed")]
-    prefix = f"internal/store/leak.go:{LEAK_LINE}:{LEAK_COL}: file-not-closed: file f from os.Open"
+    # Printed from the current directory, as go vet does, so editors can jump to it...
+    here = "../project/internal/store/leak.go"  # shorter than the absolute path
+    assert findings(run) == [(here, LEAK_LINE, LEAK_COL, "file-not-closed")]
+    prefix = f"{here}:{LEAK_LINE}:{LEAK_COL}: error: file f from os.Open"
     assert run.out_lines[0].startswith(prefix)
-    # the same from inside the directory
+    # ...from inside the directory, relative to it; from the repository root, too.
     inside = leakaudit("scan", ".", cwd=root)
-    assert inside.out == run.out
+    assert findings(inside)[0][0] == "internal/store/leak.go"
+    sub = leakaudit("scan", "internal/store", cwd=root)
+    assert findings(sub)[0][0] == "internal/store/leak.go"
+    # JSON and SARIF stay relative to the scanned root.
+    data = json.loads(leakaudit("scan", root, "-f", "json", cwd=elsewhere).out)
+    assert data["findings"][0]["location"]["path"] == "internal/store/leak.go"
 
 
 def test_exit_codes(tmp_path: Path) -> None:

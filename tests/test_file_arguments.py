@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import RULE_AT_END
+
 STORE = """package w
 
 import "context"
@@ -73,7 +75,8 @@ def test_field_never_released_anywhere_is_reported(tmp_path: Path) -> None:
     pkg = _package(tmp_path, "")
     done = _scan(pkg, tmp_path / "cache", "a.go")
     assert done.returncode == 1
-    assert done.stdout.startswith("a.go:6:17: context-cancel-not-called:")
+    assert done.stdout.startswith("a.go:6:17: error: ")
+    assert done.stdout.rstrip().endswith("(context-cancel-not-called)")
 
 
 def test_findings_only_in_named_files_and_cache_keeps_roles_apart(tmp_path: Path) -> None:
@@ -84,7 +87,8 @@ def test_findings_only_in_named_files_and_cache_keeps_roles_apart(tmp_path: Path
     # ...then b.go, with the same file contents in the cache key: its leak is reported.
     done = _scan(pkg, cache, "b.go")
     assert done.returncode == 1
-    assert [line.split(": ")[1] for line in done.stdout.splitlines()] == ["sql-rows-not-closed"]
+    rules = [RULE_AT_END.search(line)[1] for line in done.stdout.splitlines()]
+    assert rules == ["sql-rows-not-closed"]
     assert done.stdout.startswith("b.go:16:15:")
     # Nothing was written into the scanned package.
     assert sorted(p.name for p in pkg.iterdir()) == ["a.go", "b.go"]

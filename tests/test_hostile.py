@@ -385,11 +385,14 @@ def test_git_runs_nothing_the_scanned_repository_configures(tmp_path: Path) -> N
 LEAKY = 'package p\n\nimport "os"\n\nfunc F() { f, _ := os.Open("x"); _ = f }\n'
 
 
-def test_a_file_name_cannot_forge_output_lines_or_links(tmp_path: Path) -> None:
+def test_a_file_name_cannot_forge_output_lines_or_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A newline in a name would forge a `path:line:col: rule: message` line; `](…)` would
     add a link to the markdown report. Text quotes such a name, markdown escapes it."""
     from leakaudit.report import markdown, text
 
+    monkeypatch.chdir(tmp_path)  # text prints paths from the current directory
     forged = "a\nevil.go:1:1: fake-rule: forged"
     linked = "b](javascript:evil)"
     for name in (forged + ".go", linked + ".go"):
@@ -451,7 +454,9 @@ def test_a_huge_sibling_does_not_fail_a_one_file_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="file names as raw bytes")
-def test_a_file_name_that_is_not_utf8_in_every_report_and_the_baseline(tmp_path: Path) -> None:
+def test_a_file_name_that_is_not_utf8_in_every_report_and_the_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A name with a byte that is not UTF-8: text quotes it Go-style, SARIF and markdown
     percent-encode its bytes in links, JSON and the baseline escape it, and a baseline
     written for it suppresses the finding when read back."""
@@ -460,6 +465,7 @@ def test_a_file_name_that_is_not_utf8_in_every_report_and_the_baseline(tmp_path:
     from leakaudit import cli
     from leakaudit.report import json_report, markdown, sarif, text
 
+    monkeypatch.chdir(tmp_path)  # text prints paths from the current directory
     os.makedirs(tmp_path / "d")
     with open(os.path.join(os.fsencode(tmp_path / "d"), b"bad\xff.go"), "wb") as f:
         f.write(LEAKY.encode())

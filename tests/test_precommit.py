@@ -124,7 +124,7 @@ def test_hook_fails_on_a_leak(setup: tuple[Path, Path, dict[str, str]]) -> None:
     proc = _try_repo(setup, "leakaudit", "--files", "leak.go")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
-    assert "leak.go:6:12: file-not-closed: " in output
+    assert "leak.go:6:12: error: " in output and "(file-not-closed)" in output
 
 
 def test_clean_file_passes_and_whole_repo_hook_scans_everything(
@@ -145,5 +145,5 @@ def test_clean_file_passes_and_whole_repo_hook_scans_everything(
         "leakaudit (fix)": "Passed",
     }, output
     assert proc.returncode == 1
-    assert "leak.go:6:12: file-not-closed: " in output
+    assert "leak.go:6:12: error: " in output and "(file-not-closed)" in output
     assert "clean.go:" not in output.replace("--files clean.go", "")

@@ -40,14 +40,17 @@ def _json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_reason_required(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reason_required(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = _write(tmp_path, before="\t//leakaudit:ignore file-not-closed\n")
+    monkeypatch.chdir(root)
     code = main(["scan", str(root)])
     out = capsys.readouterr().out
     assert code == 1
     # The directive suppresses nothing until it says why, and says so.
-    assert "p.go:7:12: file-not-closed:" in out
-    assert "p.go:6:2: invalid-suppression:" in out
+    assert "p.go:7:12: error: " in out and "(file-not-closed)" in out
+    assert "p.go:6:2: warning: " in out and "(invalid-suppression)" in out
     assert "has no reason" in out
 
 

@@ -1,6 +1,7 @@
 """Command line: `leakaudit scan`, `leakaudit rules`.
 
-Exit status: 0 no findings, 1 findings, 2 usage, configuration or I/O error. Every
+Exit status: 0 nothing at or above --fail-on (default: warning), 1 findings that are,
+2 usage, configuration or I/O error. Every
 error is one line on stderr naming the file (and line, where there is one).
 """
 
@@ -17,6 +18,8 @@ from leakaudit import __version__
 from leakaudit.writing import write_text
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+# Notes (parse errors, timers on Go 1.23+) inform; they do not fail a run unless asked.
+DEFAULT_FAIL_ON = "warning"
 
 
 class UsageError(Exception):
@@ -329,8 +332,7 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
         if fixed is None:
             return EXIT_ERROR
         if args.diff:
-            failing = [f for f in result.active if f.severity.rank >= fail_on.rank]
-            return EXIT_FINDINGS if failing else EXIT_CLEAN
+            return EXIT_FINDINGS if _failing(result, fail_on) else EXIT_CLEAN
         result = _without(result, fixed)
     output = renderer(args.format)(result, **_report_options(args))
     if args.output:
@@ -348,8 +350,17 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
         print(summary(result), file=sys.stderr)
     if problems:
         return EXIT_ERROR
-    failing = [f for f in result.active if f.severity.rank >= fail_on.rank]
-    return EXIT_FINDINGS if failing else EXIT_CLEAN
+    return EXIT_FINDINGS if _failing(result, fail_on) else EXIT_CLEAN
+
+
+def _failing(result, fail_on: str) -> bool:  # type: ignore[no-untyped-def]
+    """Does a finding at or above the --fail-on level remain?"""
+    if fail_on == "never":
+        return False
+    from leakaudit.findings import Severity
+
+    rank = Severity(fail_on).rank
+    return any(f.severity.rank >= rank for f in result.active)
 
 
 def _fix(args: argparse.Namespace, options, result):  # type: ignore[no-untyped-def]
@@ -450,9 +461,10 @@ def _add_workflow_args(parser: argparse.ArgumentParser, *, baseline_write: bool 
         return
     parser.add_argument(
         "--fail-on",
-        choices=["error", "warning", "note"],
+        choices=["error", "warning", "note", "never"],
         default=None,
-        help="lowest severity that makes the exit status 1 (default: note, any finding)",
+        help="lowest severity that makes the exit status 1 (default: warning; notes, "
+        "parse errors among them, never fail a run unless asked)",
     )
     parser.add_argument(
         "--baseline", metavar="FILE", help="report only findings not in this baseline file"
@@ -506,7 +518,6 @@ def _ids(groups: list[str] | None, ruleset, flag: str) -> set[str] | None:  # ty
 
 def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-untyped-def]
     """ScanOptions and the fail level from the command line over the configuration."""
-    from leakaudit.findings import Severity
     from leakaudit.scan import ScanOptions
 
     disable = _ids(args.disable, ruleset, "--disable") or set()
@@ -550,7 +561,7 @@ def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-unty
         cache_dir=_cache_dir(args),
         inventory=getattr(args, "format", None) in ("json", "markdown"),
     )
-    fail_on = Severity(getattr(args, "fail_on", None) or (config.fail_on or Severity.NOTE))
+    fail_on = getattr(args, "fail_on", None) or config.fail_on or DEFAULT_FAIL_ON
     if args.command == "baseline":
         return options, fail_on
     baseline_path = Path(args.baseline) if args.baseline else config.baseline

@@ -75,7 +75,7 @@ class Config:
     goos: str | None = None
     goarch: str | None = None
     include_tests: bool | None = None
-    fail_on: Severity | None = None
+    fail_on: str | None = None  # a severity's name, or "never"
     baseline: Path | None = None
     # "disable", "disable:rule-id", "severity:rule-id"... -> line, for errors found later
     lines: dict[str, int] = field(default_factory=dict)
@@ -337,7 +337,10 @@ def _build(root: _Entry, path: Path, where: str) -> Config:
                 config.lines[f"{key}:{rule_id}"] = level.line
                 config.severity[rule_id] = _severity(level, f"{key}.{rule_id}", path)
         elif kind == "severity":
-            config.fail_on = _severity(entry, key, path)
+            if entry.value == "never":
+                config.fail_on = "never"
+            else:
+                config.fail_on = _severity(entry, key, path).value
         elif kind == "bool":
             if not isinstance(entry.value, bool):
                 raise ConfigError(f"{path}:{entry.line}: {key} must be true or false")
@@ -375,7 +378,8 @@ def _strings(entry: _Entry, key: str, path: Path) -> list[str]:
 
 def _severity(entry: _Entry, key: str, path: Path) -> Severity:
     if entry.value not in _SEVERITIES:
-        raise ConfigError(f"{path}:{entry.line}: {key} must be one of {', '.join(_SEVERITIES)}")
+        names = (*_SEVERITIES, "never") if key == "fail-on" else _SEVERITIES
+        raise ConfigError(f"{path}:{entry.line}: {key} must be one of {', '.join(names)}")
     return Severity(entry.value)
 
 

@@ -131,8 +131,18 @@ def discover(
                     key = os.path.split(os.path.realpath(file)) if is_link else (real_folder, name)
                     add(file, key, name if rel_folder == "." else f"{rel_folder}/{name}")
         elif path.exists() or path.is_symlink():
-            add(str(path))
+            if not _in_skipped_dir(relative(path, root)):
+                add(str(path))
         else:
             raise PathError(f"{raw}: no such file or directory")
+    if not out and any(Path(raw).is_dir() for raw in paths):
+        raise PathError(f"{' '.join(paths)}: no Go files")
     out.sort(key=lambda t: t.rel)
     return out
+
+
+def _in_skipped_dir(rel: str) -> bool:
+    """A file named on the command line (pre-commit names every staged file) under a
+    folder a directory walk skips: vendor/, testdata/, .hidden/, _build/."""
+    folders = rel.split("/")[:-1]
+    return bool(folders) and folders[0] != ".." and any(skip_dir(f) for f in folders)

@@ -1,7 +1,14 @@
-"""`path:line:col: rule-id: message`, one per line: what editors, CI logs and pre-commit
-understand without configuration."""
+"""`path:line:col: severity: message (rule-id)`, one per line, as go vet and
+staticcheck write them: what editors, CI problem matchers and pre-commit understand
+without configuration. Test files are marked, and so are findings `leakaudit fix`
+can fix."""
 
 from __future__ import annotations
+
+import os
+import posixpath
+from collections import Counter
+from collections.abc import Callable
 
 from leakaudit.findings import Step
 from leakaudit.report.locations import shown_path
@@ -12,12 +19,30 @@ MAX_STEPS = 12  # witness steps shown under a finding; the SARIF has them all
 
 def render(result: ScanResult, **_: object) -> str:
     lines: list[str] = []
+    here = _from_cwd(result.root)
     for f in result.active:
-        where = f"{shown_path(f.location.path)}:{f.location.line}:{f.location.col}"
-        fixable = " [fixable]" if f.fix else ""
-        lines.append(f"{where}: {f.rule_id}: {' '.join(f.message.split())}{fixable}")
+        where = f"{shown_path(here(f.location.path))}:{f.location.line}:{f.location.col}"
+        marks = " [test]" if f.location.path.endswith("_test.go") else ""
+        marks += " [fixable]" if f.fix else ""
+        message = " ".join(f.message.split())
+        lines.append(f"{where}: {f.severity.value}: {message} ({f.rule_id}){marks}")
         lines += steps(f.flow, MAX_STEPS, "    ")
     return "".join(line + "\n" for line in lines)
+
+
+def _from_cwd(root: str) -> Callable[[str], str]:
+    """Root-relative paths as paths from the current directory, as go vet prints them,
+    so a click in an editor or a problem matcher finds the file wherever the scan ran."""
+    try:
+        absolute = os.path.abspath(root).replace(os.sep, "/")
+        prefix = os.path.relpath(root, os.getcwd()).replace(os.sep, "/")
+    except (OSError, ValueError):  # no current directory; another drive
+        return lambda rel: rel
+    if prefix == ".":
+        return lambda rel: rel
+    if prefix.startswith("../") and len(absolute) <= len(prefix):
+        prefix = absolute  # as go's ShortPath: the shorter of the two
+    return lambda rel: posixpath.normpath(f"{prefix}/{rel}")
 
 
 def steps(flow: tuple[Step, ...], limit: int, indent: str) -> list[str]:
@@ -31,23 +56,33 @@ def steps(flow: tuple[Step, ...], limit: int, indent: str) -> list[str]:
 
 
 def summary(result: ScanResult) -> str:
-    """One line for stderr."""
+    """For stderr: the totals, then the count per rule (most first)."""
     active = result.active
     scanned = sum(1 for f in result.files if f.status in ("scanned", "parse-error"))
-    files = f"{scanned} file{'s' if scanned != 1 else ''}"
     suppressed = len(result.findings) - len(active)
     extra = f", {suppressed} suppressed" if suppressed else ""
     if not active:
-        return f"leakaudit: no findings in {files}{extra}"
-    counts: dict[str, int] = {}
-    for f in active:
-        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
-    by_sev = ", ".join(
-        f"{counts[s]} {s}{'s' if counts[s] != 1 else ''}"
-        for s in ("error", "warning", "note")
-        if s in counts
+        return f"leakaudit: no findings in {_n(scanned, 'file')}{extra}"
+    by_severity = Counter(f.severity.value for f in active)
+    severities = ", ".join(
+        _n(by_severity[s], s) for s in ("error", "warning", "note") if s in by_severity
     )
-    n = len(active)
+    files = len({f.location.path for f in active})
     fixable = sum(1 for f in active if f.fix)
     hint = f"; {fixable} fixable with `leakaudit fix`" if fixable else ""
-    return f"leakaudit: {n} finding{'s' if n != 1 else ''} ({by_sev}) in {files}{extra}{hint}"
+    head = (
+        f"leakaudit: {_n(len(active), 'finding')} ({severities}) in {_n(files, 'file')} "
+        f"of {scanned} scanned{extra}{hint}"
+    )
+    by_rule = Counter(f.rule_id for f in active)
+    width = max(len(rule) for rule in by_rule)
+    rows = [f"  {rule:<{width}}  {n}" for rule, n in sorted(by_rule.items(), key=_most)]
+    return "\n".join([head, *rows])
+
+
+def _most(item: tuple[str, int]) -> tuple[int, str]:
+    return (-item[1], item[0])
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
