@@ -323,3 +323,36 @@ def test_explicit_config_and_cwd_root(
 )
 def test_exclude_globs(path: str, patterns: list[str], expected: bool) -> None:
     assert excluded(path, patterns) is expected
+
+
+def test_found_walking_up_to_the_repository_root(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan of a subfolder uses the configuration at the repository root, as
+    golangci-lint finds its own; anchored exclude globs are read from that root."""
+    (project / ".git").mkdir()
+    (project / ".leakaudit.yaml").write_text(
+        "disable: [context-cancel-discarded]\nexclude: [internal/gen/**]\n"
+    )
+    (project / "internal" / "other.go").write_text(TEST_LEAK.replace("helper", "other"))
+    code, found, _ = _run(capsys, str(project / "internal"))
+    assert code == 1
+    assert found == [("other.go", "file-not-closed", "error")]  # gen/ excluded from there
+    monkeypatch.chdir(project / "internal")
+    assert main(["scan", "-v", "-q", "."]) == 1
+    err = capsys.readouterr().err
+    assert f"leakaudit: configuration: {project / '.leakaudit.yaml'}" in err
+    assert "leakaudit: baseline: none" in err
+    assert "leakaudit: Go version: unknown" in err
+
+
+def test_the_walk_stops_at_the_repository_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".leakaudit.yaml").write_text("disable: [file-not-closed]\n")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "p.go").write_text(TEST_LEAK)
+    code, found, _ = _run(capsys, str(repo))
+    assert code == 1
+    assert found == [("p.go", "file-not-closed", "error")]  # the outer file is not read

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--goarch", metavar="GOARCH", help="... and its architecture (amd64)")
     scan.add_argument("--quiet", "-q", action="store_true", help="no summary line on stderr")
+    scan.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="say on stderr which configuration, baseline and Go version applied",
+    )
     _add_workflow_args(scan)
     _add_performance_args(scan)
     _add_report_args(scan)
@@ -324,6 +330,8 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
         return EXIT_ERROR
     for problem in problems:
         print(f"leakaudit: {problem}", file=sys.stderr)
+    if args.verbose:
+        _explain_setup(args, config, options, result)
     if args.command == "fix" or args.fix or args.diff:
         if problems:
             print("leakaudit: error: no fixes applied: the scan was incomplete", file=sys.stderr)
@@ -361,6 +369,28 @@ def _failing(result, fail_on: str) -> bool:  # type: ignore[no-untyped-def]
 
     rank = Severity(fail_on).rank
     return any(f.severity.rank >= rank for f in result.active)
+
+
+def _explain_setup(args: argparse.Namespace, config, options, result) -> None:  # type: ignore[no-untyped-def]
+    """--verbose: what decided this scan, for "why did (not) it report that?"."""
+    where = f"{config.path}" if config.path is not None else "none (defaults)"
+    baseline = options.baseline
+    base = f"{baseline.path} ({len(baseline.keys)} entries)" if baseline is not None else "none"
+    if args.go_version:
+        go = f"{args.go_version} (--go-version)"
+    elif config.go_version:
+        go = f"{config.go_version} (configuration)"
+    elif result.go_version:
+        go = f"{result.go_version} (go.mod)"
+    else:
+        go = "unknown: no go.mod (the newest rules apply)"
+    for line in (
+        f"configuration: {where}",
+        f"baseline: {base}",
+        f"Go version: {go}",
+        f"root: {options.root} ({len(result.files)} files)",
+    ):
+        print(f"leakaudit: {line}", file=sys.stderr)
 
 
 def _fix(args: argparse.Namespace, options, result):  # type: ignore[no-untyped-def]
@@ -430,8 +460,8 @@ def _add_workflow_args(parser: argparse.ArgumentParser, *, baseline_write: bool 
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="configuration file (default: .leakaudit.yaml or "
-        "[tool.leakaudit] in pyproject.toml at the scanned root)",
+        help="configuration file (default: .leakaudit.yaml or [tool.leakaudit] in "
+        "pyproject.toml, in the scanned folder or the nearest folder above it, up to .git)",
     )
     parser.add_argument(
         "--enable",
@@ -556,7 +586,7 @@ def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-unty
             sorted(extend) if extend is not None else None,
         ),
         severity=dict(config.severity),
-        exclude=(*config.exclude, *args.exclude),
+        exclude=(*config.excludes_for(root), *args.exclude),
         jobs=args.jobs or _cpus(),
         cache_dir=_cache_dir(args),
         inventory=getattr(args, "format", None) in ("json", "markdown"),

@@ -80,6 +80,27 @@ class Config:
     # "disable", "disable:rule-id", "severity:rule-id"... -> line, for errors found later
     lines: dict[str, int] = field(default_factory=dict)
 
+    def excludes_for(self, root: Path) -> tuple[str, ...]:
+        """The exclude globs for a scan of `root`. Anchored globs (`internal/gen/**`) are
+        written from the configuration's folder; a scan of a folder below it sees them
+        from there (`gen/**` for a scan of `internal`), and drops those outside it."""
+        if self.path is None:
+            return self.exclude
+        try:
+            below = root.resolve().relative_to(self.path.parent.resolve()).as_posix()
+        except ValueError:
+            return self.exclude  # scanning outside the configured tree: as written
+        if below == ".":
+            return self.exclude
+        out = []
+        for pattern in self.exclude:
+            clean = pattern.strip().removeprefix("./").strip("/")
+            if "/" not in clean or clean.startswith("**"):
+                out.append(pattern)
+            elif clean.startswith(below + "/"):
+                out.append(clean[len(below) + 1 :])
+        return tuple(out)
+
     def check_rule_ids(self, ruleset: RuleSet) -> None:
         """Rule ids are known only once rules (including `rule-dirs`) are loaded."""
         named = [("enable", i) for i in self.enable or ()]
@@ -122,9 +143,23 @@ class Config:
         return frozenset(off - (more - set(disable or ())))
 
 
-def find(root: Path) -> Path | None:
-    """The configuration file at `root`, if any. Both kinds at once is an error: which one
-    wins would be a guess."""
+def find(start: Path) -> Path | None:
+    """The configuration file nearest `start`: in it or a folder above, up to the
+    repository root (the folder holding `.git`), as golangci-lint looks for its own, so
+    `leakaudit scan svc/orders` uses the repository's file."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        found = _config_in(folder)
+        if found is not None:
+            return found
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def _config_in(root: Path) -> Path | None:
+    """The configuration file in `root`, if any. Both kinds at once is an error: which
+    one wins would be a guess."""
     yaml_path = root / YAML_NAME
     pyproject = root / PYPROJECT
     has_yaml = yaml_path.is_file()

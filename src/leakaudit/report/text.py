@@ -1,5 +1,5 @@
-"""`path:line:col: severity: message (rule-id)`, one per line, as go vet and
-staticcheck write them: what editors, CI problem matchers and pre-commit understand
+"""`path:line:col: severity: message (rule-id)`, one per line, in staticcheck's form
+with the severity added: what editors, CI problem matchers and pre-commit understand
 without configuration. Test files are marked, and so are findings `leakaudit fix`
 can fix."""
 
