@@ -98,23 +98,36 @@ def line_edit(content: bytes, like: Node, at: int, line: str) -> Edit:
 def _outlived(statement: Node, var: str) -> bool:
     """Is `var` used by code that can run after the function returns: a goroutine, or a
     func literal that is not called on the spot (a callback, a handler)? A deferred
-    release would pull the resource from under it."""
+    release would pull the resource from under it. A test is the exception for
+    goroutines: when it returns, what its goroutines still hold is left over, and
+    closing it then is the fix."""
     function = statement.parent
     while function is not None and function.type not in _FUNCS:
         function = function.parent
     if function is None:
         return True
+    test = _is_test(function)
     for ident in walk(function, into_funcs=True):
         if ident.type != "identifier" or text(ident) != var:
             continue
         cur = ident.parent
         while cur is not None and cur != function:
-            if cur.type == "go_statement":
+            if cur.type == "go_statement" and not test:
                 return True
             if cur.type == "func_literal" and not _called_here(cur):
                 return True
             cur = cur.parent
     return False
+
+
+def _is_test(function: Node) -> bool:
+    """A test, benchmark or fuzz body (`func TestX(t *testing.T)`, a `t.Run` literal): no
+    results, and a `*testing.T`, `B` or `F` parameter."""
+    if child(function, "result") is not None:
+        return False
+    params = child(function, "parameters")
+    kinds = [text(child(p, "type")) for p in (params.named_children if params else ())]
+    return any(k in ("*testing.T", "*testing.B", "*testing.F") for k in kinds)
 
 
 def _called_here(literal: Node) -> bool:
