@@ -761,3 +761,16 @@ def test_rules_includes_user_rules(tmp_path: Path) -> None:
     by_id = {row["id"]: row for row in as_json}
     assert by_id["pool-conn-not-released"]["family"] == "pool"
     assert set(by_id) == {r.id for r in load_rules([tmp_path / "rules"]).rules}
+
+
+def test_explain_prints_the_rules_page() -> None:
+    run = leakaudit("explain", "sql-rows-not-closed")
+    assert run.rc == 0
+    page = (Path(__file__).parent.parent / "docs" / "rules" / "sql-rows-not-closed.md").read_text()
+    assert run.out.strip() in page  # the same text as docs/rules/, less its generated mark
+    assert run.out.startswith("# sql-rows-not-closed\n")
+    typo = leakaudit("explain", "sql-rows-not-closd")
+    assert typo.rc == 2 and typo.out == ""
+    assert typo.err_lines == [
+        "leakaudit: unknown rule id 'sql-rows-not-closd'; did you mean sql-rows-not-closed?"
+    ]

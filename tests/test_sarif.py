@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, scan_paths
 
-from leakaudit import cli, ruledocs
+from leakaudit import cli
 from leakaudit.findings import Finding, Location, Related, Severity
 from leakaudit.report import github_checks, sarif
 from leakaudit.report.fingerprint import line_hashes, line_hashes_of
@@ -92,20 +92,36 @@ def test_driver_and_rules() -> None:
     (run,) = log["runs"]
     driver = run["tool"]["driver"]
     assert driver["name"] == "leakaudit" and driver["semanticVersion"]
-    assert driver["informationUri"] == ruledocs.REPO_URL
+    assert "informationUri" not in driver  # no address is invented
     ids = [r["id"] for r in driver["rules"]]
     assert {r.id for r in _demo().rules} == set(ids)
     for rule in driver["rules"]:
-        assert rule["helpUri"] == ruledocs.docs_url(rule["id"])
-        assert (REPO / "docs" / "rules" / f"{rule['id']}.md").is_file()
-        assert rule["help"]["markdown"].startswith(_demo_rule(rule["id"]).help.strip()[:40])
+        assert "helpUri" not in rule  # the docs travel inside: help.markdown
+        assert rule["help"]["markdown"] == _demo_rule(rule["id"]).help.strip()
         assert rule["defaultConfiguration"]["level"] == _demo_rule(rule["id"]).severity.value
         assert rule["properties"]["problem.severity"] in ("error", "warning", "recommendation")
     for res in run["results"]:
         assert driver["rules"][res["ruleIndex"]]["id"] == res["ruleId"]
         assert res["level"] in ("error", "warning", "note")
     assert run["columnKind"] == "utf16CodeUnits"
-    assert run["automationDetails"]["id"] == "leakaudit/"
+    assert "automationDetails" not in run  # the upload action's `category` decides
+
+
+def test_docs_url_adds_help_links() -> None:
+    base = "https://github.com/example/leakaudit/blob/v1.0.0/docs/rules/"
+    log = _log(_demo(), docs_url=base)
+    for rule in log["runs"][0]["tool"]["driver"]["rules"]:
+        url = f"{base}{rule['id']}.md"
+        assert rule["helpUri"] == url
+        assert rule["help"]["markdown"].endswith(f"[Rule documentation]({url})")
+        assert (REPO / "docs" / "rules" / f"{rule['id']}.md").is_file()
+
+
+def test_cwe_tags_in_githubs_form() -> None:
+    log = _log(_demo())
+    tags = {t for r in log["runs"][0]["tool"]["driver"]["rules"] for t in r["properties"]["tags"]}
+    assert "external/cwe/cwe-772" in tags
+    assert not [t for t in tags if t.upper().startswith("CWE-")]
 
 
 def _demo_rule(rule_id: str):  # type: ignore[no-untyped-def]
@@ -366,7 +382,7 @@ MUTATIONS = {
     "problem.severity": lambda log: log["runs"][0]["tool"]["driver"]["rules"][0][
         "properties"
     ].update({"problem.severity": "bad"}),
-    "automationDetails": _set("runs.0.automationDetails", KeyError),
+    "automationDetails": _set("runs.0.automationDetails", {"id": ""}),
     "columnKind": _set("runs.0.columnKind", KeyError),
     "ruleIndex": _set("runs.0.results.0.ruleIndex", 999),
     "ruleId": _set("runs.0.results.0.ruleId", "no-such-rule"),
@@ -431,7 +447,6 @@ def test_known_bad_log_fails_githubs_rules_but_passes_the_schema() -> None:
         "help.markdown",
         "defaultConfiguration.level",
         "properties",
-        "automationDetails.id",
         "columnKind",
         "ruleIndex",
         "level",

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_baseline_command(sub)
 
+    explain = sub.add_parser(
+        "explain", help="print a rule's documentation (what it matches, why, how to fix)"
+    )
+    explain.add_argument("rule_id", metavar="RULE-ID")
+    explain.add_argument("--rules", action="append", default=[], metavar="DIR")
+
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", "-f", choices=["text", "json", "markdown"], default="text")
     rules.add_argument("--rules", action="append", default=[], metavar="DIR")
@@ -152,12 +158,20 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
     report.add_argument(
         "--sarif-category",
         metavar="CATEGORY",
-        help="SARIF automationDetails.id: GitHub's category for the run (default: leakaudit/)",
+        help="SARIF automationDetails.id: GitHub's category for the run (default: none; "
+        "the upload action's `category` input decides)",
     )
     report.add_argument(
         "--sarif-include-suppressed",
         action="store_true",
         help="keep suppressed findings in SARIF, marked with `suppressions`",
+    )
+    report.add_argument(
+        "--docs-url",
+        metavar="BASE",
+        help="where docs/rules/ is published (e.g. your fork's https://github.com/ORG/REPO/"
+        "blob/TAG/docs/rules): SARIF helpUri and report links point there (default: no "
+        "links; the docs travel inside the SARIF and the report)",
     )
     report.add_argument("--title", help="markdown report: service name (default: go.mod module)")
     report.add_argument(
@@ -172,7 +186,7 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _report_options(args: argparse.Namespace) -> dict[str, object]:
+def _report_options(args: argparse.Namespace, config) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """The renderer's keyword options; each renderer takes the ones it knows."""
     if args.report_date is not None:
         import datetime
@@ -186,6 +200,7 @@ def _report_options(args: argparse.Namespace) -> dict[str, object]:
     return {
         "sarif_category": args.sarif_category,
         "sarif_include_suppressed": args.sarif_include_suppressed,
+        "docs_url": args.docs_url or config.docs_url,
         "title": args.title,
         "report_version": args.report_version,
         "report_date": args.report_date,
@@ -249,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
-        raise UsageError("leakaudit: a command is required: scan, fix or rules (see --help)")
+        raise UsageError(
+            "leakaudit: a command is required: scan, fix, explain or rules (see --help)"
+        )
     from leakaudit.config import Config, ConfigError
     from leakaudit.ruleset.compiled import RuleError, load
 
@@ -270,9 +287,28 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_ERROR
     if args.command == "rules":
         return _rules(args, ruleset)
+    if args.command == "explain":
+        return _explain(args, ruleset)
     if args.command == "baseline":
         return _baseline(args, ruleset, config)
     return _scan(args, ruleset, config)
+
+
+def _explain(args: argparse.Namespace, ruleset) -> int:  # type: ignore[no-untyped-def]
+    """`leakaudit explain RULE-ID`: the rule's page, as docs/rules/ has it (ruff's
+    `ruff rule`, staticcheck's `-explain`)."""
+    from leakaudit import ruledocs
+
+    rule = ruleset.by_id(args.rule_id)
+    if rule is None:
+        import difflib
+
+        close = difflib.get_close_matches(args.rule_id, [r.id for r in ruleset.rules], n=1)
+        hint = f"; did you mean {close[0]}?" if close else " (`leakaudit rules` lists them)"
+        raise UsageError(f"leakaudit: unknown rule id {args.rule_id!r}{hint}")
+    page = ruledocs.render_rule(rule)
+    sys.stdout.write(page.removeprefix(ruledocs.GENERATED + "\n").lstrip("\n"))
+    return EXIT_CLEAN
 
 
 def _rules(args: argparse.Namespace, ruleset) -> int:  # type: ignore[no-untyped-def]
@@ -342,7 +378,7 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
         if args.diff:
             return EXIT_FINDINGS if _failing(result, fail_on) else EXIT_CLEAN
         result = _without(result, fixed)
-    output = renderer(args.format)(result, **_report_options(args))
+    output = renderer(args.format)(result, **_report_options(args, config))
     if args.output:
         try:
             write_text(Path(args.output), output)

@@ -44,6 +44,7 @@ KEYS: dict[str, str] = {
     "include-tests": "bool",
     "fail-on": "severity",  # lowest severity that makes the exit status 1
     "baseline": "str",  # baseline file, relative to the configuration file
+    "docs-url": "url",  # where docs/rules/ is published: SARIF and report links
 }
 _SEVERITIES = tuple(s.value for s in Severity)
 _VERSION = re.compile(r"1\.\d+(\.\d+)?")
@@ -77,6 +78,7 @@ class Config:
     include_tests: bool | None = None
     fail_on: str | None = None  # a severity's name, or "never"
     baseline: Path | None = None
+    docs_url: str | None = None
     # "disable", "disable:rule-id", "severity:rule-id"... -> line, for errors found later
     lines: dict[str, int] = field(default_factory=dict)
 
@@ -396,6 +398,10 @@ def _build(root: _Entry, path: Path, where: str) -> Config:
                     f'{path}:{entry.line}: {key} must be a Go version string like "1.22"'
                 )
             config.go_version = version
+        elif kind == "url":
+            if not isinstance(entry.value, str) or not re.match(r"https?://\S+$", entry.value):
+                raise ConfigError(f"{path}:{entry.line}: {key} must be an http(s) address")
+            config.docs_url = entry.value
         else:  # "str"
             if not isinstance(entry.value, str) or not entry.value:
                 raise ConfigError(f"{path}:{entry.line}: {key} must be a path string")

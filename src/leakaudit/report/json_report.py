@@ -24,7 +24,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def to_dict(result: ScanResult) -> dict[str, Any]:
+def to_dict(result: ScanResult, docs: str | None = None) -> dict[str, Any]:
     scanned = [f for f in result.files if f.status in ("scanned", "parse-error")]
     return {
         "tool": {"name": "leakaudit", "version": __version__},
@@ -65,7 +65,7 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
                 "tags": list(r.tags),
                 "help": r.help,
                 "fix": ruledocs.fix(r),
-                "docs": ruledocs.docs_url(r.id),
+                "docs": ruledocs.docs_url(r.id, docs),
                 "acquire_patterns": len(r.acquire),
                 "release_methods": list(r.release.methods),
             }
@@ -74,5 +74,5 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
     }
 
 
-def render(result: ScanResult, **_: object) -> str:
-    return json_text(to_dict(result))
+def render(result: ScanResult, *, docs_url: str | None = None, **_: object) -> str:
+    return json_text(to_dict(result, docs_url))

@@ -24,7 +24,6 @@ SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 SRCROOT = "%SRCROOT%"
-DEFAULT_CATEGORY = "leakaudit/"
 # GitHub's hard limits for one upload: more results in a run, or a bigger gzipped
 # file, and the whole upload is rejected.
 MAX_RESULTS = 25_000
@@ -39,14 +38,16 @@ def render(
     *,
     sarif_category: str | None = None,
     sarif_include_suppressed: bool = False,
+    docs_url: str | None = None,
     max_results: int = MAX_RESULTS,
     max_gzip_bytes: int = MAX_GZIP_BYTES,
     **_: object,
 ) -> str:
     log = to_dict(
         result,
-        category=sarif_category or DEFAULT_CATEGORY,
+        category=sarif_category,
         include_suppressed=sarif_include_suppressed,
+        docs=docs_url,
         max_results=max_results,
     )
     text = _dump(log)
@@ -57,8 +58,9 @@ def render(
         keep = max(0, min(len(results) - 1, int(len(results) * max_gzip_bytes / size * 0.95)))
         log = to_dict(
             result,
-            category=sarif_category or DEFAULT_CATEGORY,
+            category=sarif_category,
             include_suppressed=sarif_include_suppressed,
+            docs=docs_url,
             max_results=keep,
             reason=f"the log exceeded GitHub's limit of {max_gzip_bytes} bytes gzipped",
         )
@@ -74,8 +76,9 @@ def _dump(log: dict[str, Any]) -> str:
 def to_dict(
     result: ScanResult,
     *,
-    category: str = DEFAULT_CATEGORY,
+    category: str | None = None,
     include_suppressed: bool = False,
+    docs: str | None = None,
     max_results: int = MAX_RESULTS,
     reason: str = "",
 ) -> dict[str, Any]:
@@ -99,11 +102,10 @@ def to_dict(
                 "name": "leakaudit",
                 "semanticVersion": __version__,
                 "version": __version__,
-                "informationUri": ruledocs.REPO_URL,
-                "rules": [_rule(r) for r in rules] + [_unknown_rule(i) for i in extra_ids],
+                "rules": [_rule(r, docs) for r in rules]
+                + [_unknown_rule(i, docs) for i in extra_ids],
             }
         },
-        "automationDetails": {"id": category},
         "columnKind": "utf16CodeUnits",
         "results": [_result(f, index[f.rule_id], prefix, include_suppressed) for f in kept],
         "properties": {
@@ -113,6 +115,9 @@ def to_dict(
             "truncated": len(kept) < len(findings),
         },
     }
+    if category:
+        # Only when asked: without it, the upload action's `category` input decides.
+        run["automationDetails"] = {"id": category}
     invocation: dict[str, Any] = {"executionSuccessful": True}
     if len(kept) < len(findings):
         dropped = len(findings) - len(kept)
@@ -183,41 +188,55 @@ def _truncate(text: str, limit: int = MAX_DESCRIPTION) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _rule(rule: Rule) -> dict[str, Any]:
+def _rule(rule: Rule, docs: str | None) -> dict[str, Any]:
     full = ruledocs.plain(ruledocs.why(rule))
-    help_markdown = f"{rule.help.strip()}\n\n[Rule documentation]({ruledocs.docs_url(rule.id)})"
+    url = ruledocs.docs_url(rule.id, docs)
+    help_markdown = rule.help.strip() + (f"\n\n[Rule documentation]({url})" if url else "")
     properties: dict[str, Any] = {
-        "tags": list(dict.fromkeys(rule.tags))[:MAX_TAGS],
+        "tags": list(dict.fromkeys(_tag(t) for t in rule.tags))[:MAX_TAGS],
         "precision": rule.precision,
         "problem.severity": _PROBLEM_SEVERITY[rule.severity.value],
         "family": rule.family,
     }
-    return {
+    out: dict[str, Any] = {
         "id": rule.id,
         "name": rule.name,
         "shortDescription": {"text": _truncate(rule.summary)},
         "fullDescription": {"text": _truncate(full or rule.summary)},
         "help": {"text": ruledocs.plain(rule.help.strip()), "markdown": help_markdown},
-        "helpUri": ruledocs.docs_url(rule.id),
         "defaultConfiguration": {"level": rule.severity.value},
         "properties": properties,
     }
+    if url:
+        out["helpUri"] = url
+    return out
 
 
-def _unknown_rule(rule_id: str) -> dict[str, Any]:
+def _tag(tag: str) -> str:
+    """GitHub's form for a CWE (`external/cwe/cwe-772`), which code scanning links and
+    filters on; other tags as written."""
+    if tag.upper().startswith("CWE-") and tag[4:].isdigit():
+        return f"external/cwe/cwe-{tag[4:]}"
+    return tag
+
+
+def _unknown_rule(rule_id: str, docs: str | None) -> dict[str, Any]:
     """A finding whose rule is not in the run's rule list (a disabled diagnostic that was
     still produced): describe it minimally rather than emit a dangling ruleId."""
     text = f"leakaudit rule {rule_id}"
-    return {
+    out: dict[str, Any] = {
         "id": rule_id,
         "name": "".join(p.capitalize() for p in rule_id.split("-")),
         "shortDescription": {"text": text},
         "fullDescription": {"text": text},
         "help": {"text": text, "markdown": text},
-        "helpUri": ruledocs.docs_url(rule_id),
         "defaultConfiguration": {"level": Severity.WARNING.value},
         "properties": {"tags": [], "precision": "medium", "problem.severity": "warning"},
     }
+    url = ruledocs.docs_url(rule_id, docs)
+    if url:
+        out["helpUri"] = url
+    return out
 
 
 def _escape(text: str) -> str:
