@@ -158,6 +158,9 @@ def test_configured_baseline(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert (project / "ci" / "baseline.json").is_file()
     code, active, _ = _scan(capsys, str(project))
     assert (code, active) == (0, [])
+    # --no-baseline: the full view, for an audit.
+    code, active, _ = _scan(capsys, "--no-baseline", str(project))
+    assert code == 1 and active
 
 
 def test_bad_baseline_is_an_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

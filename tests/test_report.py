@@ -267,6 +267,32 @@ def test_suppressed_are_counted_apart() -> None:
     assert "1 finding suppressed by the project is not counted" in text
     assert "1 finding was suppressed by the project." in text
     assert f"**{len(_leaks(result)) - 1} leaks**" in text
+    # A reviewer sees the waiver, with its reason, and the acquisitions still add up.
+    (waivers,) = [t for t in _tables(text) if t[0] == ["Where", "Rule", "Severity", "Reason"]]
+    first = result.findings[0]
+    assert waivers[1][1:] == [f"`{first.rule_id}`", first.severity.value, "r"]
+    assert "and 7 are not: 6 listed as findings, 1 suppressed by the project" in text
+
+
+def test_every_unreleased_acquisition_is_accounted_for() -> None:
+    """The summary's 'N are not' adds up: each is a finding, a note, suppressed, or
+    not reported by its rule, and the report says how many of each."""
+    text = _render()
+    match = re.search(r"and (\d+) are not: ([^.]*)\.", text)
+    assert match, "the summary does not account for the unreleased acquisitions"
+    total = int(match[1])
+    parts = re.findall(r"(\d+) (?:listed|reported|suppressed|not reported)", match[2])
+    assert sum(int(n) for n in parts) == total
+    audit = markdown._Audit.of(_demo(), None)
+    assert sum(audit.unreleased().values()) == total
+
+
+def test_nothing_to_check_is_not_a_clean_bill() -> None:
+    """'Not found' only where the code had acquisitions of that kind to check."""
+    (patterns,) = [t for t in _tables(_render()) if t[0][0] == "Pattern"]
+    by_family = {row[0]: row[3] for row in patterns[1:]}
+    assert by_family["Pipes"].startswith("— Nothing to check")
+    assert by_family["Writers that must be finished"] == "✅ Not found"  # one bufio writer
 
 
 # ----------------------------------------------------------------- header sources
@@ -371,3 +397,20 @@ def test_code_fence_outlasts_backticks_in_the_code() -> None:
     text = out.text()
     assert text.startswith("````go\n") and text.endswith("````\n")
     assert [t.type for t in _tokens(text)] == ["fence"]
+
+
+def test_rules_show_the_severity_that_applied(tmp_path: Path) -> None:
+    """On Go 1.23+ the timer rules relax to notes; the report's rule table says so, as
+    the findings do, instead of the default."""
+    (tmp_path / "go.mod").write_text("module example.com/t\n\ngo 1.23\n")
+    (tmp_path / "t.go").write_text(
+        'package t\n\nimport "time"\n\nfunc tick(stop <-chan struct{}) {\n'
+        "\tt := time.NewTicker(time.Second)\n\t<-stop\n\t_ = t\n}\n"
+    )
+    result, _ = scan_paths([str(tmp_path)], tmp_path)
+    assert {f.severity for f in result.active if f.rule_id == "ticker-not-stopped"} == {
+        Severity.NOTE
+    }
+    rules = next(t for t in _tables(_render(result)) if t[0][:3] == ["Rule", "Family", "Severity"])
+    row = next(r for r in rules if "ticker-not-stopped" in r[0])
+    assert row[2] == "note"

@@ -536,6 +536,11 @@ def _add_workflow_args(parser: argparse.ArgumentParser, *, baseline_write: bool 
         "--baseline", metavar="FILE", help="report only findings not in this baseline file"
     )
     parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="ignore the configured baseline: report every finding (an audit's full view)",
+    )
+    parser.add_argument(
         "--new-from-rev",
         metavar="REV",
         help="report only findings in functions changed since the git revision REV",
@@ -631,6 +636,10 @@ def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-unty
     if args.command == "baseline":
         return options, fail_on
     baseline_path = Path(args.baseline) if args.baseline else config.baseline
+    if args.no_baseline:
+        if args.baseline:
+            raise UsageError("leakaudit: --baseline and --no-baseline contradict each other")
+        baseline_path = None
     if baseline_path is not None:
         from leakaudit.baseline import BaselineError, load
 

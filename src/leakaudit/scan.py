@@ -125,15 +125,16 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
     for rec in records:
         if rec.status != "scanned":
             skipped[rec.status] += 1
+    go_version = options.go_version or (root_mod.go if root_mod else None)
     result = ScanResult(
         root=str(options.root),
         findings=findings,
-        rules=rules,
+        rules=[_applied(rule, options, go_version) for rule in rules],
         files=records,
         acquisitions=sorted(acquisitions, key=lambda a: (a.location, a.rule_id)),
         goroutines=sorted(goroutines, key=lambda g: g.location),
         module=root_mod.module if root_mod else None,
-        go_version=options.go_version or (root_mod.go if root_mod else None),
+        go_version=go_version,
         skipped=dict(skipped),
     )
     return result, [message for _, message in problems]
@@ -788,19 +789,37 @@ def _policy(finding: Finding, options: ScanOptions, rules: dict[str, Rule]) -> F
     rule = rules.get(finding.rule_id)
     severity = finding.severity
     message = finding.message
-    if rule is not None:
-        relaxed_from = rule.options.get("relaxed-from-go")
-        if isinstance(relaxed_from, str):
-            version = options.go_version or _go_version_of(finding.location.path, options)
-            if version is None or gomod.version_tuple(version) >= gomod.version_tuple(relaxed_from):
-                severity = Severity(str(rule.options.get("relaxed-severity", "note")))
-                reason = rule.options.get("relaxed-reason")
-                if reason:
-                    message = f"{message} ({reason})"
+    if rule is not None and isinstance(rule.options.get("relaxed-from-go"), str):
+        version = options.go_version or _go_version_of(finding.location.path, options)
+        if _relaxed(rule, version):
+            severity = Severity(str(rule.options.get("relaxed-severity", "note")))
+            reason = rule.options.get("relaxed-reason")
+            if reason:
+                message = f"{message} ({reason})"
     severity = options.severity.get(finding.rule_id, severity)
     if severity is finding.severity and message is finding.message:
         return finding
     return replace(finding, severity=severity, message=message)
+
+
+def _applied(rule: Rule, options: ScanOptions, go_version: str | None) -> Rule:
+    """The rule with the severity its findings get at the scanned root (the
+    configuration's, else relaxed for the module's Go version), so reports show the
+    severity that applied rather than the default."""
+    severity = rule.severity
+    if _relaxed(rule, go_version):
+        severity = Severity(str(rule.options.get("relaxed-severity", "note")))
+    severity = options.severity.get(rule.id, severity)
+    return rule if severity is rule.severity else replace(rule, severity=severity)
+
+
+def _relaxed(rule: Rule, go_version: str | None) -> bool:
+    """Does the rule relax for code of this Go version (timers on Go 1.23+)? An unknown
+    version is the newest."""
+    since = rule.options.get("relaxed-from-go")
+    if not isinstance(since, str):
+        return False
+    return go_version is None or gomod.version_tuple(go_version) >= gomod.version_tuple(since)
 
 
 def _go_version_of(rel: str, options: ScanOptions) -> str | None:

@@ -13,7 +13,7 @@ import os
 import posixpath
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +89,7 @@ def render(
     _goroutines(out, audit)
     _checklist(out, audit)
     _conclusion(out, audit)
+    _suppressed(out, audit)
     _rule_reference(out, audit)
     out.line("---")
     out.line()
@@ -178,6 +179,32 @@ class _Audit:
     @property
     def notes(self) -> list[Finding]:
         return [f for f in self.findings if f.severity.rank < 2]
+
+    def unreleased(self) -> Counter[str]:
+        """The acquisitions not released on every path, each accounted for: listed as a
+        finding, a note, suppressed (or baselined) with a reason shown in the appendix, or
+        not reported (a process-lifetime acquisition in `main`, say), so the numbers add up."""
+        by_site: dict[tuple[str, int], list[Finding]] = defaultdict(list)
+        for f in self.result.findings:
+            by_site[(f.location.path, f.location.line)].append(f)
+        out: Counter[str] = Counter()
+        for site in self.sites:
+            if site.outcome in GOOD_OUTCOMES:
+                continue
+            mine = [
+                f
+                for f in by_site.get((site.location.path, site.location.line), [])
+                if f.rule_id in site.rules
+            ]
+            if any(not f.suppressed and f.severity.rank >= 2 for f in mine):
+                out["finding"] += 1
+            elif any(not f.suppressed for f in mine):
+                out["note"] += 1
+            elif mine:
+                out["suppressed"] += 1
+            else:
+                out["not reported"] += 1
+        return out
 
     def rule_ref(self, rule_id: str) -> str:
         """The rule's id, linked to its page under --docs-url, else to its entry in the
@@ -405,7 +432,7 @@ def _summary(out: _Writer, audit: _Audit) -> None:
             f"{_n(len({s.location.path for s in sites}), 'file')}, {good:,} "
             f"({_pct(good, len(sites))}) are released on every path or handed off to other code "
             f"({counts['deferred']:,} released with `defer`), and "
-            f"{len(sites) - good:,} are not."
+            f"{len(sites) - good:,} are not{_accounted(audit)}."
         )
     else:
         tracked = " It found no acquisitions of the resources its rules track."
@@ -942,8 +969,10 @@ def _checklist(out: _Writer, audit: _Audit) -> None:
             status = f"{BAD} Found: {_n(len(serious), 'leak')}"
         elif fs:
             status = f"{NOTE} Notes only: {_n(len(fs), 'note')}"
-        else:
+        elif sites[family] or (family == "goroutine" and audit.result.goroutines):
             status = f"{OK} Not found"
+        else:
+            status = "— Nothing to check (no acquisition of this kind in the code)"
         rules = ", ".join(f"`{r.id}`" for r in audit.ran if r.family == family)
         rows.append(
             [
@@ -959,6 +988,67 @@ def _checklist(out: _Writer, audit: _Audit) -> None:
         else f"None of the {_n(len(rows), 'pattern')} found."
     )
     out.table(["Pattern", "Rules", "Sites checked", "Status"], rows)
+
+
+def _accounted(audit: _Audit) -> str:
+    """Where each unreleased acquisition went: ": 6 listed as findings, 1 suppressed"."""
+    counts = audit.unreleased()
+    words = {
+        "finding": ("listed as a finding", "listed as findings"),
+        "note": ("reported as a note", "reported as notes"),
+        "suppressed": (
+            "suppressed by the project (see Suppressed Findings)",
+            "suppressed by the project (see Suppressed Findings)",
+        ),
+        "not reported": (
+            "not reported (its rule exempts it, as for acquisitions that live as long as "
+            "the process)",
+            "not reported (their rules exempt them, as for acquisitions that live as long "
+            "as the process)",
+        ),
+    }
+    parts = [
+        f"{n:,} {words[kind][0] if n == 1 else words[kind][1]}"
+        for kind, n in ((k, counts[k]) for k in words)
+        if n
+    ]
+    return ": " + ", ".join(parts) if parts else ""
+
+
+def _suppressed(out: _Writer, audit: _Audit) -> None:
+    """Waivers a reviewer must see: every suppressed or baselined finding, with why."""
+    waived = sorted((f for f in audit.result.findings if f.suppressed), key=Finding.sort_key)
+    if not waived:
+        return
+    out.heading(2, "Suppressed Findings")
+    out.para(
+        f"{_n(len(waived), 'finding')} {_be(len(waived), past=True)} suppressed by the "
+        "project (a `//leakaudit:ignore` directive or the baseline) and left out of the "
+        "counts above. Each is listed with the reason given."
+    )
+    rows = [
+        [
+            f"[{markdown_path(f.location.path)}:{f.location.line}]"
+            f"({audit.link(f.location.path, f.location.line)})",
+            f"`{f.rule_id}`",
+            f.severity.value,
+            " ".join(f.suppression_reason.split()) or "—",
+        ]
+        for f in waived
+    ]
+    _collapsible(out, len(rows), lambda: out.table(["Where", "Rule", "Severity", "Reason"], rows))
+
+
+def _collapsible(out: _Writer, count: int, body: Callable[[], None], over: int = 20) -> None:
+    """A long inventory folded under <details>, with its size in the summary line."""
+    if count <= over:
+        body()
+        return
+    out.line(f"<details><summary>{count:,} entries</summary>")
+    out.line()
+    body()
+    out.line("</details>")
+    out.line()
 
 
 def _rule_reference(out: _Writer, audit: _Audit) -> None:
@@ -1015,13 +1105,7 @@ def _conclusion(out: _Writer, audit: _Audit) -> None:
         parts.append(
             f"Of {_n(total, 'tracked acquisition')}, {good:,} ({_pct(good, total)}) are "
             f"released on every path or handed off"
-            + (
-                f", and {total - good:,} are not (they are reported above"
-                + (", some as notes or suppressed" if total - good > len(leaks) else "")
-                + ")."
-                if total > good
-                else "."
-            )
+            + (f", and {total - good:,} are not{_accounted(audit)}." if total > good else ".")
         )
     if audit.notes:
         parts.append(
