@@ -197,3 +197,21 @@ def test_select_and_disable_choose_the_rules_fixed(tmp_path: Path) -> None:
     _fix(work, "--disable", "file-not-closed")
     text = (work / "resources.go").read_text()
     assert "defer rows.Close()" in text and "defer f.Close()" not in text
+
+
+def test_a_release_that_takes_the_acquirings_context(tmp_path: Path) -> None:
+    """pgx's Rollback takes a context (`release-args` in the rule): the fix and the
+    message write in the one given to Begin, so the fix compiles."""
+    (tmp_path / "tx.go").write_text(
+        "package store\n\n"
+        'import (\n\t"context"\n\n\t"github.com/jackc/pgx/v5"\n)\n\n'
+        "func Touch(ctx context.Context, conn *pgx.Conn) error {\n"
+        "\ttx, err := conn.Begin(ctx)\n"
+        "\tif err != nil {\n\t\treturn err\n\t}\n"
+        '\t_, err = tx.Exec(ctx, "UPDATE t SET n = n + 1")\n'
+        "\treturn err\n}\n"
+    )
+    result, _ = scan_paths([str(tmp_path)], tmp_path)
+    (finding,) = [f for f in result.active if f.rule_id == "sql-tx-not-finished"]
+    assert finding.message.endswith("add `defer tx.Rollback(ctx)` after the error check")
+    assert [e.text for e in finding.fix] == ["\tdefer tx.Rollback(ctx)\n"]

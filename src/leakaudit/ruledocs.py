@@ -108,6 +108,9 @@ def _acquire_line(spec: AcquireSpec) -> str:
         line += f" (argument {spec.argument + 1} is the resource, a local variable only)"
     if spec.release:
         line += ", released by " + " or ".join(f"`{m}()`" for m in spec.release)
+    if spec.release_args:
+        numbers = ", ".join(str(i + 1) for i in spec.release_args)
+        line += f" (its release takes the call's argument {numbers}, as `Rollback(ctx)`)"
     if spec.partner is not None:
         line += f"; closing result {spec.partner + 1} (its other end) settles it"
     return line
@@ -186,6 +189,14 @@ def render_rule(rule: Rule) -> str:
     if rule.messages:
         lines += ["## Messages", ""]
         lines += [f"- `{kind}`: {text}" for kind, text in rule.messages.items()]
+        if any("{advice}" in text for text in rule.messages.values()):
+            lines += [
+                "",
+                "`{advice}` is the release said right for the site: `defer` after the error "
+                "check where there is one, right after the call where the call has no error, "
+                "`t.Cleanup` in a test helper, and in a loop an explicit release on every "
+                "path of the body (a `defer` there waits for the function to return).",
+            ]
         lines.append("")
     relaxed = rule.options.get("relaxed-from-go")
     if isinstance(relaxed, str):

@@ -27,7 +27,7 @@ from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
 from leakaudit.findings import Related
 from leakaudit.fix.cancel import discard_edits
-from leakaudit.fix.defer import defer_edit, exit_edits
+from leakaudit.fix.defer import advice, defer_edit, exit_edits, with_args
 from leakaudit.module.effects import (
     checked_non_nil,
     error_returned,
@@ -847,6 +847,7 @@ def _conclude(
             related += (Related(location(fn.file, lent, first_line_only=True), said),)
             suffix = f" ({var} is {said})"
         if "not-released" in rule.reports:
+            release = (site.release or rule.release.methods or ("",))[0]
             sink.report(
                 rule,
                 "not-released",
@@ -859,7 +860,8 @@ def _conclude(
                 exit=exit_desc,
                 line=line,
                 acquired=line_of(site.call),
-                release=(site.release or rule.release.methods or ("",))[0],
+                release=release,
+                advice=_advice(fn, rule, site, var, release),
             )
             if suffix:
                 finding = sink.findings[-1]
@@ -874,6 +876,7 @@ def _conclude(
                     rule.fix,
                     (site.release or rule.release.methods or ("",))[0],
                     fn.is_noreturn,
+                    site.release_args,
                 )
                 if edits:
                     sink.findings[-1] = replace(sink.findings[-1], fix=edits, fix_title=title)
@@ -1150,6 +1153,14 @@ def _closing_brace(func: Node) -> Node:
     if body is not None and body.children:
         return body.children[-1]
     return func
+
+
+def _advice(fn: Function, rule: Rule, site: Site, var: str, release: str) -> str:
+    """The message's `{advice}`: the rule's deferred release, said right for the site."""
+    template = rule.fix or f"defer {{var}}.{release}()"
+    statement = template.removeprefix("defer ").format(var=var, release=release)
+    statement = with_args(statement, site.release_args)
+    return advice(site.statement, fn.node, site.err, statement, fn.is_noreturn)
 
 
 def _fix_discard(

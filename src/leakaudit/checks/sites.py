@@ -52,6 +52,9 @@ class Site:
     # A launched acquisition (`go srv.Serve(l)`): the function holding the go statement,
     # which owes the release (the site's statement is that go statement).
     launcher: Node | None = None
+    # The release's arguments, as written in the acquiring call (`ctx` for pgx's
+    # `tx.Rollback(ctx)`); "" for a release without arguments.
+    release_args: str = ""
 
 
 def interest(rule: Rule) -> Interest:
@@ -257,6 +260,8 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         site = _site(call, callee, shape, resource, error)
         if spec.release:
             site = replace(site, release=spec.release)  # this entry's own release methods
+        if spec.release_args:
+            site = replace(site, release_args=_arguments_text(call, spec.release_args))
         if spec.partner is not None and shape.kind == "assign" and shape.position < 0:
             end = shape.targets[spec.partner] if spec.partner < len(shape.targets) else None
             if end is not None and end.type == "identifier" and text(end) != "_":
@@ -646,6 +651,15 @@ def _guards(shape: _Shape) -> tuple[tuple[str, bool], ...]:
 def _stored_target(shape: _Shape, resource: int) -> Node | None:
     index = shape.position if shape.position >= 0 else resource
     return shape.targets[index] if index < len(shape.targets) else None
+
+
+def _arguments_text(call: Node, indexes: tuple[int, ...]) -> str:
+    """The call's arguments at `indexes`, as written, comma-separated ("" if missing)."""
+    args = child(call, "arguments")
+    named = [a for a in (args.named_children if args is not None else ()) if a.type != "comment"]
+    if any(i >= len(named) for i in indexes):
+        return ""
+    return ", ".join(" ".join(text(named[i]).split()) for i in indexes)
 
 
 def _site(call: Node, callee: Callee, shape: _Shape, resource: int, error: int | None) -> Site:

@@ -39,6 +39,7 @@ def defer_edit(
     template: str,
     release: str,
     never_returns: Callable[[Node], bool],
+    args: str = "",
 ) -> tuple[tuple[Edit, ...], str]:
     """The edit inserting `template` (with {var} and {release}) as a statement after
     `statement` (or after its error check), and its title; ((), "") when the fix is not
@@ -50,7 +51,7 @@ def defer_edit(
         return (), ""
     if statement.parent.type not in ("block", "statement_list"):
         return (), ""  # an if/switch initializer: the variable lives in that statement only
-    if _outlived(statement, var):
+    if _outlived(statement, var) or not _typed_as_acquired(statement, var):
         return (), ""
     anchor = statement
     if err is not None:
@@ -60,13 +61,69 @@ def defer_edit(
         if check is None or not _error_check(check, err, never_returns):
             return (), ""
         anchor = check
-    line = template.format(var=var, release=release)
+    line = with_args(template.format(var=var, release=release), args)
+    function = _enclosing_function(statement)
+    helper = test_helper_param(function) if function is not None else None
+    if helper is not None:
+        line = f"{helper}.Cleanup(func() {{ {line.removeprefix('defer ')} }})"
     if own_line(content, statement) is None:
         return (), ""
     at = own_line(content, anchor)
     if at is None:
         return (), ""
     return (line_edit(content, statement, at, line),), f"insert `{line}`"
+
+
+def with_args(statement: str, args: str) -> str:
+    """`defer tx.Rollback()` with the release's arguments written in: `...Rollback(ctx)`."""
+    return statement[:-2] + f"({args})" if args and statement.endswith("()") else statement
+
+
+def advice(
+    statement: Node,
+    function: Node,
+    err: str | None,
+    release: str,
+    never_returns: Callable[[Node], bool],
+) -> str:
+    """How to release what `statement` acquires, said right for the site: never a
+    `defer` in a loop, "after the error check" only where there is one, `t.Cleanup` in a
+    test helper. `release` is the statement (`f.Close()`)."""
+    if in_loop(statement):
+        return (
+            f"call `{release}` on every path of the loop body (a `defer` there waits for the "
+            "function to return), or move the body into a function that defers it"
+        )
+    helper = test_helper_param(function)
+    if helper is not None:
+        return f"register `{helper}.Cleanup(func() {{ {release} }})` after it"
+    if err is None:
+        return f"add `defer {release}` right after the call"
+    check = statement.next_named_sibling
+    while check is not None and check.type == "comment":
+        check = check.next_named_sibling
+    if check is not None and _error_check(check, err, never_returns):
+        return f"add `defer {release}` after the error check"
+    return f"check `{err}`, then `defer {release}`"
+
+
+def test_helper_param(function: Node) -> str | None:
+    """The test's name (`t`) in a function given the test (`t *testing.T`, `tb
+    testing.TB`) that is not a test itself; None elsewhere. What a helper creates often
+    serves the test after the helper returns (a server behind the URL it returns), so it
+    is released with the test, by `t.Cleanup`, never by a `defer` in the helper."""
+    if function.type != "function_declaration":
+        return None
+    name = text(child(function, "name"))
+    if name.startswith(("Test", "Benchmark", "Fuzz", "Example")):
+        return None
+    params = child(function, "parameters")
+    for param in params.named_children if params else ():
+        if text(child(param, "type")) in ("*testing.T", "*testing.B", "testing.TB"):
+            names = [c for c in param.named_children if c.type == "identifier"]
+            if names and text(names[0]) != "_":
+                return text(names[0])
+    return None
 
 
 def line_start(content: bytes, node: Node) -> int:
@@ -95,39 +152,66 @@ def line_edit(content: bytes, like: Node, at: int, line: str) -> Edit:
     return Edit(at, at, row, 1, row, 1, indent + line + "\n")
 
 
+def _typed_as_acquired(statement: Node, var: str) -> bool:
+    """Does `var` have the type the call returns, so the release method exists on it?
+    Yes when this statement declares it; when it was declared before (`out :=
+    io.Writer(os.Stdout)`, then `out, err = os.Create(p)`), only if that declaration
+    spells a pointer type (`var f *os.File`), which the assignment must match."""
+    function = _enclosing_function(statement)
+    if function is None:
+        return False
+    earlier = [
+        node
+        for node in walk(function, into_funcs=False)
+        if node.start_byte < statement.start_byte
+        and node.type in ("parameter_declaration", "var_spec", "short_var_declaration")
+        and var in _declared_names(node)
+    ]
+    if not earlier:
+        return statement.type == "short_var_declaration"
+    last = earlier[-1]
+    kind = child(last, "type")
+    return last.type != "short_var_declaration" and kind is not None and text(kind).startswith("*")
+
+
+def _declared_names(node: Node) -> set[str]:
+    if node.type == "short_var_declaration":
+        left = child(node, "left")
+        items = left.named_children if left is not None else []
+    else:
+        items = node.named_children
+    return {text(n) for n in items if n.type == "identifier"}
+
+
+def _enclosing_function(node: Node) -> Node | None:
+    cur = node.parent
+    while cur is not None and cur.type not in _FUNCS:
+        cur = cur.parent
+    return cur
+
+
 def _outlived(statement: Node, var: str) -> bool:
     """Is `var` used by code that can run after the function returns: a goroutine, or a
     func literal that is not called on the spot (a callback, a handler)? A deferred
-    release would pull the resource from under it. A test is the exception for
-    goroutines: when it returns, what its goroutines still hold is left over, and
-    closing it then is the fix."""
-    function = statement.parent
-    while function is not None and function.type not in _FUNCS:
-        function = function.parent
+    release would pull the resource from under it. Tests too: a goroutine that checks
+    its errors with `require` fails the run once the resource closes under it. So does
+    a test method of a suite: its TearDown may still use what the test left."""
+    function = _enclosing_function(statement)
     if function is None:
         return True
-    test = _is_test(function)
+    if function.type == "method_declaration" and text(child(function, "name")).startswith("Test"):
+        return True
     for ident in walk(function, into_funcs=True):
         if ident.type != "identifier" or text(ident) != var:
             continue
         cur = ident.parent
         while cur is not None and cur != function:
-            if cur.type == "go_statement" and not test:
+            if cur.type == "go_statement":
                 return True
             if cur.type == "func_literal" and not _called_here(cur):
                 return True
             cur = cur.parent
     return False
-
-
-def _is_test(function: Node) -> bool:
-    """A test, benchmark or fuzz body (`func TestX(t *testing.T)`, a `t.Run` literal): no
-    results, and a `*testing.T`, `B` or `F` parameter."""
-    if child(function, "result") is not None:
-        return False
-    params = child(function, "parameters")
-    kinds = [text(child(p, "type")) for p in (params.named_children if params else ())]
-    return any(k in ("*testing.T", "*testing.B", "*testing.F") for k in kinds)
 
 
 def _called_here(literal: Node) -> bool:

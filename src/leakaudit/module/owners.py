@@ -56,7 +56,10 @@ def _find(pkg: Package) -> dict[str, Owner]:
                 continue
             constructors = _constructors(pkg, tname, fname, rule, release)
             if constructors:
-                out["." + tname] = Owner("." + tname, rule.id, fname, release, constructors)
+                blocking = tuple(m for m in release if _may_wait(pkg, tname, m))
+                out["." + tname] = Owner(
+                    "." + tname, rule.id, fname, release, constructors, blocking
+                )
                 break
     return out
 
@@ -84,6 +87,35 @@ def _releasing_methods(pkg: Package, tname: str, fname: str, rule: Rule) -> tupl
                 out.add(name)
                 grew = True
     return tuple(sorted(out))
+
+
+def _may_wait(pkg: Package, tname: str, method: str) -> bool:
+    """Can the method wait: a channel receive or send, a select without a default, or a
+    `Wait` call, in its own body? (What it calls is not followed.)"""
+    from leakaudit.module.effects import declaration
+
+    found = declaration(pkg, tname, method)
+    body = child(found[0], "body") if found is not None else None
+    if body is None:
+        return True
+    for node in walk(body, into_funcs=False):
+        if node.type == "send_statement":
+            return True
+        if node.type == "unary_expression" and text(child(node, "operator")) == "<-":
+            return True
+        if node.type == "select_statement" and not any(
+            c.type == "default_case" for c in node.named_children
+        ):
+            return True
+        if node.type == "call_expression":
+            callee = unparen(child(node, "function"))
+            if (
+                callee is not None
+                and callee.type == "selector_expression"
+                and text(child(callee, "field")) == "Wait"
+            ):
+                return True
+    return False
 
 
 def _calls_method(body: Node, receiver: str, names: set[str]) -> bool:
@@ -241,5 +273,5 @@ _CLOSERS = ("Close", "Stop", "Shutdown", "Cancel", "Release")
 def _owner_fix(rule: Rule, owner: Owner) -> str:
     """The owner's own release deferred (`defer w.Stop()`), when the rule has a fix and
     the owner has a method named as a closer."""
-    closer = next((m for m in _CLOSERS if m in owner.release), None)
+    closer = next((m for m in _CLOSERS if m in owner.release and m not in owner.blocking), None)
     return f"defer {{var}}.{closer}()" if rule.fix and closer else ""

@@ -57,6 +57,10 @@ class Owner:
     field: str
     release: tuple[str, ...]  # its methods that release the field
     constructors: tuple[str, ...]  # "New", "Pool.Worker": what hands out a fresh one
+    # Of `release`, those that may wait (a channel receive or send, a select without a
+    # default, a Wait): a fix never defers one, which could hang where the value was
+    # never started (`Shutdown` waiting for a `Run` that never ran).
+    blocking: tuple[str, ...] = ()
 
 
 @dataclass

@@ -187,6 +187,10 @@ def _convert(node: yaml.Node, spec: Field, schema: str, key: str, path: Path) ->
                     f"does not match {pattern.pattern}"
                 )
         return items
+    if spec.kind == "list[int]":
+        if not isinstance(node, yaml.SequenceNode):
+            raise RuleError(f"{path}:{line}: {where} must be a list of numbers")
+        return [_scalar(item, "int", where, path) for item in node.value]
     if spec.kind in ("map[str,str]", "map[str,list[str]]"):
         if not isinstance(node, yaml.MappingNode):
             raise RuleError(f"{path}:{line}: {where} must be a mapping")
@@ -271,6 +275,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
                 argument=spec.get("argument"),
                 partner=spec.get("partner"),
                 release=tuple(spec.get("release", ())),
+                release_args=tuple(spec.get("release-args", ())),
             )
         )
     if values["check"] not in known_checks():

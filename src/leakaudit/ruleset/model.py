@@ -55,6 +55,9 @@ class AcquireSpec:
     # or first thing in `go func() { ... }()`), for the function that launched it.
     launched: bool = False
     release: tuple[str, ...] = ()  # its own release methods, instead of the rule's
+    # The release takes these arguments of the acquiring call (pgx's `tx.Rollback(ctx)`
+    # takes `Begin`'s ctx): messages and fixes write them in.
+    release_args: tuple[int, ...] = ()
 
     @property
     def result_count(self) -> int:

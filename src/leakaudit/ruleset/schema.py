@@ -84,6 +84,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # What releases what this entry acquires, when not the rule's release.methods
         # (`RLock` is released by `RUnlock`, `Lock` by `Unlock`).
         "release": Field("list[str]"),
+        # The release takes these arguments of the acquiring call, in order (pgx's
+        # `tx.Rollback(ctx)` takes the ctx given to `Begin`).
+        "release-args": Field("list[int]"),
     },
     "release": {
         "methods": Field("list[str]"),
