@@ -195,11 +195,14 @@ def test_subdirectory_root(repo: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_bad_revision_and_no_repository(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    _git(repo, "branch", "-m", "main", "trunk")  # no main, master or origin/HEAD
     assert main(["scan", "--new-from-rev", "no-such-branch", str(repo)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
-        "leakaudit: error: --new-from-rev no-such-branch: unknown revision 'no-such-branch'"
-    ]
+    assert len(err) == 1
+    assert err[0].startswith(
+        "leakaudit: error: --new-from-rev no-such-branch: unknown revision 'no-such-branch', "
+        "and no default branch to compare with: fetch it (`git fetch origin no-such-branch`)"
+    )
 
     outside = tmp_path / "plain"
     outside.mkdir()
@@ -239,3 +242,23 @@ def test_parse_diff_reads_hunks_by_count() -> None:
     assert changes["x.go"].lines == [(4, 5)]
     assert changes["x.go"].gaps == [11]
     assert changes["we\u00e9rd.go"].lines == [(1, 1)]
+
+
+def test_a_missing_remote_branch_falls_back_to_the_merge_base(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's `--new-from-rev origin/main` in a clone without that remote branch
+    (a fresh `git init`, a shallow CI checkout): compare with the merge base of HEAD and
+    the local default branch, and say so."""
+    _git(repo, "checkout", "-q", "-b", "feature")
+    _edit(repo / "svc" / "svc.go", "\tvar names []string\n", "\tnames := []string{}\n")
+    _git(repo, "commit", "-q", "-am", "on a branch")
+    code = main(["scan", "--format", "json", "--new-from-rev", "origin/main", str(repo)])
+    captured = capsys.readouterr()
+    assert code == 1
+    found = {(f["location"]["path"], f["function"]) for f in json.loads(captured.out)["findings"]}
+    assert found == {("svc/svc.go", "Names")}
+    assert (
+        "--new-from-rev origin/main: no such revision here; comparing with the merge base "
+        "of HEAD and main" in captured.err
+    )

@@ -650,8 +650,11 @@ def _options(args: argparse.Namespace, ruleset, config):  # type: ignore[no-unty
     if args.new_from_rev:
         from leakaudit.gitdiff import GitError, changed_files
 
+        notes: list[str] = []
         try:
-            options.changed = changed_files(root, args.new_from_rev)
+            options.changed = changed_files(root, args.new_from_rev, notes)
+            for note in notes:
+                print(f"leakaudit: {note}", file=sys.stderr)
         except GitError as exc:
             raise _WorkflowError(f"--new-from-rev {args.new_from_rev}: {exc}") from None
     return options, fail_on

@@ -54,16 +54,22 @@ def _git(args: list[str], cwd: Path) -> bytes:
     return proc.stdout
 
 
-def changed_files(root: Path, rev: str) -> dict[str, Changes]:
-    """Changed Go files, keyed by path relative to `root` (as findings are)."""
+def changed_files(root: Path, rev: str, notes: list[str] | None = None) -> dict[str, Changes]:
+    """Changed Go files, keyed by path relative to `root` (as findings are). When `rev`
+    does not exist (a CI checkout without `origin/main`), the merge base with the
+    default branch stands in for it, and `notes` says so."""
     cwd = root if root.is_dir() else root.parent
     top = Path(_git(["rev-parse", "--show-toplevel"], cwd).decode().strip())
     if rev.startswith("-"):
         raise GitError(f"unknown revision {rev!r}")
-    try:
-        _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top)
-    except GitError:
-        raise GitError(f"unknown revision {rev!r}") from None
+    if not _exists(top, rev):
+        base, used = _stand_in(top, rev)
+        if notes is not None:
+            notes.append(
+                f"--new-from-rev {rev}: no such revision here; comparing with the merge "
+                f"base of HEAD and {used} ({base[:12]}) instead"
+            )
+        rev = base
     diff = _git(
         [
             "diff",
@@ -89,6 +95,40 @@ def changed_files(root: Path, rev: str) -> dict[str, Changes]:
         if name:
             out[_relative(top / os.fsdecode(name), base)] = Changes(whole=True)
     return out
+
+
+def _exists(top: Path, rev: str) -> bool:
+    try:
+        _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top)
+    except GitError:
+        return False
+    return True
+
+
+def _stand_in(top: Path, rev: str) -> tuple[str, str]:
+    """(merge base, branch) for a missing `rev`: the same branch name locally or on
+    another remote, else the default branch (`origin/HEAD`, `main`, `master`)."""
+    name = rev.split("/", 1)[1] if "/" in rev else rev
+    candidates = [name, f"origin/{name}"]
+    try:
+        head = _git(["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"], top)
+        candidates.append(head.decode().strip())
+    except GitError:
+        pass
+    candidates += ["main", "master", "origin/main", "origin/master"]
+    for branch in dict.fromkeys(c for c in candidates if c and c != rev):
+        if not _exists(top, branch):
+            continue
+        try:
+            base = _git(["merge-base", "HEAD", branch], top).decode().strip()
+        except GitError:
+            continue
+        if base:
+            return base, branch
+    raise GitError(
+        f"unknown revision {rev!r}, and no default branch to compare with: fetch it "
+        f"(`git fetch origin {name}`), or pass a local branch or commit (`HEAD~1`)"
+    )
 
 
 def _relative(path: Path, base: Path) -> str:
