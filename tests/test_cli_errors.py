@@ -774,3 +774,43 @@ def test_explain_prints_the_rules_page() -> None:
     assert typo.err_lines == [
         "leakaudit: unknown rule id 'sql-rows-not-closd'; did you mean sql-rows-not-closed?"
     ]
+
+
+def test_color_only_when_asked_or_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "leak.go", LEAK)
+    plain = leakaudit("scan", tmp_path)
+    assert "\x1b[" not in plain.out  # piped: no colour
+    coloured = leakaudit("scan", "--color", "always", tmp_path)
+    assert "\x1b[1;31merror\x1b[0m" in coloured.out
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured.out) == plain.out
+
+    from leakaudit import cli
+
+    args = cli.build_parser().parse_args(["scan", "."])
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert cli._color(args) is True
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert cli._color(args) is False
+
+
+def test_progress_line_only_for_slow_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from leakaudit import cli
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    now = [100.0]
+    progress = cli._Progress()
+    progress._clock = lambda: now[0]
+    progress._start = 100.0
+    progress(1, 10)
+    assert err.getvalue() == ""  # under 2 s: quiet
+    now[0] = 103.0
+    progress(4, 10)
+    assert err.getvalue() == "\rleakaudit: 4/10 packages\x1b[K"
+    progress.clear()
+    assert err.getvalue().endswith("\r\x1b[K")  # wiped before the summary

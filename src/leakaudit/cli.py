@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--goarch", metavar="GOARCH", help="... and its architecture (amd64)")
     scan.add_argument("--quiet", "-q", action="store_true", help="no summary line on stderr")
     scan.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the text output (auto: on a terminal, unless NO_COLOR is set)",
+    )
+    scan.add_argument(
         "--verbose",
         "-v",
         action="store_true",
@@ -358,12 +364,17 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
     from leakaudit.report.text import summary
     from leakaudit.scan import scan
 
+    progress = _Progress() if not args.quiet and _is_tty(sys.stderr) else None
     try:
         options, fail_on = _options(args, ruleset, config)
+        options.progress = progress
         result, problems = scan(options)
     except (_WorkflowError, PathError) as exc:
         print(f"leakaudit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if progress is not None:
+            progress.clear()
     for problem in problems:
         print(f"leakaudit: {problem}", file=sys.stderr)
     if args.verbose:
@@ -378,7 +389,10 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
         if args.diff:
             return EXIT_FINDINGS if _failing(result, fail_on) else EXIT_CLEAN
         result = _without(result, fixed)
-    output = renderer(args.format)(result, **_report_options(args, config))
+    options_out = _report_options(args, config)
+    if args.format == "text":
+        options_out["color"] = _color(args)
+    output = renderer(args.format)(result, **options_out)
     if args.output:
         try:
             write_text(Path(args.output), output)
@@ -405,6 +419,52 @@ def _failing(result, fail_on: str) -> bool:  # type: ignore[no-untyped-def]
 
     rank = Severity(fail_on).rank
     return any(f.severity.rank >= rank for f in result.active)
+
+
+def _is_tty(stream) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _color(args: argparse.Namespace) -> bool:
+    """Colour for `--color always`; for auto, on a terminal unless NO_COLOR is set
+    (https://no-color.org) or the report goes to a file."""
+    if args.color != "auto":
+        return args.color == "always"
+    return not os.environ.get("NO_COLOR") and not args.output and _is_tty(sys.stdout)
+
+
+class _Progress:
+    """`leakaudit: 37/120 packages` on one stderr line, rewritten in place, shown only
+    once a scan has taken 2 s (a quick one stays quiet), and wiped at the end."""
+
+    DELAY = 2.0
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._start = self._clock()
+        self._shown = False
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self._clock()
+        if now - self._start < self.DELAY or (now - self._last < 0.1 and done < total):
+            return
+        self._last = now
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"\rleakaudit: {done}/{total} packages\x1b[K")
+            sys.stderr.flush()
+            self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write("\r\x1b[K")
+                sys.stderr.flush()
 
 
 def _explain_setup(args: argparse.Namespace, config, options, result) -> None:  # type: ignore[no-untyped-def]

@@ -67,6 +67,9 @@ class ScanOptions:
     # File contents to analyze instead of what is on disk, by path relative to the root
     # (`leakaudit fix` checks its edits this way, before it writes them).
     overrides: dict[str, bytes] = field(default_factory=dict)
+    # Called with (packages done, packages in all) as units finish: the CLI's progress
+    # line. Never changes a result.
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
 
 
 def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
@@ -103,7 +106,7 @@ def scan(options: ScanOptions) -> tuple[ScanResult, list[str]]:
         (r.path, f"{r.path}: cannot read folder: {r.detail}") for r in lost_folders
     ]
     spans: Spans = {}
-    ran = _run(units, graph, context, max(1, options.jobs), read_whole)
+    ran = _run(units, graph, context, max(1, options.jobs), read_whole, options.progress)
     for unit, unit_result in zip(units, ran, strict=True):
         if unit_result is None or unit.facts_only:
             continue  # a facts-only unit is read for its summary: none of it is reported
@@ -380,8 +383,15 @@ class _Schedule:
     """Units in dependency order, and the summaries each one reads: those of the units
     its files import that come before it in the order."""
 
-    def __init__(self, units: list[Unit], graph: graph_mod.Graph) -> None:
+    def __init__(
+        self,
+        units: list[Unit],
+        graph: graph_mod.Graph,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.units = units
+        self.progress = progress
+        self.finished = 0
         self.order = graph.order()
         position = {u: k for k, u in enumerate(self.order)}
         self.deps = [
@@ -389,6 +399,12 @@ class _Schedule:
         ]
         self.results: list[UnitResult | None] = [None] * len(units)
         self.early: dict[int, PackageSummary] = {}  # posted by a worker before its result
+
+    def tick(self) -> None:
+        """One more unit done: tell the progress line."""
+        self.finished += 1
+        if self.progress is not None:
+            self.progress(self.finished, len(self.units))
 
     def summaries(self, unit: int) -> dict[str, PackageSummary]:
         out: dict[str, PackageSummary] = {}
@@ -407,6 +423,7 @@ def _run(
     context: UnitContext,
     jobs: int,
     whole: dict[str, bytes] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[UnitResult | None]:
     """Every unit's result, in unit order. Units run after the units they import, so
     each reads their summaries. This process takes units from the cache, in that order,
@@ -414,7 +431,7 @@ def _run(
     pool takes the rest, each unit as soon as what it imports is done, biggest first
     (each worker still reads the cache). Only this process writes the cache: what the
     units computed, in one transaction."""
-    plan = _Schedule(units, graph)
+    plan = _Schedule(units, graph, progress)
     results = plan.results
     fresh: list[tuple[Keys, UnitResult | None, bytes]] = []  # computed, to cache
     pending = list(plan.order)
@@ -427,11 +444,13 @@ def _run(
                 if hit is None:
                     break
                 results[pending.pop(0)] = hit
+                plan.tick()
         if len(pending) > 1:
             _run_pool(plan, pending, context, jobs, fresh)
             pending = [i for i in pending if results[i] is None]
     for i in pending:  # jobs == 1, a single unit, or what a broken worker left undone
         results[i], keys = run_unit(units[i], context, plan.summaries(i), whole)
+        plan.tick()
         if keys.unit is not None or keys.summary is not None:
             data = cache_mod.encode(results[i], UnitResult)
             fresh.append((keys, results[i], data))
@@ -637,6 +656,7 @@ def _run_pool(
                     with contextlib.suppress(Exception):
                         for i, (data, keys) in zip(batch, future.result(), strict=True):
                             results[i] = cache_mod.decode(data, UnitResult)
+                            plan.tick()
                             if keys.unit is not None or keys.summary is not None:
                                 fresh.append((keys, results[i], data))
                     for i in batch:

@@ -17,7 +17,12 @@ from leakaudit.result import ScanResult
 MAX_STEPS = 12  # witness steps shown under a finding; the SARIF has them all
 
 
-def render(result: ScanResult, **_: object) -> str:
+# ANSI colours for --color: severity as go tools' colouring linters show it, the rest dim.
+_COLORS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "note": "\x1b[1;36m"}
+_BOLD, _DIM, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
+
+
+def render(result: ScanResult, *, color: bool = False, **_: object) -> str:
     lines: list[str] = []
     here = _from_cwd(result.root)
     for f in result.active:
@@ -25,7 +30,12 @@ def render(result: ScanResult, **_: object) -> str:
         marks = " [test]" if f.location.path.endswith("_test.go") else ""
         marks += " [fixable]" if f.fix else ""
         message = " ".join(f.message.split())
-        lines.append(f"{where}: {f.severity.value}: {message} ({f.rule_id}){marks}")
+        severity, rule = f.severity.value, f"({f.rule_id})"
+        if color:
+            where = f"{_BOLD}{where}{_RESET}"
+            severity = f"{_COLORS[severity]}{severity}{_RESET}"
+            rule, marks = f"{_DIM}{rule}{_RESET}", f"{_DIM}{marks}{_RESET}" if marks else ""
+        lines.append(f"{where}: {severity}: {message} {rule}{marks}")
         lines += steps(f.flow, MAX_STEPS, "    ")
     return "".join(line + "\n" for line in lines)
 
