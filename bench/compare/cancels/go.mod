@@ -1,0 +1,3 @@
+module example.com/cancels
+
+go 1.19
