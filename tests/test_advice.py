@@ -104,3 +104,17 @@ def test_the_fix_in_a_test_helper_is_a_cleanup(tmp_path: Path) -> None:
     result, _ = scan_paths([str(tmp_path)], tmp_path)
     (fix,) = [f for f in result.active if f.function == "openFixture"]
     assert [e.text for e in fix.fix] == ["\tt.Cleanup(func() { f.Close() })\n"]
+
+
+def test_messages_are_short() -> None:
+    """A message says what leaks, where, and the fix in about 160 characters; why it
+    matters is in `leakaudit explain RULE-ID`. The words of each template (its
+    placeholders aside) stay under 130 characters."""
+    import re
+
+    from leakaudit.ruleset.loader import load_rules
+
+    for rule in load_rules([]).rules:
+        for kind, template in rule.messages.items():
+            words = re.sub(r"\{[a-z_]+\}", "", template)
+            assert len(words) <= 130, (rule.id, kind, len(words))

@@ -121,7 +121,7 @@ def _add_performance_args(parser: argparse.ArgumentParser) -> None:
         type=_jobs,
         default=None,
         metavar="N",
-        help="worker processes scanning packages in parallel (default: the number of CPUs)",
+        help="worker processes scanning packages in parallel (default, and 0: one per CPU)",
     )
     perf.add_argument(
         "--cache-dir",

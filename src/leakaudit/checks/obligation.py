@@ -617,9 +617,9 @@ def _flow(
         if record:
             outcome.released = True
             outcome.lent_why[eff.call.id] = (
-                "which releases it only when it succeeds"
+                "which releases it only on success"
                 if eff.unless == ON_SUCCESS
-                else "which releases it only when it fails"
+                else "which releases it only on failure"
             )
         if block.kind == Kind.RETURN:
             # `return decode(resp)`: on one of the call's outcomes it is still open.
@@ -845,7 +845,7 @@ def _conclude(
             why = outcome.lent_why.get(lent.id, "which does not release it")
             said = f"passed to {callee}() at line {line_of(lent)}, {why}"
             related += (Related(location(fn.file, lent, first_line_only=True), said),)
-            suffix = f" ({var} is {said})"
+            suffix = f" ({said})"
         if "not-released" in rule.reports:
             release = (site.release or rule.release.methods or ("",))[0]
             sink.report(

@@ -253,7 +253,16 @@ def _report(
         what=_blocked_text(program, op),
         op_line=line_of(op.node),
         fix=_lock_fix(program, stuck) or _deadlock_fix(op, chan.name),
+        remedy=_send_remedy(op, chan.name),
     )
+
+
+def _send_remedy(op: Op, name: str) -> str:
+    """How to unblock a send nobody receives: a buffer only for a bounded number of
+    sends (a send in a loop would fill any buffer), else a way out of the send."""
+    if op.loose:
+        return f"select on ctx.Done() or a done channel when sending on {name}"
+    return f"give {name} a buffer, or select on ctx.Done() when sending"
 
 
 def _lock_fix(program: Program, stuck: Stuck) -> str | None:
