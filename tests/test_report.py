@@ -414,3 +414,33 @@ def test_rules_show_the_severity_that_applied(tmp_path: Path) -> None:
     rules = next(t for t in _tables(_render(result)) if t[0][:3] == ["Rule", "Family", "Severity"])
     row = next(r for r in rules if "ticker-not-stopped" in r[0])
     assert row[2] == "note"
+
+
+def test_one_helper_leaking_in_many_places_is_one_entry(tmp_path: Path) -> None:
+    """A helper handing out rows that three functions leak is one root cause: one entry
+    listing its call sites, not three findings to fix one by one."""
+    calls = "\n".join(
+        f"func Use{n}(db *sql.DB) {{\n\trows, _ := query(db)\n\t_ = rows.Next()\n}}\n"
+        for n in range(3)
+    )
+    (tmp_path / "s.go").write_text(
+        'package s\n\nimport "database/sql"\n\n'
+        "func query(db *sql.DB) (*sql.Rows, error) {\n"
+        '\treturn db.Query("SELECT 1")\n}\n\n' + calls
+    )
+    result, _ = scan_paths([str(tmp_path)], tmp_path)
+    leaks = [f for f in result.active if f.rule_id == "sql-rows-not-closed"]
+    assert len(leaks) == 3
+    text = _render(result)
+    assert text.count("`sql-rows-not-closed` (error) in") == 1
+    assert "**One root cause, 3 call sites:**" in text
+    assert "**6 leaks**" in text  # still counted one by one (3 unclosed, 3 unchecked)
+
+
+def test_link_base_makes_links_that_work_anywhere() -> None:
+    base = "https://github.com/example/orders/blob/0123abc"
+    text = _render(link_base=base)
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    source = [link for link in links if not link.startswith("#")]
+    assert source and all(link.startswith(base + "/") for link in source)
+    assert any(re.search(r"\.go#L\d+$", link) for link in source)

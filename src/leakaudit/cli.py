@@ -179,6 +179,13 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
         "blob/TAG/docs/rules): SARIF helpUri and report links point there (default: no "
         "links; the docs travel inside the SARIF and the report)",
     )
+    report.add_argument(
+        "--link-base",
+        metavar="BASE",
+        help="markdown report: source links start here, e.g. https://github.com/ORG/REPO/"
+        "blob/COMMIT or a relative path from where the report is saved (default: "
+        "relative to the repository root)",
+    )
     report.add_argument("--title", help="markdown report: service name (default: go.mod module)")
     report.add_argument(
         "--report-version",
@@ -207,6 +214,7 @@ def _report_options(args: argparse.Namespace, config) -> dict[str, object]:  # t
         "sarif_category": args.sarif_category,
         "sarif_include_suppressed": args.sarif_include_suppressed,
         "docs_url": args.docs_url or config.docs_url,
+        "link_base": args.link_base,
         "title": args.title,
         "report_version": args.report_version,
         "report_date": args.report_date,

@@ -76,9 +76,11 @@ def render(
     report_date: str | None = None,
     path_prefix: str | None = None,
     docs_url: str | None = None,
+    link_base: str | None = None,
     **_: object,
 ) -> str:
     audit = _Audit.of(result, path_prefix, docs_url)
+    audit.link_base = link_base
     out = _Writer()
     _header(out, audit, title, report_version, report_date)
     _summary(out, audit)
@@ -132,6 +134,10 @@ class _Audit:
     lines: int
     packages: int
     docs: str | None = None  # --docs-url: where the rule pages are published
+    # --link-base: what source links start with (a commit's URL, or a relative prefix
+    # from where the report is saved); by default they are relative to the repository root.
+    link_base: str | None = None
+    _entries: list[tuple[Finding, list[Finding]]] | None = None
 
     @classmethod
     def of(cls, result: ScanResult, prefix: str | None, docs: str | None = None) -> _Audit:
@@ -179,6 +185,44 @@ class _Audit:
     @property
     def notes(self) -> list[Finding]:
         return [f for f in self.findings if f.severity.rank < 2]
+
+    def entries(self) -> list[tuple[Finding, list[Finding]]]:
+        """The findings as the report lists them: one entry per finding, except where one
+        helper of the module causes many (3 or more leaks of what the same helper hands
+        out, in 2 or more functions): one entry for its first finding, with the others
+        as its further call sites."""
+        return self._entries if self._entries is not None else self._group()
+
+    def _group(self) -> list[tuple[Finding, list[Finding]]]:
+        calls = {
+            (a.rule_id, a.location.path, a.location.line): a.call for a in self.result.acquisitions
+        }
+        groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+        for f in self.findings:
+            call = calls.get((f.rule_id, f.location.path, f.location.line))
+            rule = self.rules.get(f.rule_id)
+            if call is None or rule is None:
+                continue
+            name = call.rsplit(".", 1)[-1]
+            if any(name in spec.calls for spec in rule.acquire):
+                continue  # an API the rule names: each call site is its own bug
+            groups[(f.rule_id, name)].append(f)
+        shared = {
+            id(f): members
+            for members in groups.values()
+            if len(members) >= 3 and len({m.function for m in members}) >= 2
+            for f in members
+        }
+        out: list[tuple[Finding, list[Finding]]] = []
+        placed: set[int] = set()
+        for f in self.findings:
+            if id(f) in placed:
+                continue
+            others = [m for m in shared.get(id(f), []) if m is not f]
+            placed.update(id(m) for m in others)
+            out.append((f, others))
+        self._entries = out
+        return out
 
     def unreleased(self) -> Counter[str]:
         """The acquisitions not released on every path, each accounted for: listed as a
@@ -228,6 +272,8 @@ class _Audit:
 
     def link(self, path: str, line: int | None = None) -> str:
         target = uri_path(posixpath.normpath(self.prefix + path))
+        if self.link_base:
+            target = self.link_base.rstrip("/") + "/" + target
         return f"{target}#L{line}" if line else target
 
 
@@ -680,13 +726,14 @@ def _findings(out: _Writer, audit: _Audit) -> None:
     for f in findings:  # in display order, grouped by family
         by_family[f.family].append(f)
     order = list(by_family)
-    if len(findings) > MAX_DETAILED:
+    if len(audit.entries()) > MAX_DETAILED:
         out.para(
-            f"The first {MAX_DETAILED} of {len(findings):,} findings, most severe first, are "
-            "shown in full; the rest are listed after them."
+            f"The first {MAX_DETAILED} of {len(audit.entries()):,} entries, most severe "
+            "first, are shown in full; the rest are listed after them."
         )
     number = 0
     fixes: dict[str, int] = {}  # rule -> the finding that showed its fix
+    entries = dict((id(f), others) for f, others in audit.entries())
     for family in order:
         members = by_family[family]
         out.heading(
@@ -695,26 +742,47 @@ def _findings(out: _Writer, audit: _Audit) -> None:
             f"({_severity_counts(members)})",
         )
         for finding in members:
+            if id(finding) not in entries:
+                continue  # another call site of an entry's root cause, listed there
             number += 1
             if number <= MAX_DETAILED:
                 _finding_detail(out, number, finding, audit, fixes)
-    if len(findings) > MAX_DETAILED:
+                _root_cause(out, finding, entries[id(finding)], audit)
+    if len(audit.entries()) > MAX_DETAILED:
         out.heading(3, "Further findings")
-        rest = findings[MAX_DETAILED:]
-        out.table(
-            ["#", "Rule", "Severity", "Location", "Message"],
+        rest = [f for f, _ in audit.entries()][MAX_DETAILED:]
+        further = [
             [
-                [
-                    str(MAX_DETAILED + i + 1),
-                    f"`{f.rule_id}`",
-                    f.severity.value,
-                    f"[{markdown_path(f.location.path)}:{f.location.line}]"
-                    f"({audit.link(f.location.path, f.location.line)})",
-                    f.message,
-                ]
-                for i, f in enumerate(rest)
-            ],
+                str(MAX_DETAILED + i + 1),
+                f"`{f.rule_id}`",
+                f.severity.value,
+                f"[{markdown_path(f.location.path)}:{f.location.line}]"
+                f"({audit.link(f.location.path, f.location.line)})",
+                f.message,
+            ]
+            for i, f in enumerate(rest)
+        ]
+        _collapsible(
+            out,
+            len(further),
+            lambda: out.table(["#", "Rule", "Severity", "Location", "Message"], further),
         )
+
+
+def _root_cause(out: _Writer, finding: Finding, others: list[Finding], audit: _Audit) -> None:
+    """The further call sites of one helper's leak: one cause, one entry."""
+    if not others:
+        return
+    sites = ", ".join(
+        f"[{markdown_path(f.location.path)}:{f.location.line}]"
+        f"({audit.link(f.location.path, f.location.line)}) (`{f.function}`)"
+        for f in others
+    )
+    out.para(
+        f"**One root cause, {len(others) + 1} call sites:** what the same helper hands out "
+        f"leaks the same way at {sites}. Fixing the helper's contract (or each caller) "
+        "fixes them all."
+    )
 
 
 def _deferred_words(rules: list[Rule]) -> str:
@@ -793,17 +861,11 @@ def _good_patterns(out: _Writer, audit: _Audit) -> None:
             "Each resource the code gives to other code, and the first place it goes: that "
             "code is responsible for releasing it."
         )
-        out.table(
-            ["Acquired at", "Call", "Went"],
-            [
-                [
-                    _code_span(f"{s.location.path}:{s.location.line}"),
-                    f"`{s.call}`",
-                    s.handed_to or "—",
-                ]
-                for s in handed
-            ],
-        )
+        went = [
+            [_code_span(f"{s.location.path}:{s.location.line}"), f"`{s.call}`", s.handed_to or "—"]
+            for s in handed
+        ]
+        _collapsible(out, len(went), lambda: out.table(["Acquired at", "Call", "Went"], went))
 
 
 def _files(out: _Writer, audit: _Audit) -> None:
@@ -847,20 +909,18 @@ def _files(out: _Writer, audit: _Audit) -> None:
                 f"{len(fs):,}",
             ]
         )
-    out.table(
-        [
-            "",
-            "File",
-            "Lines",
-            "Acquisitions",
-            "Released",
-            "Handed off",
-            "Not released",
-            "Goroutines",
-            "Findings",
-        ],
-        rows,
-    )
+    header = [
+        "",
+        "File",
+        "Lines",
+        "Acquisitions",
+        "Released",
+        "Handed off",
+        "Not released",
+        "Goroutines",
+        "Findings",
+    ]
+    _collapsible(out, len(rows), lambda: out.table(header, rows))
     rest = audit.scanned_files - len(paths)
     note = []
     if len(shown) < len(paths):
@@ -898,7 +958,7 @@ def _goroutines(out: _Writer, audit: _Audit) -> None:
     # rules report at the `go` statement, so the inventory never reads as an all-clear.
     reported = {
         (f.location.path, f.location.line): n
-        for n, f in enumerate(audit.findings, start=1)
+        for n, (f, _) in enumerate(audit.entries(), start=1)
         if f.severity.rank >= 2
     }
 
