@@ -242,7 +242,10 @@ def param_effect(
         return None
     param = params[index]
     follows = pkg.resource_rules.get(param.type or "")
-    if typed and (follows is None or follows.release != rule.release):
+    # An owner type (module/owners.py) is followed by its derived rule, which acquires
+    # it by the type its constructors return.
+    owned = any(spec.returns and spec.returns == param.type for spec in rule.acquire)
+    if typed and not owned and (follows is None or follows.release != rule.release):
         return None
     if param.name == "_":
         return BORROWS  # unnamed: the body cannot touch it
