@@ -254,6 +254,11 @@ def _report(
         op_line=line_of(op.node),
         fix=_lock_fix(program, stuck) or _deadlock_fix(op, chan.name),
         remedy=_send_remedy(op, chan.name),
+        twice=(
+            f"at line {line_of(where_node)} on two iterations"
+            if line_of(where_node) == line_of(op.node)
+            else f"line {line_of(where_node)}, then line {line_of(op.node)}"
+        ),
     )
 
 
