@@ -15,6 +15,7 @@ CheckFn = Callable[[Package, Rule, Sink], None]
 REGISTRY: dict[str, str] = {
     "obligation": "leakaudit.checks.obligation",
     "companion": "leakaudit.checks.companion",
+    "release-error": "leakaudit.checks.release_error",
     "goroutine-blocked": "leakaudit.checks.goroutines.leak",
     "goroutine-endless": "leakaudit.checks.goroutines.unstoppable",
     "goroutine-ticker": "leakaudit.checks.goroutines.ticker",

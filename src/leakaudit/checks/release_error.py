@@ -1,0 +1,79 @@
+"""The release is the last write, so its error matters: `zw.Close()` writes a gzip
+writer's footer, and a `defer zw.Close()` that drops the error turns a failed write into
+a corrupt file nobody hears about.
+
+A site is reported when the function calls the rule's release on the variable and never
+uses the error of any such call (an expression or deferred statement, or `_ =`). One
+checked call, on the success path (`if err := zw.Close(); err != nil`), settles it: a
+deferred Close beside it only cleans up after an error. A writer handed to other code
+is that code's to check.
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from leakaudit.checks.api import Function, Package, Sink
+from leakaudit.checks.sites import find_sites, interest
+from leakaudit.checks.uses import Use, UseClassifier
+from leakaudit.parsing.syntax import field as child
+from leakaudit.parsing.syntax import selector_parts, text, walk
+from leakaudit.ruleset.model import ReleaseSpec, Rule
+
+# Statements whose call's result nobody reads.
+_DROPS = ("expression_statement", "defer_statement", "go_statement")
+
+
+def run(pkg: Package, rule: Rule, sink: Sink) -> None:
+    methods = set(rule.release.methods)
+
+    def check(fn: Function) -> None:
+        body = child(fn.node, "body")
+        if body is None:
+            return
+        for site in find_sites(pkg, fn, rule):
+            if site.binding != "var" or site.var is None or "." in site.var:
+                continue
+            calls = [
+                node
+                for node in walk(body, into_funcs=True)
+                if node.type == "call_expression"
+                and (parts := selector_parts(child(node, "function"))) is not None
+                and len(parts) == 2
+                and parts[0] == site.var
+                and parts[1] in methods
+            ]
+            if not calls or any(not _dropped(call) for call in calls):
+                continue
+            # Without the release methods: what is left of the uses is where it goes.
+            uses = UseClassifier(site.var, ReleaseSpec(), fn.types, fn.scope, fn.spend)
+            if uses.effect(body).use >= Use.STORED:
+                continue  # handed off: the receiver checks
+            first = min(calls, key=lambda n: n.start_byte)
+            sink.report(
+                rule,
+                "unchecked",
+                fn.file,
+                first,
+                fn.name,
+                var=site.var,
+                call=site.callee.text,
+                release=text(child(child(first, "function"), "field")),
+            )
+
+    sink.each(pkg.reported(interest(rule)), rule, check)
+
+
+def _dropped(call: Node) -> bool:
+    """Is the call's result thrown away: a statement of its own, or `_ = x.Close()`?"""
+    parent = call.parent
+    if parent is None:
+        return True
+    if parent.type in _DROPS:
+        return True
+    if parent.type == "expression_list" and parent.parent is not None:
+        holder = parent.parent
+        if holder.type == "assignment_statement" and child(holder, "right") == parent:
+            left = child(holder, "left")
+            return left is not None and all(text(n) == "_" for n in left.named_children)
+    return False
