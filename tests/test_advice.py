@@ -118,3 +118,19 @@ def test_messages_are_short() -> None:
         for kind, template in rule.messages.items():
             words = re.sub(r"\{[a-z_]+\}", "", template)
             assert len(words) <= 130, (rule.id, kind, len(words))
+
+
+def test_a_pipe_read_by_a_goroutine_is_a_goroutine_leak() -> None:
+    """pipe-writer-not-closed is a warning, but where this function's own goroutine reads
+    the other end, that goroutine blocks for good: an error, naming the reader."""
+    from conftest import FIXTURES
+
+    folder = FIXTURES / "rules" / "pipe-writer-not-closed"
+    result, _ = scan_paths([str(folder)], folder)
+    by_line = {(f.location.path, f.location.line): f for f in result.active}
+    reader = by_line[("pipe.go", 40)]
+    assert reader.severity.value == "error"
+    assert "the goroutine reading r (line 41) leaks" in reader.message
+    assert [r.location.line for r in reader.related][-1] == 41
+    other = by_line[("pipe.go", 12)]
+    assert other.severity.value == "warning"

@@ -25,7 +25,7 @@ from leakaudit.checks.sites import interest as interest
 from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
-from leakaudit.findings import Related
+from leakaudit.findings import Related, Severity
 from leakaudit.fix.cancel import discard_edits
 from leakaudit.fix.defer import advice, defer_edit, exit_edits, with_args
 from leakaudit.module.effects import (
@@ -848,13 +848,25 @@ def _conclude(
             suffix = f" ({said})"
         if "not-released" in rule.reports:
             release = (site.release or rule.release.methods or ("",))[0]
+            kind, severity, reader = "not-released", None, None
+            if site.partner and "partner-goroutine" in rule.reports:
+                reader = _launched_with(fn, site.partner)
+            if reader is not None:
+                # The other end is read by a goroutine: the leak is that goroutine,
+                # blocked forever.
+                kind = "partner-goroutine"
+                level = rule.options.get("partner-goroutine-severity")
+                severity = Severity(str(level)) if level else None
+                said = f"the goroutine reading {site.partner} waits forever"
+                related += (Related(location(fn.file, reader, first_line_only=True), said),)
             sink.report(
                 rule,
-                "not-released",
+                kind,
                 fn.file,
                 at,
                 fn.name,
                 related,
+                severity=severity,
                 var=var,
                 call=call,
                 exit=exit_desc,
@@ -862,6 +874,8 @@ def _conclude(
                 acquired=line_of(site.call),
                 release=release,
                 advice=_advice(fn, rule, site, var, release),
+                partner=site.partner or "",
+                reader_line=line_of(reader) if reader is not None else 0,
             )
             if suffix:
                 finding = sink.findings[-1]
@@ -1153,6 +1167,18 @@ def _closing_brace(func: Node) -> Node:
     if body is not None and body.children:
         return body.children[-1]
     return func
+
+
+def _launched_with(fn: Function, name: str) -> Node | None:
+    """The first `go` statement of the function that uses `name` (passes it, or a
+    literal that reads it)."""
+    body = child(fn.node, "body")
+    for node in walk(body, into_funcs=True) if body is not None else ():
+        if node.type != "go_statement":
+            continue
+        if any(n.type == "identifier" and text(n) == name for n in walk(node, into_funcs=True)):
+            return node
+    return None
 
 
 def _advice(fn: Function, rule: Rule, site: Site, var: str, release: str) -> str:

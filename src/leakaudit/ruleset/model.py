@@ -22,6 +22,10 @@ VIOLATIONS = (
     # {field}, {release} (a method that releases it), {releases} (all of them, "Close() or
     # Orphan()") and {type} besides the usual {var}, {call}, {exit}.
     "owner-not-released",
+    # `not-released`, where the resource's other end (`partner`: a pipe's reader) is read
+    # by a goroutine this function launches: that goroutine blocks forever. The message
+    # may use {partner} and {reader_line}; `partner-goroutine-severity` sets its level.
+    "partner-goroutine",
 )
 OWNER_VIOLATION = "owner-not-released"
 

@@ -137,6 +137,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # The rule's `fix` also where some path releases it already: a second release is
         # harmless (cancel twice, Rollback after Commit).
         "fix-beside-release": Field("bool"),
+        # The level of a `partner-goroutine` finding (a goroutine blocked for good).
+        "partner-goroutine-severity": Field("str", choices=("error", "warning", "note")),
     },
 }
 
