@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "goroutine-blocked": "leakaudit.checks.goroutines.leak",
     "goroutine-endless": "leakaudit.checks.goroutines.unstoppable",
     "goroutine-ticker": "leakaudit.checks.goroutines.ticker",
+    "channel-one-sided": "leakaudit.checks.goroutines.onesided",
     "waitgroup-add": "leakaudit.checks.goroutines.waitgroup",
     "returning-call": "leakaudit.checks.returning_call",
     "call-in-looping-select": "leakaudit.checks.looping_select",
