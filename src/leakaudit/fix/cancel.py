@@ -19,11 +19,10 @@ from tree_sitter import Node
 
 from leakaudit.facts.symbols import BUILTIN_TYPES
 from leakaudit.findings import Edit
-from leakaudit.fix.defer import in_loop, line_edit, line_start, own_line
+from leakaudit.fix.defer import enclosing_function, in_loop, line_edit, line_start, own_line
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import text, walk
 
-_FUNCS = ("function_declaration", "method_declaration", "func_literal")
 # Expressions a value passes through on its way up to the statement that uses it.
 _CARRIERS = frozenset(
     {
@@ -82,7 +81,7 @@ def discard_edits(
     elif var is not None and blank_uses:
         name = var
         for use in blank_uses:
-            if _enclosing(use) != function or own_line(content, use) is None:
+            if enclosing_function(use) != function or own_line(content, use) is None:
                 return (), ""
             if use.parent is None or use.parent.type not in ("block", "statement_list"):
                 return (), ""
@@ -111,7 +110,7 @@ def _outlives(body: Node, function: Node, names: set[str], after: int) -> bool:
                 continue
             if text(ident) not in tainted:
                 continue
-            if _enclosing(ident) != function or _in_go(ident, function):
+            if enclosing_function(ident) != function or _in_go(ident, function):
                 return True  # captured by a func literal, or by a goroutine
             node = ident
             while node.parent is not None and node.parent.type in _CARRIERS:
@@ -175,13 +174,6 @@ def _declared(function: Node) -> set[str]:
             if left is not None:
                 out.update(text(c) for c in left.named_children if c.type == "identifier")
     return out
-
-
-def _enclosing(node: Node) -> Node | None:
-    cur = node.parent
-    while cur is not None and cur.type not in _FUNCS:
-        cur = cur.parent
-    return cur
 
 
 def _in_go(node: Node, function: Node) -> bool:

@@ -14,11 +14,10 @@ from tree_sitter import Node
 
 from leakaudit.facts.symbols import BUILTIN_TYPES
 from leakaudit.findings import Edit
-from leakaudit.fix.defer import line_edit, line_start, own_line
+from leakaudit.fix.defer import enclosing_function, line_edit, line_start, own_line
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import selector_parts, text, walk
 
-_FUNCS = ("function_declaration", "method_declaration", "func_literal")
 _NUMBERS = BUILTIN_TYPES - {"bool", "string", "error", "any", "comparable"}
 _NIL_TYPES = frozenset(
     {"pointer_type", "slice_type", "map_type", "channel_type", "function_type", "interface_type"}
@@ -41,7 +40,7 @@ def check_after_loop(
     if loop.parent is None or loop.parent.type not in ("block", "statement_list"):
         return (), ""
     at = own_line(content, loop)
-    function = _enclosing(loop)
+    function = enclosing_function(loop)
     if at is None or function is None:
         return (), ""
     zeros = _zero_results(root, function)
@@ -63,13 +62,6 @@ def _loops_over(loop: Node, var: str, after: str) -> bool:
     args = child(cond, "arguments")
     no_args = args is not None and not [a for a in args.named_children if a.type != "comment"]
     return no_args and selector_parts(child(cond, "function")) == [var, after]
-
-
-def _enclosing(node: Node) -> Node | None:
-    cur = node.parent
-    while cur is not None and cur.type not in _FUNCS:
-        cur = cur.parent
-    return cur
 
 
 def _zero_results(root: Node, function: Node) -> list[str] | None:

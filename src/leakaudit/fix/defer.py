@@ -62,7 +62,7 @@ def defer_edit(
             return (), ""
         anchor = check
     line = with_args(template.format(var=var, release=release), args)
-    function = _enclosing_function(statement)
+    function = enclosing_function(statement)
     helper = test_helper_param(function) if function is not None else None
     if helper is not None:
         line = f"{helper}.Cleanup(func() {{ {line.removeprefix('defer ')} }})"
@@ -157,7 +157,7 @@ def _typed_as_acquired(statement: Node, var: str) -> bool:
     Yes when this statement declares it; when it was declared before (`out :=
     io.Writer(os.Stdout)`, then `out, err = os.Create(p)`), only if that declaration
     spells a pointer type (`var f *os.File`), which the assignment must match."""
-    function = _enclosing_function(statement)
+    function = enclosing_function(statement)
     if function is None:
         return False
     earlier = [
@@ -183,7 +183,8 @@ def _declared_names(node: Node) -> set[str]:
     return {text(n) for n in items if n.type == "identifier"}
 
 
-def _enclosing_function(node: Node) -> Node | None:
+def enclosing_function(node: Node) -> Node | None:
+    """The function declaration, method or literal whose body holds `node`."""
     cur = node.parent
     while cur is not None and cur.type not in _FUNCS:
         cur = cur.parent
@@ -196,7 +197,7 @@ def _outlived(statement: Node, var: str) -> bool:
     release would pull the resource from under it. Tests too: a goroutine that checks
     its errors with `require` fails the run once the resource closes under it. So does
     a test method of a suite: its TearDown may still use what the test left."""
-    function = _enclosing_function(statement)
+    function = enclosing_function(statement)
     if function is None:
         return True
     if function.type == "method_declaration" and text(child(function, "name")).startswith("Test"):
