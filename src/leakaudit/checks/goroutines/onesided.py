@@ -21,8 +21,9 @@ from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, Sink, location
 from leakaudit.findings import Related
+from leakaudit.parsing.queries import selectors_naming
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import text, unparen, walk
+from leakaudit.parsing.syntax import leaf_at, text, unparen, word_starts
 from leakaudit.ruleset.model import Rule
 
 _UNKNOWN = "?"
@@ -43,19 +44,28 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     fields = _channel_fields(pkg)
     if not fields:
         return
-    names = {name for _, name in fields}
+    names = sorted({name for _, name in fields})
+    types = sorted({owner.lstrip(".") for owner, _ in fields})
     uses: dict[tuple[str, str], _Uses] = defaultdict(_Uses)
-    for fn in pkg.functions:
-        body = child(fn.node, "body")
-        if body is None or not any(n.encode() in (body.text or b"") for n in names):
-            continue
-        for node in walk(body, into_funcs=False):
-            if node.type == "selector_expression" and text(child(node, "field")) in names:
+    for source in pkg.files:
+        # The words lead to the nodes (`x.events`, `Hub{...}`): no walk of every body.
+        for name in names:
+            for node in selectors_naming(source.root, source.content, name):
+                fn = pkg.function_of(node, source)
+                if fn is None:
+                    uses[(_UNKNOWN, name)].escapes = True  # in a function not analyzed
+                    continue
                 _classify(fn, node, fields, uses)
-            elif node.type == "keyed_element":
-                _literal_make(fn, node, fields, uses)
-            elif node.type == "composite_literal":
-                _positional(node, fields, uses)
+        for tname in types:
+            for at in word_starts(source.content, tname.encode()):
+                literal = _literal_at(source.root, at, len(tname))
+                if literal is None:
+                    continue
+                _positional(literal, fields, uses)
+                body = child(literal, "body")
+                for element in body.named_children if body is not None else ():
+                    if element.type == "keyed_element":
+                        _literal_make(element, fields, uses)
     for key in sorted(fields):
         found = uses.get(key)
         unknown = uses.get((_UNKNOWN, key[1]))
@@ -111,8 +121,15 @@ def _classify(
         found.escapes = True  # passed, returned, read into a variable: followed no further
 
 
+def _literal_at(root: Node, at: int, length: int) -> Node | None:
+    """The composite literal whose type is the word at `at` (`Hub{`, `&Hub{`)."""
+    node = leaf_at(root, at, at + length, "type_identifier")
+    literal = node.parent if node is not None else None
+    return literal if literal is not None and literal.type == "composite_literal" else None
+
+
 def _literal_make(
-    fn: Function, node: Node, fields: set[tuple[str, str]], uses: dict[tuple[str, str], _Uses]
+    node: Node, fields: set[tuple[str, str]], uses: dict[tuple[str, str], _Uses]
 ) -> None:
     """`&Hub{events: make(chan T)}`: a make site of the literal's type's field."""
     named = [c for c in node.named_children if c.type != "comment"]
