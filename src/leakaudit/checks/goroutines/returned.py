@@ -18,8 +18,12 @@ from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, Sink, location
 from leakaudit.checks.goroutines.channels import (
+    ASSIGN,
     CLOSE,
+    RANGE,
+    RECV,
     SEND,
+    USE,
     classify,
     innermost_literal,
     make_capacity,
@@ -54,10 +58,13 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
         for name, producer in producers.items():
             for ident in find_word(source, name, ("identifier", "field_identifier")):
                 call = _call_of(ident)
-                if call is None or not _dropped(call):
+                if call is None:
                     continue
                 owner = owner_of(pkg, call, source)
                 if owner is None or owner.node.id == producer.fn.node.id:
+                    continue
+                kind, var = ("dropped", "") if _dropped(call) else _unread(owner, call)
+                if kind is None:
                     continue
                 if rule.options.get("skip-tests") and source.is_test:
                     continue
@@ -74,7 +81,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 where = location(producer.fn.file, producer.send, first_line_only=True)
                 sink.report(
                     rule,
-                    "dropped",
+                    kind,
                     source,
                     call,
                     owner.name,
@@ -86,6 +93,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                     callee=producer.fn.name,
                     chan=producer.chan,
                     line=line_of(producer.send),
+                    var=var,
                 )
 
 
@@ -193,6 +201,42 @@ def _call_of(ident: Node) -> Node | None:
     if call is None or call.type != "call_expression" or child(call, "function") != ident:
         return None
     return call
+
+
+def _unread(owner: Function, call: Node) -> tuple[str | None, str]:
+    """("unread", var) when the call's result is kept in a local variable (`c :=
+    watch()`) that this function never receives from and never lets go of (passes,
+    returns, stores, sends); (None, "") otherwise."""
+    parent = parent_of(call)
+    holder = parent.parent if parent is not None and parent.type == "expression_list" else None
+    if holder is None or holder.type != "short_var_declaration":
+        return None, ""
+    if child(holder, "right") != parent or len(expressions(parent)) != 1:
+        return None, ""
+    left = expressions(child(holder, "left"))
+    if len(left) != 1 or left[0] is None or left[0].type != "identifier" or text(left[0]) == "_":
+        return None, ""
+    var = text(left[0])
+    body = child(owner.node, "body")
+    for occ in named(body, (var,)) if body is not None else ():
+        if occ.start_byte < holder.end_byte and occ.start_byte >= holder.start_byte:
+            continue  # the declaration itself
+        if _blank_use(occ):
+            continue  # `_ = c`: read by nobody
+        op = classify(occ)
+        if op.kind in (RECV, RANGE) or op.kind not in (USE, ASSIGN, CLOSE):
+            return None, ""  # received from, or gone where its receiver may be
+        if op.kind == ASSIGN:
+            return None, ""  # reassigned: which channel it holds is a guess
+    return "unread", var
+
+
+def _blank_use(occ: Node) -> bool:
+    parent = occ.parent
+    holder = parent.parent if parent is not None and parent.type == "expression_list" else None
+    if holder is None or holder.type != "assignment_statement" or child(holder, "right") != parent:
+        return False
+    return all(text(n) == "_" for n in expressions(child(holder, "left")))
 
 
 def _dropped(call: Node) -> bool:
