@@ -14,18 +14,15 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, Sink
-from leakaudit.checks.sites import find_sites, interest
+from leakaudit.checks.sites import find_sites, interest, method_calls_on
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import selector_parts, text, walk
+from leakaudit.parsing.syntax import result_dropped, text, walk
 from leakaudit.ruleset.model import ReleaseSpec, Rule
-
-# Statements whose call's result nobody reads.
-_DROPS = ("expression_statement", "defer_statement", "go_statement")
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
-    methods = set(rule.release.methods)
+    methods = rule.release.methods
 
     def check(fn: Function) -> None:
         reported: set[int] = set()
@@ -37,16 +34,8 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 continue
             if _into_memory(fn, site.call):
                 continue  # a bytes.Buffer takes every write: Close cannot fail there
-            calls = [
-                node
-                for node in walk(body, into_funcs=True)
-                if node.type == "call_expression"
-                and (parts := selector_parts(child(node, "function"))) is not None
-                and len(parts) == 2
-                and parts[0] == site.var
-                and parts[1] in methods
-            ]
-            if not calls or any(not _dropped(call) for call in calls):
+            calls = method_calls_on(body, site.var, methods, into_funcs=True)
+            if not calls or any(not result_dropped(call) for call in calls):
                 continue
             # Without the release methods: what is left of the uses is where it goes.
             uses = UseClassifier(site.var, ReleaseSpec(), fn.types, fn.scope, fn.spend)
@@ -109,19 +98,4 @@ def _made_in_memory(fn: Function, name: str) -> bool:
             and values[names.index(name)].startswith(_MAKERS)
         ):
             return True
-    return False
-
-
-def _dropped(call: Node) -> bool:
-    """Is the call's result thrown away: a statement of its own, or `_ = x.Close()`?"""
-    parent = call.parent
-    if parent is None:
-        return True
-    if parent.type in _DROPS:
-        return True
-    if parent.type == "expression_list" and parent.parent is not None:
-        holder = parent.parent
-        if holder.type == "assignment_statement" and child(holder, "right") == parent:
-            left = child(holder, "left")
-            return left is not None and all(text(n) == "_" for n in left.named_children)
     return False

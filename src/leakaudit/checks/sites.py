@@ -5,6 +5,7 @@ Shared by every check that follows a resource from the call that produced it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from tree_sitter import Node
@@ -563,9 +564,22 @@ def calls_method_on(
 ) -> bool:
     """`node` holds a call `path.M(...)` of one of `methods` (`into_funcs`: in the func
     literals inside it too)."""
+    return any(True for _ in _method_calls(node, path, methods, through, into_funcs))
+
+
+def method_calls_on(
+    node: Node, path: str, methods: tuple[str, ...], into_funcs: bool = False
+) -> list[Node]:
+    """The calls `path.M(...)` of one of `methods` in `node`, in source order."""
+    return list(_method_calls(node, path, methods, (), into_funcs))
+
+
+def _method_calls(
+    node: Node, path: str, methods: tuple[str, ...], through: tuple[str, ...], into_funcs: bool
+) -> Iterator[Node]:
     data = node.text or b""
     if not any(f".{m}(".encode() in data for m in methods):
-        return False
+        return
     for call in walk(node, into_funcs=into_funcs):
         if call.type != "call_expression":
             continue
@@ -576,8 +590,7 @@ def calls_method_on(
             and text(child(function, "field")) in methods
             and receiver_path(call, through) == path
         ):
-            return True
-    return False
+            yield call
 
 
 def _siblings_before(stmt: Node) -> list[Node]:

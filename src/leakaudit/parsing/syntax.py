@@ -134,6 +134,28 @@ def parent_of(node: Node) -> Node | None:
     return parent
 
 
+def blank_assigned(node: Node) -> bool:
+    """`_ = node`: the value is assigned to the blank identifier only, read by nobody."""
+    parent = parent_of(node)
+    holder = parent.parent if parent is not None and parent.type == "expression_list" else None
+    if holder is None or holder.type != "assignment_statement" or field(holder, "right") != parent:
+        return False
+    return all(text(n) == "_" for n in expressions(field(holder, "left")))
+
+
+def result_dropped(call: Node) -> bool:
+    """Is the call's result thrown away: a statement of its own (also under `go` or
+    `defer`), or `_ = call`?"""
+    parent = parent_of(call)
+    if parent is not None and parent.type in (
+        "expression_statement",
+        "go_statement",
+        "defer_statement",
+    ):
+        return True
+    return blank_assigned(call)
+
+
 def call_named_by(name: Node) -> Node | None:
     """The call whose callee is `name` (`name(...)`, `x.name(...)`, `(x.name)(...)`)."""
     callee = name

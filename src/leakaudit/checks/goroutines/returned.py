@@ -31,10 +31,12 @@ from leakaudit.checks.goroutines.channels import (
 from leakaudit.checks.goroutines.launches import declares, find_word, launches, owner_of
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import (
+    blank_assigned,
     expressions,
     line_of,
     named,
     parent_of,
+    result_dropped,
     statements,
     text,
     unparen,
@@ -63,7 +65,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 owner = owner_of(pkg, call, source)
                 if owner is None or owner.node.id == producer.fn.node.id:
                     continue
-                kind, var = ("dropped", "") if _dropped(call) else _unread(owner, call)
+                kind, var = ("dropped", "") if result_dropped(call) else _unread(owner, call)
                 if kind is None:
                     continue
                 if rule.options.get("skip-tests") and source.is_test:
@@ -221,7 +223,7 @@ def _unread(owner: Function, call: Node) -> tuple[str | None, str]:
     for occ in named(body, (var,)) if body is not None else ():
         if occ.start_byte < holder.end_byte and occ.start_byte >= holder.start_byte:
             continue  # the declaration itself
-        if _blank_use(occ):
+        if blank_assigned(occ):
             continue  # `_ = c`: read by nobody
         op = classify(occ)
         if op.kind in (RECV, RANGE) or op.kind not in (USE, ASSIGN, CLOSE):
@@ -229,26 +231,3 @@ def _unread(owner: Function, call: Node) -> tuple[str | None, str]:
         if op.kind == ASSIGN:
             return None, ""  # reassigned: which channel it holds is a guess
     return "unread", var
-
-
-def _blank_use(occ: Node) -> bool:
-    parent = occ.parent
-    holder = parent.parent if parent is not None and parent.type == "expression_list" else None
-    if holder is None or holder.type != "assignment_statement" or child(holder, "right") != parent:
-        return False
-    return all(text(n) == "_" for n in expressions(child(holder, "left")))
-
-
-def _dropped(call: Node) -> bool:
-    """Is the call's result thrown away?"""
-    parent = parent_of(call)
-    if parent is None:
-        return False
-    if parent.type in ("expression_statement", "go_statement", "defer_statement"):
-        return True
-    if parent.type == "expression_list" and parent.parent is not None:
-        holder = parent.parent
-        if holder.type == "assignment_statement" and child(holder, "right") == parent:
-            left = expressions(child(holder, "left"))
-            return len(left) == 1 and text(left[0]) == "_"
-    return False
