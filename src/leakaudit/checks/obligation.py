@@ -811,13 +811,14 @@ def _conclude(
         _record(sink, rule, fn, site, "handed-off", held)
         return
     if outcome.leaks:
-        if site.var and _only_blank_uses(fn, site):
+        blanks = _blank_uses(fn, site) if site.var else None
+        if blanks is not None:
             # `_ = cancel` is a discard, not a use: report it as one (lostcancel misses it),
             # under the rule that owns discards.
             if "discarded" in rule.reports:
                 sink.report(rule, "discarded", fn.file, site.call, fn.name, var=var, call=call)
                 if rule.fix and rule.release.call:
-                    _fix_discard(sink, fn, site, None, var, _blank_uses(fn, site))
+                    _fix_discard(sink, fn, site, None, var, blanks)
             _record(sink, rule, fn, site, "discarded", outcome)
             return
         block, node = min(outcome.leaks, key=lambda leak: _exit_line(leak))
@@ -1205,37 +1206,29 @@ def _blank_of(statement: Node) -> Node | None:
     return blanks[0] if len(blanks) == 1 else None
 
 
-def _blank_uses(fn: Function, site: Site) -> list[Node]:
-    """The `_ = var` statements of a variable whose only uses they are."""
+def _blank_uses(fn: Function, site: Site) -> list[Node] | None:
+    """When every use of the variable past its acquisition is `_ = var`: those
+    statements (none, if one is not a plain assignment: then no fix places them); None
+    when it has another use."""
+    if site.var is not None and "." in site.var:
+        return None  # a held field (`s.mu`) is not a variable one can discard
+    uses = UseClassifier(site.var or "", ReleaseSpec(), fn.types, fn.scope, fn.spend)
     body = child(fn.node, "body")
-    out = []
+    statements: list[Node] = []
+    plain = True
     for occ in walk(body, into_funcs=True) if body is not None else ():
         if occ.type != "identifier" or text(occ) != site.var:
             continue
         if site.statement.start_byte <= occ.start_byte < site.statement.end_byte:
             continue
+        if uses._occurrence(occ).use != Use.BLANK:
+            return None
         stmt = occ.parent.parent if occ.parent is not None else None
         if stmt is None or stmt.type != "assignment_statement":
-            return []
-        out.append(stmt)
-    return out
-
-
-def _only_blank_uses(fn: Function, site: Site) -> bool:
-    if site.var is not None and "." in site.var:
-        return False  # a held field (`s.mu`) is not a variable one can discard
-    uses = UseClassifier(site.var or "", ReleaseSpec(), fn.types, fn.scope, fn.spend)
-    body = child(fn.node, "body")
-    if body is None:
-        return True
-    for occ in walk(body, into_funcs=True):
-        if occ.type != "identifier" or text(occ) != site.var:
-            continue
-        if site.statement.start_byte <= occ.start_byte < site.statement.end_byte:
-            continue
-        if uses._occurrence(occ).use != Use.BLANK:
-            return False
-    return True
+            plain = False
+        else:
+            statements.append(stmt)
+    return statements if plain else []
 
 
 def _field_released(pkg: Package, rule: Rule, stored: tuple[str | None, str]) -> bool:
