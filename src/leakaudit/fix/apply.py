@@ -15,8 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from leakaudit.findings import Edit, Finding
-from leakaudit.parsing.parser import SourceFile, parse
-from leakaudit.parsing.syntax import walk
+from leakaudit.parsing.parser import error_count, parse
 from leakaudit.result import ScanResult
 from leakaudit.scan import ScanOptions, scan
 
@@ -136,7 +135,8 @@ def _checked(
     other files report)."""
     ok = []
     for fix in candidates:
-        if _errors(parse(fix.rel, fix.after)) > _errors(parse(fix.rel, fix.before)):
+        before, after = parse(fix.rel, fix.before), parse(fix.rel, fix.after)
+        if error_count(after.root) > error_count(before.root):
             skipped += [(f, "the fixed file would not parse") for f in fix.fixed]
         else:
             ok.append(fix)
@@ -159,10 +159,3 @@ def _checked(
             return ok
         ok = [f for f in ok if f not in failing]
     return ok
-
-
-def _errors(source: SourceFile) -> int:
-    """Syntax errors in a parsed file: ERROR nodes and missing tokens."""
-    if not source.root.has_error:
-        return 0
-    return sum(1 for n in walk(source.root, into_funcs=True) if n.type == "ERROR" or n.is_missing)

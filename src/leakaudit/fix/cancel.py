@@ -19,7 +19,15 @@ from tree_sitter import Node
 
 from leakaudit.facts.symbols import BUILTIN_TYPES
 from leakaudit.findings import Edit
-from leakaudit.fix.defer import enclosing_function, in_loop, line_edit, line_start, own_line
+from leakaudit.fix.defer import (
+    declared_names,
+    enclosing_function,
+    in_loop,
+    line_edit,
+    line_start,
+    own_line,
+    span_edit,
+)
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import text, walk
 
@@ -77,7 +85,7 @@ def discard_edits(
     edits: list[Edit] = []
     if blank is not None:
         name = _free_name(content[function.start_byte : function.end_byte])
-        edits.append(_replace(content, blank, name))
+        edits.append(span_edit(content, blank.start_byte, blank.end_byte, name))
     elif var is not None and blank_uses:
         name = var
         for use in blank_uses:
@@ -87,7 +95,7 @@ def discard_edits(
                 return (), ""
             start = line_start(content, use)
             end = content.find(b"\n", use.end_byte)
-            edits.append(_span(content, start, end + 1 if end != -1 else len(content), ""))
+            edits.append(span_edit(content, start, end + 1 if end != -1 else len(content), ""))
     else:
         return (), ""
     line = f"defer {name}()"
@@ -165,14 +173,11 @@ def _targets(holder: Node) -> list[Node]:
 
 def _declared(function: Node) -> set[str]:
     """Names declared in the function: its parameters, results and its body's variables."""
+    kinds = ("parameter_declaration", "var_spec", "const_spec", "short_var_declaration")
     out: set[str] = set()
     for node in walk(function, into_funcs=False):
-        if node.type in ("parameter_declaration", "var_spec", "const_spec"):
-            out.update(text(c) for c in node.named_children if c.type == "identifier")
-        elif node.type in ("short_var_declaration", "range_clause"):
-            left = child(node, "left")
-            if left is not None:
-                out.update(text(c) for c in left.named_children if c.type == "identifier")
+        if node.type in (*kinds, "range_clause"):
+            out |= declared_names(node)
     return out
 
 
@@ -196,16 +201,3 @@ def _free_name(function: bytes) -> str:
         if name.encode() not in used:
             return name
         n += 1
-
-
-def _replace(content: bytes, node: Node, new: str) -> Edit:
-    return _span(content, node.start_byte, node.end_byte, new)
-
-
-def _span(content: bytes, start: int, end: int, new: str) -> Edit:
-    def pos(offset: int) -> tuple[int, int]:
-        line = content.count(b"\n", 0, offset) + 1
-        return line, offset - (content.rfind(b"\n", 0, offset) + 1) + 1
-
-    (sl, sc), (el, ec) = pos(start), pos(end)
-    return Edit(start, end, sl, sc, el, ec, new)

@@ -148,8 +148,18 @@ def line_edit(content: bytes, like: Node, at: int, line: str) -> Edit:
     """Insert `line` as a line of its own at offset `at` (a line start), indented as the
     statement `like` is."""
     indent = content[line_start(content, like) : like.start_byte].decode("utf-8", "replace")
-    row = content.count(b"\n", 0, at) + 1
-    return Edit(at, at, row, 1, row, 1, indent + line + "\n")
+    return span_edit(content, at, at, indent + line + "\n")
+
+
+def span_edit(content: bytes, start: int, end: int, new: str) -> Edit:
+    """Replace bytes start..end with `new`, the span also given as lines and columns."""
+
+    def position(offset: int) -> tuple[int, int]:
+        line = content.count(b"\n", 0, offset) + 1
+        return line, offset - (content.rfind(b"\n", 0, offset) + 1) + 1
+
+    (sl, sc), (el, ec) = position(start), position(end)
+    return Edit(start, end, sl, sc, el, ec, new)
 
 
 def _typed_as_acquired(statement: Node, var: str) -> bool:
@@ -165,7 +175,7 @@ def _typed_as_acquired(statement: Node, var: str) -> bool:
         for node in walk(function, into_funcs=False)
         if node.start_byte < statement.start_byte
         and node.type in ("parameter_declaration", "var_spec", "short_var_declaration")
-        and var in _declared_names(node)
+        and var in declared_names(node)
     ]
     if not earlier:
         return statement.type == "short_var_declaration"
@@ -174,8 +184,10 @@ def _typed_as_acquired(statement: Node, var: str) -> bool:
     return last.type != "short_var_declaration" and kind is not None and text(kind).startswith("*")
 
 
-def _declared_names(node: Node) -> set[str]:
-    if node.type == "short_var_declaration":
+def declared_names(node: Node) -> set[str]:
+    """The names a declaration declares: a parameter, var or const spec's, or the left
+    side of `:=` or of a range clause."""
+    if node.type in ("short_var_declaration", "range_clause"):
         left = child(node, "left")
         items = left.named_children if left is not None else []
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from leakaudit.findings import Edit
-from leakaudit.fix.defer import line_edit, line_start, own_line
+from leakaudit.fix.defer import line_edit, line_start, own_line, span_edit
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import text, unparen, walk
 
@@ -39,9 +39,7 @@ def move_add_edits(content: bytes, go: Node, add: Node) -> tuple[tuple[Edit, ...
         return (), ""
     if _names(add) & _parameters(literal):
         return (), ""
-    start = line_start(content, add)
-    sl, el = content.count(b"\n", 0, start) + 1, content.count(b"\n", 0, end) + 1
-    remove = Edit(start, end, sl, 1, el, 1, "")
+    remove = span_edit(content, line_start(content, add), end, "")
     statement = text(add)
     insert = line_edit(content, go, line_start(content, go), statement)
     return (insert, remove), f"move `{statement}` to the line before the `go` statement"

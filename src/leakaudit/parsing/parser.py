@@ -11,7 +11,16 @@ from tree_sitter import Language, Node, Parser, Tree
 
 from leakaudit.parsing.generated import is_generated
 
-__all__ = ["GO", "SourceFile", "first_error", "is_generated", "line_count", "parse", "parser"]
+__all__ = [
+    "GO",
+    "SourceFile",
+    "error_count",
+    "first_error",
+    "is_generated",
+    "line_count",
+    "parse",
+    "parser",
+]
 
 GO = Language(tree_sitter_go.language())
 
@@ -87,7 +96,7 @@ def _without_new_expr_errors(content: bytes, tree: Tree) -> Tree:
         for at in spots:
             buf[at : at + 3] = _STAND_IN
         candidate = parser().parse(bytes(buf))
-        if _error_count(candidate.root_node) >= _error_count(best.root_node):
+        if error_count(candidate.root_node) >= error_count(best.root_node):
             break
         repaired, best = bytes(buf), candidate
         if not best.root_node.has_error:
@@ -105,7 +114,8 @@ def _fails(root: Node, at: int) -> bool:
     return node is not None and node.has_error
 
 
-def _error_count(root: Node) -> int:
+def error_count(root: Node) -> int:
+    """Syntax errors in a tree: ERROR nodes and missing tokens."""
     if not root.has_error:
         return 0
     count, stack = 0, [root]
