@@ -501,6 +501,7 @@ def _fix(args: argparse.Namespace, options, result):  # type: ignore[no-untyped-
     """Check and apply (or, with --diff, print) the fixes; the findings fixed, or None
     when a file could not be written."""
     from leakaudit.fix import apply
+    from leakaudit.report.text import counted
 
     plan = apply.plan(result, options)
     for finding, why in plan.skipped:
@@ -512,7 +513,7 @@ def _fix(args: argparse.Namespace, options, result):  # type: ignore[no-untyped-
     if args.diff:
         sys.stdout.write("".join(apply.unified_diff(f) for f in plan.files))
         if not args.quiet:
-            fixes = _count(len(plan.fixed), "fix", "fixes")
+            fixes = counted(len(plan.fixed), "fix", "fixes")
             print(f"leakaudit: {fixes} to apply (nothing written)", file=sys.stderr)
         return plan.fixed
     failed = apply.write(plan, options)
@@ -521,13 +522,9 @@ def _fix(args: argparse.Namespace, options, result):  # type: ignore[no-untyped-
     written = {f.rel for f in plan.files} - {path for path, _ in failed}
     fixed = [f for ff in plan.files if ff.rel in written for f in ff.fixed]
     if not args.quiet:
-        found, files = _count(len(fixed), "finding"), _count(len(written), "file")
+        found, files = counted(len(fixed), "finding"), counted(len(written), "file")
         print(f"leakaudit: fixed {found} in {files}", file=sys.stderr)
     return None if failed else fixed
-
-
-def _count(n: int, one: str, many: str = "") -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _without(result, fixed):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from tree_sitter import Node
 
-from leakaudit.checks.api import Package
+from leakaudit.checks.api import Package, callee_name
 from leakaudit.module.summary import Owner
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import method_receiver, text, unparen, walk
@@ -107,14 +107,10 @@ def _may_wait(pkg: Package, tname: str, method: str) -> bool:
             c.type == "default_case" for c in node.named_children
         ):
             return True
-        if node.type == "call_expression":
+        if node.type == "call_expression" and callee_name(node) == "Wait":
             callee = unparen(child(node, "function"))
-            if (
-                callee is not None
-                and callee.type == "selector_expression"
-                and text(child(callee, "field")) == "Wait"
-            ):
-                return True
+            if callee is not None and callee.type == "selector_expression":
+                return True  # wg.Wait(), cond.Wait()
     return False
 
 

@@ -15,6 +15,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from leakaudit import __version__, ruledocs
@@ -137,7 +138,6 @@ class _Audit:
     # --link-base: what source links start with (a commit's URL, or a relative prefix
     # from where the report is saved); by default they are relative to the repository root.
     link_base: str | None = None
-    _entries: list[tuple[Finding, list[Finding]]] | None = None
 
     @classmethod
     def of(cls, result: ScanResult, prefix: str | None, docs: str | None = None) -> _Audit:
@@ -186,14 +186,12 @@ class _Audit:
     def notes(self) -> list[Finding]:
         return [f for f in self.findings if f.severity.rank < 2]
 
+    @cached_property
     def entries(self) -> list[tuple[Finding, list[Finding]]]:
         """The findings as the report lists them: one entry per finding, except where one
         helper of the module causes many (3 or more leaks of what the same helper hands
         out, in 2 or more functions): one entry for its first finding, with the others
         as its further call sites."""
-        return self._entries if self._entries is not None else self._group()
-
-    def _group(self) -> list[tuple[Finding, list[Finding]]]:
         calls = {
             (a.rule_id, a.location.path, a.location.line): a.call for a in self.result.acquisitions
         }
@@ -221,7 +219,6 @@ class _Audit:
             others = [m for m in shared.get(id(f), []) if m is not f]
             placed.update(id(m) for m in others)
             out.append((f, others))
-        self._entries = out
         return out
 
     def unreleased(self) -> Counter[str]:
@@ -726,14 +723,14 @@ def _findings(out: _Writer, audit: _Audit) -> None:
     for f in findings:  # in display order, grouped by family
         by_family[f.family].append(f)
     order = list(by_family)
-    if len(audit.entries()) > MAX_DETAILED:
+    if len(audit.entries) > MAX_DETAILED:
         out.para(
-            f"The first {MAX_DETAILED} of {len(audit.entries()):,} entries, most severe "
+            f"The first {MAX_DETAILED} of {len(audit.entries):,} entries, most severe "
             "first, are shown in full; the rest are listed after them."
         )
     number = 0
     fixes: dict[str, int] = {}  # rule -> the finding that showed its fix
-    entries = dict((id(f), others) for f, others in audit.entries())
+    entries = dict((id(f), others) for f, others in audit.entries)
     for family in order:
         members = by_family[family]
         out.heading(
@@ -748,9 +745,9 @@ def _findings(out: _Writer, audit: _Audit) -> None:
             if number <= MAX_DETAILED:
                 _finding_detail(out, number, finding, audit, fixes)
                 _root_cause(out, finding, entries[id(finding)], audit)
-    if len(audit.entries()) > MAX_DETAILED:
+    if len(audit.entries) > MAX_DETAILED:
         out.heading(3, "Further findings")
-        rest = [f for f, _ in audit.entries()][MAX_DETAILED:]
+        rest = [f for f, _ in audit.entries][MAX_DETAILED:]
         further = [
             [
                 str(MAX_DETAILED + i + 1),
@@ -958,7 +955,7 @@ def _goroutines(out: _Writer, audit: _Audit) -> None:
     # rules report at the `go` statement, so the inventory never reads as an all-clear.
     reported = {
         (f.location.path, f.location.line): n
-        for n, (f, _) in enumerate(audit.entries(), start=1)
+        for n, (f, _) in enumerate(audit.entries, start=1)
         if f.severity.rank >= 2
     }
 

@@ -72,16 +72,16 @@ def summary(result: ScanResult) -> str:
     suppressed = len(result.findings) - len(active)
     extra = f", {suppressed} suppressed" if suppressed else ""
     if not active:
-        return f"leakaudit: no findings in {_n(scanned, 'file')}{extra}"
+        return f"leakaudit: no findings in {counted(scanned, 'file')}{extra}"
     by_severity = Counter(f.severity.value for f in active)
     severities = ", ".join(
-        _n(by_severity[s], s) for s in ("error", "warning", "note") if s in by_severity
+        counted(by_severity[s], s) for s in ("error", "warning", "note") if s in by_severity
     )
     files = len({f.location.path for f in active})
     fixable = sum(1 for f in active if f.fix)
     hint = f"; {fixable} fixable with `leakaudit fix`" if fixable else ""
     head = (
-        f"leakaudit: {_n(len(active), 'finding')} ({severities}) in {_n(files, 'file')} "
+        f"leakaudit: {counted(len(active), 'finding')} ({severities}) in {counted(files, 'file')} "
         f"of {scanned} scanned{extra}{hint}"
     )
     by_rule = Counter(f.rule_id for f in active)
@@ -94,5 +94,6 @@ def _most(item: tuple[str, int]) -> tuple[int, str]:
     return (-item[1], item[0])
 
 
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+def counted(count: int, one: str, many: str = "") -> str:
+    """`1 file`, `3 files`, `2 fixes`: a count and its noun, for one-line messages."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
