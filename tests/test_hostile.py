@@ -131,6 +131,36 @@ def test_reports_and_baselines_are_not_written_through_links(tmp_path: Path) -> 
         assert victim.read_text() == "precious\n"
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_an_output_that_is_a_fifo_or_device_is_written_into_not_replaced(
+    tmp_path: Path,
+) -> None:
+    """`-o /dev/null` (or a FIFO a script reads) is written into: renaming a temporary
+    file over it, as for a regular file, replaced root's /dev/null by a regular file."""
+    import stat
+    import threading
+
+    from conftest import FIXTURES
+
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    args = ["-q", "-f", "json", "-o", str(fifo), "--fail-on", "never"]
+    done = subprocess.run(
+        [sys.executable, "-m", "leakaudit", "scan", str(FIXTURES / "demo-service"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    reader.join(timeout=20)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert got and b'"findings"' in got[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.fifo"]  # no temporary left
+
+
 def test_a_write_cut_short_leaves_the_previous_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The new content goes to a temporary file renamed over the target: a failure on
     the way (a full disk) leaves the previous report whole, and no temporary file."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ def write_bytes(path: Path, data: bytes) -> None:
     """Replace `path` with `data` atomically, keeping its permissions (see write_text)."""
     if path.is_symlink():
         raise OSError(0, "refusing to write through a symbolic link")
+    if _special(path):
+        # `-o /dev/null`, `-o /dev/stdout`, a FIFO: written into, never replaced (a
+        # rename would put a regular file where the device was, as root).
+        with open(path, "wb") as out:
+            out.write(data)
+        return
     mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -53,6 +60,16 @@ def write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _special(path: Path) -> bool:
+    """Is `path` something other than a regular file or a folder: a device, a FIFO, a
+    socket?"""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _mode_for(path: Path) -> int:
