@@ -74,3 +74,51 @@ def test_fresh_results_through_interfaces(
     summaries: dict[str, PackageSummary], func: str, fresh: tuple[int, ...]
 ) -> None:
     assert summaries["example.com/rows/store"].funcs[func].fresh == fresh
+
+
+@pytest.fixture(scope="module")
+def lock_summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PackageSummary]:
+    cache = tmp_path_factory.mktemp("cache")
+    out: dict[str, PackageSummary] = {}
+    for rule in ("mutex-not-unlocked", "mutex-double-lock"):
+        out.update(_summaries(FIXTURES / "rules" / rule / "across", cache))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("method", "facts"),
+    [
+        # A lock helper: returns holding its receiver's `mu`, released by mu's Unlock.
+        ("example.com/batches/store.Store.Lock", {("mu", "holds", False)}),
+        # Its unlock helper.
+        ("example.com/batches/store.Store.Unlock", {("mu", "releases", False)}),
+        # Locks and lets go: a call while the lock is held takes it again.
+        ("example.com/batches/store.Store.Len", {("mu", "takes", False)}),
+        # The mutex the struct embeds is the receiver itself (""); read-locked.
+        ("example.com/counts/store.Registry.Names", {("", "takes", True)}),
+        # Expects the lock held, takes nothing: no facts.
+        ("example.com/counts/store.Store.LenLocked", set()),
+    ],
+)
+def test_lock_facts(
+    lock_summaries: dict[str, PackageSummary], method: str, facts: set[tuple[str, str, bool]]
+) -> None:
+    path, _, first = method.rpartition("/")
+    pkg, name = first.split(".", 1)
+    found = lock_summaries[f"{path}/{pkg}"].locks.get("sync", {}).get(name, ())
+    assert {(f.field, f.effect, f.read) for f in found} == facts
+
+
+def test_promoted_methods(lock_summaries: dict[str, PackageSummary]) -> None:
+    """A struct that embeds a type lists its own methods, so that an importer's typing
+    sends what it does not declare to the embedded type (`reg.Lock()` is RWMutex's)."""
+    from leakaudit.module.summary import ModuleSignatures
+
+    module = ModuleSignatures({}, lock_summaries)
+    registry = "example.com/counts/store.Registry"
+    assert lock_summaries["example.com/counts/store"].embedding["Registry"] == ("Names",)
+    assert module.method_owner(registry, "Lock") == "sync.RWMutex"
+    assert module.method_owner(registry, "Names") == registry
+    # A struct that embeds nothing declares everything it has.
+    store = "example.com/counts/store.Store"
+    assert module.method_owner(store, "Lock") == store

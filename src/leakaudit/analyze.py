@@ -198,6 +198,7 @@ def _packages(
             go_version=read.go_version,
             interest=interest,
             resource_rules=context.resource_rules,
+            lock_rules=context.lock_rules,
             quiet=quiet,
         )
         for _, files in sorted(groups.items())

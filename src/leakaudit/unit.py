@@ -127,6 +127,17 @@ class UnitContext:
         return out
 
     @cached_property
+    def lock_rules(self) -> dict[str, Rule]:
+        """Family -> the rule whose receiver acquisitions (a held lock) summaries
+        describe, over every loaded rule: the rules of a family share them (the three
+        lock rules), so one, the first by id, stands for the family."""
+        out: dict[str, Rule] = {}
+        for rule in sorted(self.engine.values(), key=lambda r: r.id):
+            if any(spec.receiver for spec in rule.acquire):
+                out.setdefault(rule.family, rule)
+        return out
+
+    @cached_property
     def interest(self) -> Interest:
         """What any rule looks for: the package index is built for all of them at once."""
         from leakaudit.checks.api import Interest

@@ -277,6 +277,9 @@ class Package:
     # Resource type ("database/sql.Rows") -> the obligation rule that follows it: the
     # parameters and results function summaries describe.
     resource_rules: dict[str, Rule] = field(default_factory=dict)
+    # Rule family -> the rule whose receiver acquisitions (held locks) the package's
+    # summary describes for importers (module/locks.py).
+    lock_rules: dict[str, Rule] = field(default_factory=dict)
     # Files read for the package's facts only (a pre-commit run's siblings): their
     # findings are dropped, so checks that report inside the function they look at
     # skip those files' functions (`reported`).

@@ -787,6 +787,8 @@ def _conclude(
     pkg: Package, fn: Function, rule: Rule, site: Site, outcome: _Outcome, sink: Sink
 ) -> None:
     var = site.var or "_"
+    if site.unlock is not None:
+        var = site.unlock[0]  # another package's lock helper: its holder is what one unlocks
     call = site.callee.text
     if outcome.reassigned and "reassigned" in rule.reports:
         where = min(outcome.reassigned, key=lambda n: n.start_byte)
@@ -849,6 +851,8 @@ def _conclude(
             suffix = f" ({said})"
         if "not-released" in rule.reports:
             release = (site.release or rule.release.methods or ("",))[0]
+            if site.unlock is not None:
+                release = site.unlock[1]
             kind, severity, reader = "not-released", None, None
             if site.partner and "partner-goroutine" in rule.reports:
                 reader = _launched_with(fn, site.partner)

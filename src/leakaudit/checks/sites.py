@@ -56,6 +56,13 @@ class Site:
     # The release's arguments, as written in the acquiring call (`ctx` for pgx's
     # `tx.Rollback(ctx)`); "" for a release without arguments.
     release_args: str = ""
+    # A lock helper's call (`s.lock()`, `st.Lock()` on another package's type): the lock
+    # it takes as the lock checks name it across functions ("Server.mu",
+    # "example.com/store.Store.mu"; the type alone for an embedded mutex).
+    lock: str | None = None
+    # ... and, for another package's helper, how the caller lets go of it: (what holds
+    # it, the type's unlock method), as messages and fixes say it ("st", "Unlock").
+    unlock: tuple[str, str] | None = None
 
 
 def interest(rule: Rule) -> Interest:
@@ -116,20 +123,24 @@ def _direct_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
 
 
 @dataclass(frozen=True)
-class _Helper:
+class LockHelper:
     """A method that takes a lock of its receiver and returns holding it."""
 
     field: str  # the lock's path below the receiver ("" for an embedded mutex)
     release: tuple[str, ...]
+    # Another package's helper: the method of its type that lets go of the lock (its
+    # field may be unexported: the caller cannot spell `st.mu.Unlock()`).
+    unlock: str | None = None
 
 
-def _lock_helpers(pkg: Package, rule: Rule) -> dict[tuple[str, str], _Helper]:
+def lock_helpers(pkg: Package, rule: Rule) -> dict[tuple[str, str], LockHelper]:
     """(receiver type, method) -> the lock it leaves held, for the package's methods
     that take a lock of their receiver (unconditionally) and never release it: a
-    `lock()` helper. Calling one takes that lock for the caller."""
+    `lock()` helper. Calling one takes that lock for the caller. The module's other
+    packages' helpers are keyed by their qualified type ("path.Store")."""
 
-    def compute() -> dict[tuple[str, str], _Helper]:
-        out: dict[tuple[str, str], _Helper] = {}
+    def compute() -> dict[tuple[str, str], LockHelper]:
+        out: dict[tuple[str, str], LockHelper] = {}
         releases = lock_methods(rule)[1]
         for fn in pkg.candidates(interest(rule)):
             if fn.node.type != "method_declaration":
@@ -147,7 +158,26 @@ def _lock_helpers(pkg: Package, rule: Rule) -> dict[tuple[str, str], _Helper]:
                     continue  # it releases it somewhere: no helper
                 key = (rtype, text(child(fn.node, "name")))
                 field = var[len(name) + 1 :] if var != name else ""
-                out[key] = _Helper(field, site.release)
+                out[key] = LockHelper(field, site.release)
+        # Those of the module's other packages, from their summaries: `st.Lock()` on a
+        # `*store.Store` whose `Lock` leaves `s.mu` held.
+        from leakaudit.module.locks import HOLDS, RELEASES, imported
+
+        found = imported(pkg, rule)
+        for (tname, method), facts in found.items():
+            held = [f for f in facts if f.effect == HOLDS]
+            if not held:
+                continue
+            unlocks = sorted(
+                name
+                for (other, name), more in found.items()
+                if other == tname
+                and any(f.effect == RELEASES and f.field == held[0].field for f in more)
+            )
+            unlock = next((n for n in unlocks if n.lower().startswith("unlock")), None)
+            out[(tname, method)] = LockHelper(
+                held[0].field, held[0].release, unlock or next(iter(unlocks), None)
+            )
         return out
 
     key = ("lock-helpers", rule.acquire, rule.release)
@@ -170,7 +200,7 @@ def holding_functions(pkg: Package, rule: Rule, reported: bool = True) -> list[F
     found = pick(interest(rule))
     if not any(spec.receiver for spec in rule.acquire):
         return found
-    helpers = _lock_helpers(pkg, rule)
+    helpers = lock_helpers(pkg, rule)
     if not helpers:
         return found
     more = pick(Interest(calls=frozenset(name for _, name in helpers)))
@@ -183,7 +213,7 @@ def holding_functions(pkg: Package, rule: Rule, reported: bool = True) -> list[F
 
 def _helper_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
     """`s.lock()` as a statement, for a lock helper of the package: it takes `s.mu`."""
-    helpers = _lock_helpers(pkg, rule)
+    helpers = lock_helpers(pkg, rule)
     if not helpers:
         return []
     own = (fn.node.type == "method_declaration", text(child(fn.node, "name")))
@@ -212,9 +242,9 @@ def _helper_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
         loop = _enclosing_loop(shape.statement)
         if loop is not None and not calls_method_on(loop, var, found.release, through):
             continue
-        callee = Callee(
-            ".", tname.lstrip("*").removeprefix(".") if tname else None, method, text(function)
-        )
+        owner = (tname or "").lstrip("*")
+        package, _, receiver = owner.rpartition(".")  # "" for this package's (".Store")
+        callee = Callee(package or ".", receiver or None, method, text(function))
         out.append(
             Site(
                 call,
@@ -224,6 +254,8 @@ def _helper_sites(pkg: Package, fn: Function, rule: Rule) -> list[Site]:
                 var=var,
                 release=found.release,
                 guards=_guards(shape),
+                lock=f"{owner.removeprefix('.')}.{found.field}".rstrip("."),
+                unlock=(holder, found.unlock) if found.unlock else None,
             )
         )
     return out

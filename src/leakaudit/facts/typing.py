@@ -447,6 +447,11 @@ class FileTypes:
             # A local type whose method set we cannot see provide `name`: most likely a
             # field holding a func, or promoted from something unknown.
             return Callee(None, None, name, text(fn)) if self._opaque(recv) else None
+        # Another module package's struct may have it from a type it embeds; the
+        # module's summaries tell (module/summary.py ModuleSignatures).
+        promoted = getattr(self.signatures, "method_owner", None)
+        if promoted is not None and not owner.startswith("."):
+            owner = promoted(owner.lstrip("*"), name)
         package, _, tname = owner.rpartition(".")
         return Callee(package or ".", tname, name, text(fn))
 

@@ -114,7 +114,11 @@ def passed(
     if callee is None or callee.package is None:
         return None
     if field:
-        return _field_effect(pkg, callee, index, field, rule) if callee.package == "." else None
+        if callee.package == ".":
+            return field_effect(pkg, callee, index, field, rule)
+        from leakaudit.module.locks import imported_field_effect
+
+        return imported_field_effect(pkg, callee, index, field, rule)
     if callee.package == ".":
         receiver = callee.receiver
         if receiver is not None and receiver in pkg.symbols.types:
@@ -132,7 +136,7 @@ def passed(
     return facts.param(index) if facts is not None else None
 
 
-def _field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Rule) -> str | None:
+def field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Rule) -> str | None:
     """What this package's function does with `field` of its receiver (index -1) or of
     its parameter at `index`, as a held lock: `func (s *S) finishAndUnlock()` releases
     `mu` of its receiver. Followed as that path of the parameter, from the entry."""
@@ -154,13 +158,14 @@ def _field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Ru
     from leakaudit.checks.sites import lock_methods
 
     takes = set(lock_methods(rule)[0])
-    if takes and _first_takes(data, f"{name}.{field}", takes, rule.release.methods):
+    path = f"{name}.{field}" if field else name  # "": the mutex it embeds, itself
+    if takes and _first_takes(data, path, takes, rule.release.methods):
         return BORROWS  # it takes the lock itself first: what it releases is its own hold
 
     def compute() -> str | None:
         saved, fn.work = fn.work, 0
         try:
-            return _follow(pkg, fn, f"{name}.{field}", rule)
+            return _follow(pkg, fn, path, rule)
         except BudgetExceeded:
             return None
         finally:
@@ -580,6 +585,9 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
     from leakaudit.module.owners import owners, qualified
 
     out.owners = {path + name: qualified(o, path) for name, o in owners(pkg).items()}
+    from leakaudit.module.locks import exported_locks
+
+    out.locks = exported_locks(pkg)
     return _pruned(out).seal()
 
 

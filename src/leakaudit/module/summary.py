@@ -63,6 +63,26 @@ class Owner:
     blocking: tuple[str, ...] = ()
 
 
+# What an exported method does to a lock of its receiver (the acquisitions of a rule
+# with `receiver: true`: a held lock is a resource), for importers' lock checks:
+TAKES = "takes"  # locks it, and lets go of it before returning
+HOLDS = "holds"  # returns holding it (a lock helper): its caller owes the release
+# (RELEASES: lets go of a lock its caller holds, on every path: an unlock helper.)
+
+
+@dataclass(frozen=True)
+class LockFact:
+    """One lock of the receiver: its path below the receiver ("mu"; "" for an embedded
+    mutex), what the method does to it, whether only for reading, the chain of
+    methods through which it takes it, and (HOLDS) the methods that release it."""
+
+    field: str
+    effect: str  # TAKES, HOLDS or RELEASES
+    read: bool = False
+    chain: tuple[str, ...] = ()
+    release: tuple[str, ...] = ()
+
+
 @dataclass
 class PackageSummary:
     path: str  # import path
@@ -71,6 +91,13 @@ class PackageSummary:
     vars: dict[str, str | None] = field(default_factory=dict)
     # Types whose values own a resource (module/owners.py), by qualified type name.
     owners: dict[str, Owner] = field(default_factory=dict)
+    # Rule family -> "Type.Method" -> what the exported method does to its receiver's
+    # locks (module/locks.py).
+    locks: dict[str, dict[str, tuple[LockFact, ...]]] = field(default_factory=dict)
+    # Struct type -> its own exported methods, for structs that embed a type: a method
+    # not among them is promoted from an embedded one (`reg.Lock()` on a struct
+    # embedding sync.RWMutex). `funcs` cannot tell: it leaves out uninteresting methods.
+    embedding: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Set by `seal` once the summary is complete: importers' cache keys hold it, and a
     # warm scan reads it for every import edge (computing it there cost half the scan).
     digest: str = ""
@@ -84,6 +111,8 @@ class PackageSummary:
                 sorted((k, sorted(v.items())) for k, v in self.fields.items()),
                 sorted(self.vars.items()),
                 sorted(self.owners.items()),
+                sorted((k, sorted(v.items())) for k, v in self.locks.items()),
+                sorted(self.embedding.items()),
             )
         )
         self.digest = hashlib.blake2b(
@@ -131,6 +160,12 @@ def declarations(symbols: PackageSymbols, path: str) -> PackageSummary:
             }
             if fields:
                 out.fields[tname] = fields
+            if decl.embedded:
+                out.embedding[tname] = tuple(
+                    sorted(
+                        name for recv, name in symbols.methods if recv == tname and exported(name)
+                    )
+                )
     for name, tname in symbols.vars.items():
         if exported(name):
             out.vars[name] = qualify(tname, path)
@@ -217,6 +252,22 @@ class ModuleSignatures(Mapping[str, tuple[str | None, ...]]):
                 if promoted is not None:
                     return promoted
         return None
+
+    def method_owner(self, tname: str, name: str, depth: int = 0) -> str:
+        """The type providing method `name` on `tname`, a module package's type: the
+        first embedded type when the struct does not declare it (promoted, as the
+        package's own typing does), else `tname` itself."""
+        found = self.split(tname)
+        if found is None or depth > 4:
+            return tname
+        summary, local = found
+        own = summary.embedding.get(local)
+        if own is None or name in own:
+            return tname
+        for fname, ftype in summary.fields.get(local, {}).items():
+            if ftype is not None and ftype.lstrip("*").rsplit(".", 1)[-1] == fname:
+                return self.method_owner(ftype.lstrip("*"), name, depth + 1)
+        return tname
 
     def get(self, qualified: str, default=None):  # type: ignore[no-untyped-def,override]
         """Without the KeyError a Mapping's get catches: typing asks this for every

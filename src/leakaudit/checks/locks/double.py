@@ -74,7 +74,9 @@ def _check_site(
     region = held(pkg, fn, own, site)
     first = location(fn.file, site.call, first_line_only=True)
     held_since = line_of(site.call)
-    related = (Related(first, f"{var} locked here"),)
+    # Another package's lock is named by what holds it: its field is not ours to spell.
+    shown = site.unlock[0] if site.unlock is not None else var
+    related = (Related(first, f"{shown} locked here"),)
     read = site.callee.name == READ
     for other in others:
         if not region.at(other.statement):
@@ -92,7 +94,7 @@ def _check_site(
             other.call,
             fn.name,
             related,
-            var=var,
+            var=shown,
             call=other.callee.text,
             line=held_since,
         )
@@ -111,7 +113,7 @@ def _check_site(
             call,
             fn.name,
             related,
-            var=var,
+            var=shown,
             call=callee,
             chain=chain,
             line=held_since,

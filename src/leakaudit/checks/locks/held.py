@@ -25,6 +25,8 @@ from leakaudit.checks.sites import interest as site_interest
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.cfg import Block, Kind
 from leakaudit.module.effects import declarations_by_name
+from leakaudit.module.locks import imported
+from leakaudit.module.summary import RELEASES
 from leakaudit.parsing.syntax import (
     calls_found,
     line_of,
@@ -243,7 +245,23 @@ def block_of_call(fn: Function, call: Node) -> Block | None:
 def lockers(pkg: Package, rule: Rule) -> dict[tuple[str, str], list[Locker]]:
     """(receiver type, method) -> the locks of its receiver the method takes: directly
     (a lock site on a path below its receiver), or by calling on its receiver a method
-    that does (to a fixpoint). Only methods whose text calls one of those are read."""
+    that does (to a fixpoint). Only methods whose text calls one of those are read.
+    The module's other packages' methods are keyed by their qualified type."""
+
+    def compute() -> dict[tuple[str, str], list[Locker]]:
+        out = dict(own_lockers(pkg, rule))
+        # The module's other packages' methods, from their summaries, by qualified type.
+        for key, facts in imported(pkg, rule).items():
+            taken = [Locker(f.field, f.read, f.chain, 0) for f in facts if f.effect != RELEASES]
+            if taken:
+                out[key] = taken
+        return out
+
+    return pkg.memo(("lockers", rule.acquire, rule.release), compute)  # type: ignore[no-any-return]
+
+
+def own_lockers(pkg: Package, rule: Rule) -> dict[tuple[str, str], list[Locker]]:
+    """`lockers` of the package's own methods."""
 
     def compute() -> dict[tuple[str, str], list[Locker]]:
         out: dict[tuple[str, str], list[Locker]] = {}
@@ -290,7 +308,7 @@ def lockers(pkg: Package, rule: Rule) -> dict[tuple[str, str], list[Locker]]:
                 break
         return out
 
-    return pkg.memo(("lockers", rule.id), compute)  # type: ignore[no-any-return]
+    return pkg.memo(("own-lockers", rule.acquire, rule.release), compute)  # type: ignore[no-any-return]
 
 
 def _called_on_receiver(pkg: Package) -> dict[tuple[str, str], tuple[Node, str, set[str]]]:

@@ -165,6 +165,8 @@ def _within(node: Node, outer: Node) -> bool:
 
 def _name(fn: Function, site: Site) -> str | None:
     """What the lock of `site` is called across functions; None for a local mutex."""
+    if site.lock is not None:
+        return site.lock  # a lock helper's call names the lock it takes
     function = unparen(child(site.call, "function"))
     node = unparen(child(function, "operand")) if function is not None else None
     while node is not None and node.type == "selector_expression":
