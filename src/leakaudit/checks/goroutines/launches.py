@@ -241,7 +241,7 @@ def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None,
             if callee.receiver is None:
                 target = index(pkg).func(callee.name)
             else:
-                target = index(pkg).method(callee.receiver, callee.name)
+                target = index(pkg).method(_implementing(pkg, owner, callee.receiver), callee.name)
             if target is not None and callee.receiver is not None:
                 recv = receiver_name(target)
                 operand = (
@@ -255,6 +255,17 @@ def resolve(pkg: Package, owner: Function, call: Node) -> tuple[Function | None,
         if name:
             bindings[name] = arg
     return target, bindings
+
+
+def _implementing(pkg: Package, owner: Function, receiver: str) -> str:
+    """The type whose method a call on `receiver` runs: the one implementation of an
+    interface of the package, when the module holds exactly one and it is here."""
+    decl = pkg.symbols.types.get(receiver)
+    if decl is None or decl.kind != "interface":
+        return receiver
+    from leakaudit.module.effects import sole_implementation
+
+    return sole_implementation(pkg, receiver, owner.file.is_test) or receiver
 
 
 @lru_cache(maxsize=512)
