@@ -381,3 +381,46 @@ def test_the_go_fixture_is_go() -> None:
 
     for go in (POOL_GO, ANCHORED_GO):
         assert first_error(parse("svc.go", go.encode()).root) is None
+
+
+OWNERS_ONLY = """\
+family: stoppers
+title: Values that must be stopped
+description: A rule whose only resources are owner values.
+
+rules:
+  - id: stopper-not-stopped
+    name: StopperNotStopped
+    severity: warning
+    check: obligation
+    summary: A value that started a goroutine is not stopped.
+    reports: [owner-not-released, owner-discarded]
+    messages:
+      owner-not-released: "{var} from {call} is not stopped with {releases}: {exit}"
+      owner-discarded: "the value from {call} is dropped, but only {releases} stops it"
+    options:
+      owners: goroutine
+    help: |
+      Stop what you start.
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (OWNERS_ONLY, None),
+        # Without `owners`, an obligation rule must say what it acquires.
+        (OWNERS_ONLY.replace("    options:\n      owners: goroutine\n", ""), "`acquire` list"),
+        (OWNERS_ONLY.replace("owners: goroutine", "owners: files"), "owners"),
+    ],
+)
+def test_an_owners_only_rule_needs_no_acquire_list(
+    tmp_path: Path, text: str, error: str | None
+) -> None:
+    rules, _ = _tree(tmp_path, text, POOL_GO)
+    if error is None:
+        ours = [r for r in load_rules([rules]).rules if r.id == "stopper-not-stopped"]
+        assert ours and ours[0].acquire == () and ours[0].options["owners"] == "goroutine"
+        return
+    with pytest.raises(RuleError, match=error):
+        load_rules([rules])

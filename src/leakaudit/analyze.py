@@ -199,6 +199,7 @@ def _packages(
             interest=interest,
             resource_rules=context.resource_rules,
             lock_rules=context.lock_rules,
+            owner_rules=context.owner_rules,
             quiet=quiet,
         )
         for _, files in sorted(groups.items())

@@ -127,6 +127,18 @@ class UnitContext:
         return out
 
     @cached_property
+    def owner_rules(self) -> tuple[Rule, ...]:
+        """Rules whose owner types are found by what their constructors start
+        (`options.owners`), over every loaded rule (summaries do not change with
+        --disable)."""
+        return tuple(
+            sorted(
+                (r for r in self.engine.values() if r.options.get("owners")),
+                key=lambda r: r.id,
+            )
+        )
+
+    @cached_property
     def lock_rules(self) -> dict[str, Rule]:
         """Family -> the rule whose receiver acquisitions (a held lock) summaries
         describe, over every loaded rule: the rules of a family share them (the three

@@ -280,6 +280,9 @@ class Package:
     # Rule family -> the rule whose receiver acquisitions (held locks) the package's
     # summary describes for importers (module/locks.py).
     lock_rules: dict[str, Rule] = field(default_factory=dict)
+    # Rules whose owner types are found by what their constructors start (a goroutine
+    # waiting for the value's Close: module/owners.py).
+    owner_rules: tuple[Rule, ...] = ()
     # Files read for the package's facts only (a pre-commit run's siblings): their
     # findings are dropped, so checks that report inside the function they look at
     # skip those files' functions (`reported`).

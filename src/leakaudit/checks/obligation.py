@@ -25,7 +25,7 @@ from leakaudit.checks.sites import interest as interest
 from leakaudit.checks.uses import Effect, Passes, Use, UseClassifier
 from leakaudit.facts.cfg import Block, Edge, Kind
 from leakaudit.facts.typing import declared_value
-from leakaudit.findings import Related, Severity
+from leakaudit.findings import Location, Related, Severity
 from leakaudit.fix.cancel import discard_edits
 from leakaudit.fix.defer import advice, defer_edit, exit_edits, with_args
 from leakaudit.module.effects import (
@@ -266,6 +266,17 @@ def _process_lifetime(pkg: Package, site: Site) -> bool:
     return lifetime.of(site.call) is not None
 
 
+def _owner_started(rule: Rule) -> tuple[Related, ...]:
+    """The goroutine an owner's constructor started, when that is what the value owns
+    (module/owners.py): the finding points at it."""
+    started = rule.options.get("owner-started")
+    if not started:
+        return ()
+    path, row, col = started  # type: ignore[misc]
+    said = f"the goroutine, which waits for {rule.release.methods[0]}()"
+    return (Related(Location(path, row, col, row, col + 2), said),)
+
+
 def _check_site(
     pkg: Package, fn: Function, rule: Rule, site: Site, sites: list[Site], sink: Sink
 ) -> None:
@@ -287,7 +298,10 @@ def _check_site(
     if site.binding in ("blank", "dropped"):
         _record(sink, rule, fn, site, "discarded")
         if "discarded" in rule.reports:
-            sink.report(rule, "discarded", fn.file, site.call, fn.name, var="_", call=call_text)
+            related = _owner_started(rule)
+            sink.report(
+                rule, "discarded", fn.file, site.call, fn.name, related, var="_", call=call_text
+            )
             if rule.fix and rule.release.call and site.binding == "blank":
                 _fix_discard(sink, fn, site, _blank_of(site.statement), None, [])
         return
@@ -856,6 +870,7 @@ def _conclude(
             kind, severity, reader = "not-released", None, None
             if site.partner and "partner-goroutine" in rule.reports:
                 reader = _launched_with(fn, site.partner)
+            related += _owner_started(rule)
             if reader is not None:
                 # The other end is read by a goroutine: the leak is that goroutine,
                 # blocked forever.

@@ -249,6 +249,8 @@ class UseClassifier:
                         return released
                 if name in self.release.receives and _is_receive(parent):
                     return Effect(Use.RELEASE)
+                if name in self.release.closes and _is_closed(parent):
+                    return Effect(Use.RELEASE)  # close(w.quit): what w's Close would do
                 return NO_EFFECT
         if parent is None:
             return NO_EFFECT
@@ -425,6 +427,14 @@ class UseClassifier:
         if callee is None or callee.package is None:
             return False
         return callee.qualified in functions
+
+
+def _is_closed(node: Node) -> bool:
+    """Is `node` the argument of the builtin `close(...)`?"""
+    args = node.parent
+    call = args.parent if args is not None and args.type == "argument_list" else None
+    function = unparen(child(call, "function")) if call is not None else None
+    return function is not None and function.type == "identifier" and text(function) == "close"
 
 
 def _asserted(value: Node, parent: Node | None) -> tuple[Node, Node | None]:

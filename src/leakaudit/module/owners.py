@@ -11,15 +11,22 @@ in the module are checked.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
-from leakaudit.checks.api import Package, callee_name
+from leakaudit.checks.api import Function, Package, callee_name
 from leakaudit.module.summary import Owner
 from leakaudit.parsing.syntax import field as child
 from leakaudit.parsing.syntax import method_receiver, text, unparen, walk
-from leakaudit.ruleset.model import OWNER_VIOLATION, AcquireSpec, ReleaseSpec, Rule
+from leakaudit.ruleset.model import (
+    OWNER_DISCARDED,
+    OWNER_VIOLATION,
+    AcquireSpec,
+    ReleaseSpec,
+    Rule,
+)
 
 VIOLATION = OWNER_VIOLATION
 
@@ -30,6 +37,15 @@ def owners(pkg: Package) -> dict[str, Owner]:
 
 
 def _find(pkg: Package) -> dict[str, Owner]:
+    out: dict[str, Owner] = {}
+    for rule in pkg.owner_rules:
+        if rule.options.get("owners") == GOROUTINE:
+            out.update(_goroutine_owners(pkg, rule))
+    out.update(_resource_owners(pkg))  # a type owning both: its resource is the surer
+    return out
+
+
+def _resource_owners(pkg: Package) -> dict[str, Owner]:
     rules = {r.id: r for r in pkg.resource_rules.values() if VIOLATION in r.reports}
     if not rules:
         return {}
@@ -51,7 +67,9 @@ def _find(pkg: Package) -> dict[str, Owner]:
                 rule = cancel_rule  # `cancel func()`: the usual spelling of a CancelFunc
             if rule is None or rule.id not in rules:
                 continue
-            release = _releasing_methods(pkg, tname, fname, rule)
+            release = _releasing_methods(
+                pkg, tname, fname, lambda body, r, f, rule=rule: _releases(body, r, f, rule)
+            )
             if not release:
                 continue
             constructors = _constructors(pkg, tname, fname, rule, release)
@@ -64,9 +82,11 @@ def _find(pkg: Package) -> dict[str, Owner]:
     return out
 
 
-def _releasing_methods(pkg: Package, tname: str, fname: str, rule: Rule) -> tuple[str, ...]:
-    """Methods of `tname` that release the receiver's field `fname`: `r.cancel()`, or
-    `r.ticker.Stop()`."""
+def _releasing_methods(
+    pkg: Package, tname: str, fname: str, releases: Callable[[Node, str, str], bool]
+) -> tuple[str, ...]:
+    """Methods of `tname` that release the receiver's field `fname` (`releases(body,
+    receiver, field)`: `r.cancel()`, `r.ticker.Stop()`, `close(r.quit)`)."""
     from leakaudit.module.effects import declaration
 
     bodies: dict[str, tuple[str, Node]] = {}
@@ -76,7 +96,7 @@ def _releasing_methods(pkg: Package, tname: str, fname: str, rule: Rule) -> tupl
         receiver = method_receiver(found[0])[0] if found is not None else ""
         if receiver and body is not None:
             bodies[name] = (receiver, body)
-    out = {n for n, (r, body) in bodies.items() if _releases(body, r, fname, rule)}
+    out = {n for n, (r, body) in bodies.items() if releases(body, r, fname)}
     # A method that calls a releasing method on its receiver releases too (Close
     # calls s.Orphan(), which cancels), found to a fixpoint.
     grew = bool(out)
@@ -151,6 +171,287 @@ def _releases(body: Node, receiver: str, fname: str, rule: Rule) -> bool:
         ):
             return True  # r.ticker.Stop()
     return False
+
+
+def _closes(body: Node, receiver: str, fname: str) -> bool:
+    """`close(r.fname)` in the method's body."""
+    data = body.text or b""
+    if b"close(" not in data or fname.encode() not in data:
+        return False
+    for node in walk(body, into_funcs=True):
+        if node.type == "call_expression" and _is_close(node):
+            args = child(node, "arguments")
+            first = args.named_children[0] if args is not None and args.named_children else None
+            if first is not None and _is_field(unparen(first), receiver, fname):
+                return True
+    return False
+
+
+def _closes_any(decl: Node, fname: str) -> bool:
+    """`close(x.fname)` anywhere in `decl`, func literals included, whatever `x` is."""
+    body = child(decl, "body")
+    data = (body.text or b"") if body is not None else b""
+    if body is None or b"close(" not in data or fname.encode() not in data:
+        return False
+    for node in walk(body, into_funcs=True):
+        if node.type == "call_expression" and _is_close(node):
+            args = child(node, "arguments")
+            first = args.named_children[0] if args is not None and args.named_children else None
+            if _chan_field(unparen(first) if first is not None else None, frozenset({fname})):
+                return True
+    return False
+
+
+def _signals(body: Node, receiver: str, fname: str) -> bool:
+    """`close(r.fname)` or a send `r.fname <- v` in the method's body."""
+    if _closes(body, receiver, fname):
+        return True
+    if fname.encode() not in (body.text or b""):
+        return False
+    return any(
+        node.type == "send_statement"
+        and _is_field(unparen(child(node, "channel")), receiver, fname)
+        for node in walk(body, into_funcs=True)
+    )
+
+
+def _is_close(call: Node) -> bool:
+    function = unparen(child(call, "function"))
+    return function is not None and function.type == "identifier" and text(function) == "close"
+
+
+# -- values whose constructor starts a goroutine waiting for their Close ------------------
+
+GOROUTINE = "goroutine"  # the rule option `owners: goroutine`
+_CLOSED = "closed"  # the goroutine waits until the field is closed (`for range w.jobs`)
+_SIGNALLED = "signalled"  # ... or until a value comes or it is closed (`case <-w.quit: return`)
+
+
+@dataclass
+class _Start:
+    """A constructor's `go` statement starting a goroutine on the value it returns."""
+
+    constructor: str  # "New", "Pool.Worker"
+    decl: Node
+    where: tuple[str, int, int]  # the go statement: file, line, column
+    waits: dict[str, str]  # channel field -> how the goroutine ends on it
+    own: set[str]  # the type's methods the goroutine runs (none of them stops it)
+
+
+def _goroutine_owners(pkg: Package, rule: Rule) -> dict[str, Owner]:
+    """Structs with a channel field that only their methods close (or send a stop
+    on), whose constructor starts a goroutine that runs until then: the value owns
+    that goroutine, and those methods are what end it."""
+    out: dict[str, Owner] = {}
+    for tname, decl in sorted(pkg.symbols.types.items()):
+        if decl.kind != "struct" or decl.body is None or b"chan" not in (decl.body.text or b""):
+            continue
+        chans = sorted(f for f, t in decl.fields.items() if t == "chan")
+        starts = _starts(pkg, tname, frozenset(chans)) if chans else []
+        for fname in chans:
+            waiting = [s for s in starts if fname in s.waits]
+            if not waiting:
+                continue
+            closed_only = all(s.waits[fname] == _CLOSED for s in waiting)
+            own = set().union(*(s.own for s in waiting))
+            found = _releasing_methods(pkg, tname, fname, _closes if closed_only else _signals)
+            release = tuple(m for m in found if m not in own)
+            if not release:
+                continue
+            # Not one that gives the stop to `t.Cleanup`, or closes the field itself
+            # (in a cleanup func it returns: `return c, func() { close(c.quit) }`).
+            ctors = sorted(
+                (
+                    s
+                    for s in waiting
+                    if not _cleans_up(s.decl, release) and not _closes_any(s.decl, fname)
+                ),
+                key=lambda s: s.constructor,
+            )
+            if not ctors:
+                continue
+            blocking = tuple(m for m in release if _may_wait(pkg, tname, m))
+            out["." + tname] = Owner(
+                "." + tname,
+                rule.id,
+                fname,
+                release,
+                tuple(dict.fromkeys(s.constructor for s in ctors)),
+                blocking,
+                ctors[0].where,
+            )
+            break
+    return out
+
+
+def _starts(pkg: Package, tname: str, chans: frozenset[str]) -> list[_Start]:
+    """The `go` statements of `tname`'s constructors (functions and methods of the
+    package returning it, outside tests) that start a method of it or a func literal,
+    with the channel fields that goroutine waits on to end."""
+    from leakaudit.module.effects import declaration
+
+    wanted = frozenset({"." + tname})
+    keys: list[tuple[str | None, str]] = [
+        (None, name) for name, _ in pkg.symbols.funcs.returning(wanted)
+    ]
+    keys += [(recv, name) for (recv, name), _ in pkg.symbols.methods.returning(wanted)]
+    out: list[_Start] = []
+    for recv, name in keys:
+        found = declaration(pkg, recv, name)
+        if found is None or found[1].file.is_test:
+            continue
+        decl, fn = found
+        body = child(decl, "body")
+        if body is None or b"go " not in (body.text or b""):
+            continue
+        for node in walk(body, into_funcs=True):
+            if node.type != "go_statement":
+                continue
+            launched = _launched_body(pkg, fn, node, tname)
+            if launched is None:
+                continue
+            waits: dict[str, str] = {}
+            own: set[str] = set(launched[2:])
+            if _waits(pkg, tname, chans, launched[0], launched[1], 0, waits, own) and waits:
+                row, col = node.start_point
+                where = (fn.file.path, row + 1, col + 1)
+                ctor = name if recv is None else f"{recv}.{name}"
+                out.append(_Start(ctor, decl, where, waits, own))
+                break
+    return out
+
+
+def _launched_body(
+    pkg: Package, fn: Function, go: Node, tname: str
+) -> tuple[Node, str] | tuple[Node, str, str] | None:
+    """(the body the `go` statement runs, the name the value of `tname` goes by there
+    [, the method]): a func literal's ("": it sees the constructor's names), or that of
+    a method of `tname` started on a value of it (its receiver's name)."""
+    from leakaudit.module.effects import declaration
+
+    call = next((c for c in go.named_children if c.type == "call_expression"), None)
+    function = unparen(child(call, "function")) if call is not None else None
+    if function is None:
+        return None
+    if function.type == "func_literal":
+        body = child(function, "body")
+        return (body, "") if body is not None else None
+    if function.type != "selector_expression":
+        return None
+    operand = child(function, "operand")
+    owner = fn.types.type_of(operand, fn.scope) if operand is not None else None
+    if owner is None or owner.lstrip("*") != "." + tname:
+        return None
+    method = text(child(function, "field"))
+    found = declaration(pkg, tname, method)
+    if found is None:
+        return None
+    body = child(found[0], "body")
+    receiver = method_receiver(found[0])[0]
+    return (body, receiver, method) if body is not None and receiver else None
+
+
+def _waits(
+    pkg: Package,
+    tname: str,
+    chans: frozenset[str],
+    body: Node,
+    receiver: str,
+    depth: int,
+    waits: dict[str, str],
+    own: set[str],
+) -> bool:
+    """Collect into `waits` the channel fields the goroutine ends on, and into `own`
+    the methods of `tname` it runs: itself, and the methods it calls on its receiver
+    (on any value of the type, from a func literal: `receiver` ""), two levels down.
+    False when it also waits on a context (`ctx.Done()`): the context can end it."""
+    from leakaudit.module.effects import declaration
+
+    data = body.text or b""
+    if b".Done()" in data:
+        return False
+    if any(f.encode() in data for f in chans):
+        for node in walk(body, into_funcs=False):
+            ended = _ending_receive(node, chans)
+            if ended is not None:
+                field, how = ended
+                if waits.get(field) != _SIGNALLED:
+                    waits[field] = how
+    if depth >= 2:
+        return True
+    for node in walk(body, into_funcs=False):
+        if node.type != "call_expression":
+            continue
+        function = unparen(child(node, "function"))
+        if function is None or function.type != "selector_expression":
+            continue
+        if receiver and text(unparen(child(function, "operand"))) != receiver:
+            continue
+        method = text(child(function, "field"))
+        found = declaration(pkg, tname, method) if method not in own else None
+        inner = child(found[0], "body") if found is not None else None
+        name = method_receiver(found[0])[0] if found is not None else ""
+        if inner is None or not name:
+            continue
+        own.add(method)
+        if not _waits(pkg, tname, chans, inner, name, depth + 1, waits, own):
+            return False
+    return True
+
+
+def _ending_receive(node: Node, chans: frozenset[str]) -> tuple[str, str] | None:
+    """(field, how) when `node` is where the goroutine waits to end on a channel field:
+    `for range x.f` (until closed); `<-x.f` as a statement, or as the case of a select
+    in an endless `for` whose body leaves the loop (`return`, a labelled `break`,
+    `goto`): until a value comes or it is closed."""
+    if node.type == "for_statement":
+        clause = next((c for c in node.named_children if c.type == "range_clause"), None)
+        right = unparen(child(clause, "right")) if clause is not None else None
+        field = _chan_field(right, chans)
+        return (field, _CLOSED) if field is not None else None
+    if node.type != "unary_expression" or text(child(node, "operator")) != "<-":
+        return None
+    field = _chan_field(unparen(child(node, "operand")), chans)
+    if field is None:
+        return None
+    parent = node.parent
+    case = parent
+    while case is not None and case.type not in ("communication_case", "block", "func_literal"):
+        case = case.parent
+    if case is None or case.type != "communication_case":
+        # A plain `<-w.quit` statement waits for it; a receive inside an expression
+        # or an assignment is data, not a stop.
+        plain = parent is not None and parent.type == "expression_statement"
+        return (field, _SIGNALLED) if plain else None
+    if not _leaves_loop(case):
+        return None
+    loop = case.parent
+    while loop is not None and loop.type not in ("for_statement", "func_literal"):
+        loop = loop.parent
+    endless = (
+        loop is not None
+        and loop.type == "for_statement"
+        and not any(c.type in ("range_clause", "for_clause") for c in loop.named_children)
+        and child(loop, "condition") is None
+    )
+    return (field, _SIGNALLED) if endless else None
+
+
+def _leaves_loop(case: Node) -> bool:
+    """Does the select case's body return, `goto`, or break to a label?"""
+    for node in walk(case, into_funcs=False):
+        if node.type in ("return_statement", "goto_statement"):
+            return True
+        if node.type == "break_statement" and node.named_children:
+            return True
+    return False
+
+
+def _chan_field(node: Node | None, chans: frozenset[str]) -> str | None:
+    if node is None or node.type != "selector_expression":
+        return None
+    name = text(child(node, "field"))
+    return name if name in chans else None
 
 
 def _is_field(node: Node, receiver: str, fname: str) -> bool:
@@ -230,21 +531,31 @@ def derived_rules(pkg: Package, rule: Rule) -> list[Rule]:
 
 
 def _derived(rule: Rule, owner: Owner) -> Rule:
-    template = rule.messages[VIOLATION]
-    releases = " or ".join(f"{name}()" for name in owner.release)
-    for key, value in (
-        ("{field}", owner.field),
-        ("{releases}", releases),
-        ("{release}", owner.release[0]),
-        ("{type}", owner.type),
-    ):
-        template = template.replace(key, value)
+    # Unexported ones (`halt`, which `Stop` calls) only where no exported one does it.
+    named = [m for m in owner.release if m[:1].isupper()] or list(owner.release)
+    releases = " or ".join(f"{name}()" for name in named)
+
+    def said(template: str) -> str:
+        for key, value in (
+            ("{field}", owner.field),
+            ("{releases}", releases),
+            ("{release}", named[0]),
+            ("{type}", owner.type),
+        ):
+            template = template.replace(key, value)
+        return template
+
+    messages = {"not-released": said(rule.messages[VIOLATION])}
+    if OWNER_DISCARDED in rule.reports:
+        messages["discarded"] = said(rule.messages[OWNER_DISCARDED])
     # An owner's release method may not be safe twice (a Stop closing a channel): its
     # fix applies only where nothing releases it.
     dropped = ("field-store-needs-release", "fix-beside-release")
     options = {k: v for k, v in rule.options.items() if k not in dropped}
     # What hands out a fresh one: the constructors, called in the owner's package.
     options["constructors"] = owner.constructors
+    if owner.started is not None:
+        options["owner-started"] = owner.started  # the goroutine it owns: a related location
     options["constructors-package"] = owner.type.rsplit(".", 1)[0] or "."
     if rule.release.call:
         # A cancel func derived from a test's own context (t.Context()) is cancelled when
@@ -253,9 +564,10 @@ def _derived(rule: Rule, owner: Owner) -> Rule:
     return replace(
         rule,
         acquire=(AcquireSpec(returns=owner.type),),
-        release=ReleaseSpec(methods=owner.release),
-        reports=("not-released",),
-        messages={"not-released": template},
+        # A goroutine's owner: closing the channel it waits on ends it too.
+        release=ReleaseSpec(methods=owner.release, closes=(owner.field,) if owner.started else ()),
+        reports=tuple(messages),
+        messages=messages,
         options=options,
         fix=_owner_fix(rule, owner),
     )

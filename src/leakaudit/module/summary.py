@@ -61,6 +61,9 @@ class Owner:
     # default, a Wait): a fix never defers one, which could hang where the value was
     # never started (`Shutdown` waiting for a `Run` that never ran).
     blocking: tuple[str, ...] = ()
+    # The `go` statement of a constructor that starts what the value owns (a goroutine
+    # waiting for `release`), as (file, line, column): a finding's related location.
+    started: tuple[str, int, int] | None = None
 
 
 # What an exported method does to a lock of its receiver (the acquisitions of a rule

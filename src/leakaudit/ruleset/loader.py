@@ -283,7 +283,10 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
             f"{path}:{raw['check'].line}: rule {rule_id} names unknown check "
             f"{values['check']!r} (known: {', '.join(sorted(known_checks()))})"
         )
-    if values["check"] == "obligation" and not acquire:
+    options = _plain(values["options"]) if "options" in values else {}
+    owners_only = bool(options.get("owners"))
+    if values["check"] == "obligation" and not acquire and not owners_only:
+        # (A rule whose owner types are found by `options.owners` follows only those.)
         raise RuleError(f"{path}:{line}: obligation rule {rule_id} needs an `acquire` list")
     rel = _plain(values["release"]) if "release" in values else {}
     release = ReleaseSpec(
@@ -299,7 +302,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         through=tuple(rel.get("through", ())),
     )
     if values["check"] == "obligation" and not (
-        release.methods or release.call or release.functions
+        release.methods or release.call or release.functions or owners_only
     ):
         raise RuleError(
             f"{path}:{line}: obligation rule {rule_id} needs release.methods, release.call"
@@ -324,7 +327,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         opt_in=values.get("opt-in", False),
         fix=values.get("fix", ""),
         fix_on_exit=values.get("fix-on-exit", ""),
-        options=_plain(values["options"]) if "options" in values else {},
+        options=options,
         source=path.name,
         line=line,
     )

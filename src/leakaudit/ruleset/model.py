@@ -22,12 +22,16 @@ VIOLATIONS = (
     # {field}, {release} (a method that releases it), {releases} (all of them, "Close() or
     # Orphan()") and {type} besides the usual {var}, {call}, {exit}.
     "owner-not-released",
+    # ... and such a value dropped, or assigned to `_`, at its constructor's call (the
+    # same placeholders, {exit} aside).
+    "owner-discarded",
     # `not-released`, where the resource's other end (`partner`: a pipe's reader) is read
     # by a goroutine this function launches: that goroutine blocks forever. The message
     # may use {partner} and {reader_line}; `partner-goroutine-severity` sets its level.
     "partner-goroutine",
 )
 OWNER_VIOLATION = "owner-not-released"
+OWNER_DISCARDED = "owner-discarded"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ class ReleaseSpec:
     # function is a reused scratch one, not followed.
     resets: tuple[str, ...] = ()
     through: tuple[str, ...] = ()  # fields standing for the resource (`e.Mutex` for `e`)
+    # Channel fields whose `close(v.quit)` releases the value (an owner of a goroutine
+    # that ends when it is closed: module/owners.py; not a YAML key).
+    closes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

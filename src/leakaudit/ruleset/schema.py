@@ -137,6 +137,10 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # The rule's `fix` also where some path releases it already: a second release is
         # harmless (cancel twice, Rollback after Commit).
         "fix-beside-release": Field("bool"),
+        # Owner types of this rule found by what their constructors start, not by a
+        # resource field (module/owners.py): `goroutine`, a struct whose constructor
+        # starts a goroutine waiting on a channel field that only its methods close.
+        "owners": Field("str", choices=("goroutine",)),
         # The level of a `partner-goroutine` finding (a goroutine blocked for good).
         "partner-goroutine-severity": Field("str", choices=("error", "warning", "note")),
     },
