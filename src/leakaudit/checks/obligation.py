@@ -72,6 +72,8 @@ class _Outcome:
     lent: list[Node] = field(default_factory=list)  # calls it was passed to, which keep nothing
     # Why a lent call left it open, when not "does not release it" (by node id).
     lent_why: dict[int, str] = field(default_factory=dict)
+    # Some path wraps it in a value kept past the call (`return pb.NewFooClient(conn)`).
+    wrapped: bool = False
     handed_to: list[tuple[int, str]] = field(default_factory=list)  # (line, where it went)
 
 
@@ -574,6 +576,10 @@ def _flow(
         eff = effect(block)
         if eff.lent is not None and record:
             outcome.lent.append(eff.lent)
+            if eff.wraps:
+                outcome.lent_why[eff.lent.id] = "a wrapper with no way to release it"
+                # A wrapper kept past the call uses the resource later: no deferred fix.
+                outcome.wrapped = outcome.wrapped or not _used_in_place(eff.lent)
         if eff.unless is not None and eff.call is not None:
             return conditional(block, eff, state, record)
         if state & (IF_OK | IF_FAILED) and kind != Kind.RETURN and assigns_outcome(block):
@@ -893,7 +899,11 @@ def _conclude(
                 line=line,
                 acquired=line_of(site.call),
                 release=release,
-                advice=_advice(fn, rule, site, var, release),
+                advice=(
+                    f"keep {var} beside the wrapper that outlives this call, where it can be closed"
+                    if outcome.wrapped
+                    else _advice(fn, rule, site, var, release)
+                ),
                 partner=site.partner or "",
                 reader_line=line_of(reader) if reader is not None else 0,
             )
@@ -971,7 +981,21 @@ def _plainly_unreleased(site: Site, outcome: _Outcome, beside_release: bool) -> 
             or outcome.handed_off
             or outcome.reassigned
             or outcome.overwritten
+            or outcome.wrapped
         )
+    )
+
+
+def _used_in_place(call: Node) -> bool:
+    """Is the call's result only used by a method call chained on it
+    (`pb.NewHealthClient(conn).Check(ctx, req)`)?"""
+    parent = call.parent
+    return (
+        parent is not None
+        and parent.type == "selector_expression"
+        and child(parent, "operand") == call
+        and parent.parent is not None
+        and parent.parent.type == "call_expression"
     )
 
 

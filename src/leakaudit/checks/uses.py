@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Protocol
 
@@ -41,6 +42,7 @@ class Effect:
     field: str | None = None  # for STORED: the field name
     owner: str | None = None  # for STORED: the struct type declaring the field, if known
     lent: Node | None = None  # a call the variable was passed to that keeps nothing of it
+    wraps: bool = False  # ... or that wraps it in a value with no way to release it
     to: str = ""  # for HANDOFF and STORED: where it went, for the reports ("returned")
     # For a RELEASE by a callee that releases only when it succeeds (ON_SUCCESS) or
     # only when it fails (ON_FAILURE): which, the call, and the variable its error
@@ -405,12 +407,16 @@ class UseClassifier:
         call = arguments.parent
         callee = _said(child(call, "function")) if call is not None else "a call"
         handoff = Effect(Use.HANDOFF, to=f"passed to {callee}()")
-        if self.passes is None or call is None or call.type != "call_expression":
+        if call is None or call.type != "call_expression":
             return handoff
         args = [a for a in arguments.named_children if a.type != "comment"]
         if value not in args:
             return handoff
-        effect = self.passes(call, args.index(value), value.type == "selector_expression")
+        effect = None
+        if self.passes is not None:
+            effect = self.passes(call, args.index(value), value.type == "selector_expression")
+        if effect is None and len(args) == 1 and self._wraps(call):
+            return Effect(Use.NONE, lent=call, wraps=True)  # pb.NewFooClient(conn)
         if effect == RELEASES:
             return Effect(Use.RELEASE)
         if effect == BORROWS:
@@ -418,6 +424,18 @@ class UseClassifier:
         if effect in (ON_SUCCESS, ON_FAILURE):
             return Effect(Use.RELEASE, unless=effect, call=call, err=_error_bound(call))
         return handoff
+
+    def _wraps(self, call: Node) -> bool:
+        """Is `call` one of the rule's `wrappers`, by the name of the function called?"""
+        if not self.release.wrappers:
+            return False
+        function = unparen(child(call, "function"))
+        if function is not None and function.type == "selector_expression":
+            function = child(function, "field")
+        if function is None or function.type not in ("identifier", "field_identifier"):
+            return False
+        name = text(function)
+        return any(fnmatchcase(name, pattern) for pattern in self.release.wrappers)
 
     def _called(self, call: Node | None, functions: tuple[str, ...]) -> bool:
         """`call` calls one of `functions` ("import/path.Func")."""

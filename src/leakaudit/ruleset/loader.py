@@ -294,6 +294,7 @@ def _build_rule(raw: dict[str, _Value], line: int, family: str, path: Path) -> R
         call=rel.get("call", False),
         via=rel.get("via", ""),
         borrowers=tuple(rel.get("borrowers", ())),
+        wrappers=tuple(rel.get("wrappers", ())),
         functions=tuple(rel.get("functions", ())),
         resets=tuple(rel.get("resets", ())),
         receives=tuple(rel.get("receives", ())),

@@ -85,6 +85,10 @@ class ReleaseSpec:
     endless: tuple[str, ...] = ()
     # Functions that only borrow the resource: passing it to them is not a hand-off.
     borrowers: tuple[str, ...] = ()
+    # Functions, by name pattern (`New*Client`), that wrap the resource in a value with
+    # no way to release it (a generated gRPC client): given the resource as their only
+    # argument, a borrow, where the module's summaries do not know the function.
+    wrappers: tuple[str, ...] = ()
     # Functions that release the resource passed to them (`signal.Stop(ch)`).
     functions: tuple[str, ...] = ()
     # Methods that start a new use of the value (`gw.Reset(buf)`): a value reset in the

@@ -24,6 +24,7 @@ class Field:
 RULE_ID = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 IMPORT_PATH = r"^[A-Za-z0-9_.\-~]+(/[A-Za-z0-9_.\-~]+)*$"
 GO_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+GO_NAME_GLOB = r"^[A-Za-z_*][A-Za-z0-9_*]*$"  # a function name, `*` for any run of characters
 QUALIFIED = r"^[A-Za-z0-9_.\-~/]+\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
 VERSION = r"^1\.\d+(\.\d+)?$"
 
@@ -93,6 +94,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "call": Field("bool"),
         "via": Field("str", pattern=GO_IDENT),
         "borrowers": Field("list[str]"),
+        # Function names (globs: `New*Client`) that wrap the resource without owning it.
+        "wrappers": Field("list[str]"),
         # Functions that release the resource given to them: `signal.Stop(ch)`.
         "functions": Field("list[str]"),
         # Methods that begin a new use of a reused value (`gw.Reset(buf)`): a value reset
@@ -151,6 +154,7 @@ _LIST_ITEM_PATTERNS = {
     ("acquire", "calls"): GO_IDENT,
     ("release", "methods"): GO_IDENT,
     ("release", "borrowers"): QUALIFIED,
+    ("release", "wrappers"): GO_NAME_GLOB,
     ("release", "functions"): QUALIFIED,
     ("release", "resets"): GO_IDENT,
     ("release", "receives"): GO_IDENT,
