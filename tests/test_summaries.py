@@ -23,13 +23,18 @@ def _summaries(root: Path, cache: Path) -> dict[str, PackageSummary]:
     return {s.path: s for s in found}
 
 
+def _modules(cache: Path, *modules: str) -> dict[str, PackageSummary]:
+    """The summaries of fixture modules ("rule-id/folder"), by import path."""
+    out: dict[str, PackageSummary] = {}
+    for module in modules:
+        out.update(_summaries(FIXTURES / "rules" / module, cache))
+    return out
+
+
 @pytest.fixture(scope="module")
 def summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PackageSummary]:
     cache = tmp_path_factory.mktemp("cache")
-    out: dict[str, PackageSummary] = {}
-    for rule in ("http-body-not-closed", "sql-rows-not-closed"):
-        out.update(_summaries(FIXTURES / "rules" / rule / "summaries", cache))
-    return out
+    return _modules(cache, "http-body-not-closed/summaries", "sql-rows-not-closed/summaries")
 
 
 @pytest.mark.parametrize(
@@ -79,10 +84,7 @@ def test_fresh_results_through_interfaces(
 @pytest.fixture(scope="module")
 def lock_summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PackageSummary]:
     cache = tmp_path_factory.mktemp("cache")
-    out: dict[str, PackageSummary] = {}
-    for rule in ("mutex-not-unlocked", "mutex-double-lock"):
-        out.update(_summaries(FIXTURES / "rules" / rule / "across", cache))
-    return out
+    return _modules(cache, "mutex-not-unlocked/across", "mutex-double-lock/across")
 
 
 @pytest.mark.parametrize(

@@ -175,31 +175,30 @@ def _releases(body: Node, receiver: str, fname: str, rule: Rule) -> bool:
 
 def _closes(body: Node, receiver: str, fname: str) -> bool:
     """`close(r.fname)` in the method's body."""
-    data = body.text or b""
-    if b"close(" not in data or fname.encode() not in data:
-        return False
-    for node in walk(body, into_funcs=True):
-        if node.type == "call_expression" and _is_close(node):
-            args = child(node, "arguments")
-            first = args.named_children[0] if args is not None and args.named_children else None
-            if first is not None and _is_field(unparen(first), receiver, fname):
-                return True
-    return False
+    return any(_is_field(c, receiver, fname) for c in _closed(body, fname))
 
 
 def _closes_any(decl: Node, fname: str) -> bool:
     """`close(x.fname)` anywhere in `decl`, func literals included, whatever `x` is."""
     body = child(decl, "body")
-    data = (body.text or b"") if body is not None else b""
-    if body is None or b"close(" not in data or fname.encode() not in data:
-        return False
+    chans = frozenset({fname})
+    return body is not None and any(_chan_field(c, chans) for c in _closed(body, fname))
+
+
+def _closed(body: Node, fname: str) -> list[Node]:
+    """What `close(...)` calls in `body` (func literals included) close, when the text
+    names `fname` at all."""
+    data = body.text or b""
+    if b"close(" not in data or fname.encode() not in data:
+        return []
+    out = []
     for node in walk(body, into_funcs=True):
         if node.type == "call_expression" and _is_close(node):
             args = child(node, "arguments")
             first = args.named_children[0] if args is not None and args.named_children else None
-            if _chan_field(unparen(first) if first is not None else None, frozenset({fname})):
-                return True
-    return False
+            if first is not None:
+                out.append(unparen(first))
+    return out
 
 
 def _signals(body: Node, receiver: str, fname: str) -> bool:
