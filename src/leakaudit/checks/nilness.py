@@ -29,8 +29,14 @@ def established(cond: Node | None, value: bool, holds: Predicate) -> bool:
     if kind == "call_expression":
         # os.IsNotExist(err), errors.Is(err, x), errors.As(err, &t): true only for a
         # non-nil err, so their true edge says `err != nil` (the false edge says nothing).
-        operand = _error_tested(cond)
-        return value and operand is not None and holds(operand, False)
+        # testify's assert.NoError(t, err) is true exactly when err is nil: both edges.
+        tested = _error_tested(cond)
+        if tested is None:
+            return False
+        operand, nil_if_true, both = tested
+        if value:
+            return holds(operand, nil_if_true)
+        return both and holds(operand, not nil_if_true)
     if kind != "binary_expression":
         return False
     op = text(child(cond, "operator"))
@@ -58,20 +64,28 @@ def established(cond: Node | None, value: bool, holds: Predicate) -> bool:
     return holds(text(operand), (op == "==") == value)
 
 
-# Predicates on an error that are false for a nil error: package, name, which argument.
-_ERROR_TESTS = {
-    ("os", "IsNotExist"): 0,
-    ("os", "IsExist"): 0,
-    ("os", "IsPermission"): 0,
-    ("os", "IsTimeout"): 0,
-    ("errors", "Is"): 0,
-    ("errors", "As"): 0,
+# Calls that test whether an error (or a value) is nil, by package and name: which
+# argument, what their true edge says (nil: True, not nil: False), and whether their
+# false edge says the opposite (errors.Is(err, x) is false for most non-nil errors too).
+_ERROR_TESTS: dict[tuple[str, str], tuple[int, bool, bool]] = {
+    ("os", "IsNotExist"): (0, False, False),
+    ("os", "IsExist"): (0, False, False),
+    ("os", "IsPermission"): (0, False, False),
+    ("os", "IsTimeout"): (0, False, False),
+    ("errors", "Is"): (0, False, False),
+    ("errors", "As"): (0, False, False),
+    # github.com/stretchr/testify/assert: `if !assert.NoError(t, err) { return }`.
+    ("assert", "NoError"): (1, True, True),
+    ("assert", "Nil"): (1, True, True),
+    ("assert", "Error"): (1, False, True),
+    ("assert", "NotNil"): (1, False, True),
 }
 
 
-def _error_tested(call: Node) -> str | None:
-    """The error variable a call like errors.Is(err, x) tests (by the names the file
-    most likely imports them under: os, errors)."""
+def _error_tested(call: Node) -> tuple[str, bool, bool] | None:
+    """(the variable, nil when true, both edges) for a call like errors.Is(err, x) or
+    assert.NoError(t, err) (by the names the file most likely imports them under: os,
+    errors, assert)."""
     fn = unparen(child(call, "function"))
     if fn is None or fn.type != "selector_expression":
         return None
@@ -79,8 +93,10 @@ def _error_tested(call: Node) -> str | None:
     if key not in _ERROR_TESTS:
         return None
     args = [a for a in (child(call, "arguments") or call).named_children if a.type != "comment"]
-    index = _ERROR_TESTS[key]
+    index, nil_if_true, both = _ERROR_TESTS[key]
     if index >= len(args):
         return None
     arg = unparen(args[index])
-    return text(arg) if arg is not None and arg.type == "identifier" else None
+    if arg is None or arg.type != "identifier":
+        return None
+    return text(arg), nil_if_true, both
