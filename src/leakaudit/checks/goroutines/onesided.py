@@ -131,9 +131,12 @@ def _classify(
 
 
 def _literal_at(root: Node, at: int, length: int) -> Node | None:
-    """The composite literal whose type is the word at `at` (`Hub{`, `&Hub{`)."""
+    """The composite literal whose type is the word at `at` (`Hub{`, `&Hub{`, and a
+    generic one, `Req[K, V]{`)."""
     node = leaf_at(root, at, at + length, "type_identifier")
     literal = node.parent if node is not None else None
+    if literal is not None and literal.type == "generic_type":
+        literal = literal.parent
     return literal if literal is not None and literal.type == "composite_literal" else None
 
 
@@ -146,7 +149,10 @@ def _literal(
     """`&Hub{events: make(chan T)}` makes the field; `Hub{ln, 2, stop}` gives every
     channel field of Hub, by position, whichever channel the caller has: an alias of
     something else, not judged."""
-    tname = "." + text(child(literal, "type")).lstrip("*")
+    kind = child(literal, "type")
+    if kind is not None and kind.type == "generic_type":
+        kind = child(kind, "type")  # `Req[K, V]{...}`: a Req
+    tname = "." + text(kind).lstrip("*")
     body = child(literal, "body")
     elements = [c for c in (body.named_children if body else ()) if c.type != "comment"]
     if elements and not any(e.type == "keyed_element" for e in elements):
