@@ -11,6 +11,7 @@ in the module are checked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -488,14 +489,28 @@ def _constructors(
             continue
         stored = stored_fields(pkg, found[1], rule)
         held = ("." + tname, fname) in stored or (None, fname) in stored
-        if held and not _cleans_up(found[0], release):
+        # The stored value itself released in the cleanup (`t.Cleanup(func() {
+        # cancel() })`, with `cancel: cancel` stored) counts as the method would.
+        if held and not _cleans_up(found[0], release, _stored_names(found[0], fname)):
             out.append(name if recv is None else f"{recv}.{name}")
     return tuple(sorted(out))
 
 
-def _cleans_up(decl: Node, release: tuple[str, ...]) -> bool:
+def _stored_names(decl: Node, fname: str) -> tuple[str, ...]:
+    """The variables `decl` stores in the field `fname` (`cancel: cancel`, `w.stop =
+    cancel`), read from its text."""
+    body = child(decl, "body")
+    data = (body.text or b"") if body is not None else b""
+    field = re.escape(fname.encode())
+    found = re.findall(rb"\b" + field + rb"\s*:\s*(\w+)\s*[,}\n]", data)
+    found += re.findall(rb"\.\s*" + field + rb"\s*=\s*(\w+)\s*\n", data)
+    return tuple(sorted({name.decode() for name in found}))
+
+
+def _cleans_up(decl: Node, release: tuple[str, ...], calls: tuple[str, ...] = ()) -> bool:
     """`decl` calls `x.Cleanup(...)` with one of the `release` methods in its argument
-    (`t.Cleanup(srv.Stop)`, `t.Cleanup(func() { srv.Stop() })`)."""
+    (`t.Cleanup(srv.Stop)`, `t.Cleanup(func() { srv.Stop() })`), or a call of one of
+    the variables `calls` (`t.Cleanup(cancel)`, `t.Cleanup(func() { cancel() })`)."""
     body = child(decl, "body")
     data = body.text if body is not None else None
     if not data or b".Cleanup(" not in data:
@@ -510,6 +525,8 @@ def _cleans_up(decl: Node, release: tuple[str, ...]) -> bool:
             continue
         argument = text(child(call, "arguments"))
         if any(f".{m})" in argument or f".{m}()" in argument for m in release):
+            return True
+        if any(argument == f"({v})" or re.search(rf"\b{v}\(\)", argument) for v in calls):
             return True
     return False
 
