@@ -267,7 +267,14 @@ class UseClassifier:
         if kind == "selector_expression" and child(parent, "operand") == value:
             # resp.Body.Close(), or a method/field of the via value
             name = text(child(parent, "field"))
-            return Effect(Use.RELEASE) if self._is_release_call(parent, name) else NO_EFFECT
+            if self._is_release_call(parent, name):
+                return Effect(Use.RELEASE)
+            if name in self.release.methods:
+                # `defer logErr(resp.Body.Close)`: the method value, given away
+                released = self._method_value(parent)
+                if released is not None:
+                    return released
+            return NO_EFFECT
         if kind == "call_expression":
             if unparen(child(parent, "function")) == value:
                 return Effect(Use.RELEASE) if self.release.call else NO_EFFECT
