@@ -39,6 +39,7 @@ from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import (
     expressions,
     line_of,
+    method_receiver,
     statements,
     text,
     unnegated,
@@ -164,33 +165,41 @@ def bool_test(cond: Node, value: bool) -> tuple[str, bool] | None:
 
 
 def flag_facts(fn: Function, name: str, uses: UseClassifier, site: Node) -> tuple[bool, bool]:
-    """(every `name = true` follows a release of the variable: in the same block, or
-    in the select case that received from it; every `name = true` comes after the
-    acquisition and `name` starts false). Only for a local declared in `fn` itself,
-    assigned nothing but `true` after its declaration."""
+    """Whether nothing is held on an edge where the bool local `name` is (true, false).
+    A flag is set to one constant only after its declaration (`done = true`, or
+    `running = false` for `for running := true; running; {`), and starts at the
+    other. Where it holds the set value: nothing is held when every set follows a
+    release of the variable (in the same block, or in the select case that received
+    from it). Where it holds the start value: nothing is held when it was declared
+    before the acquisition and every set comes after it (`if didOpen { f.Close() }`).
+    Only for a local declared in `fn` itself."""
     entries = fn.scope.entries(name)
     if not entries or name in fn.scope.params:
         return False, False
     first, first_position = entries[0]
     sets = []
+    kinds = set()
     for decl, position in entries[1:]:
         value = declared_value(decl, position)
-        if value is None or value.type != "true":
+        if value is None or value.type not in ("true", "false"):
             return False, False  # set to something else too: not a plain flag
+        kinds.add(value.type)
         sets.append(decl)
-    if not sets:
+    if len(kinds) != 1:
         return False, False
+    set_to = kinds.pop() == "true"
     after_release = all(_follows_release(decl, uses) for decl in sets)
     initial = declared_value(first, first_position)
-    starts_false = (first.type == "var_spec" and initial is None) or (
-        initial is not None and initial.type == "false"
-    )
+    if initial is None:
+        starts_unset = first.type == "var_spec" and set_to  # `var done bool` is false
+    else:
+        starts_unset = initial.type == ("false" if set_to else "true")
     after_acquire = (
-        starts_false
+        starts_unset
         and first.end_byte <= site.start_byte
         and all(decl.start_byte >= site.end_byte for decl in sets)
     )
-    return after_release, after_acquire
+    return (after_release, after_acquire) if set_to else (after_acquire, after_release)
 
 
 def _follows_release(stmt: Node, uses: UseClassifier) -> bool:
@@ -266,6 +275,71 @@ def _process_lifetime(pkg: Package, site: Site) -> bool:
 
     lifetime = pkg.memo("process-lifetime", lambda: Lifetime(pkg))
     return lifetime.of(site.call) is not None
+
+
+def _holds_for_caller(
+    pkg: Package, fn: Function, rule: Rule, site: Site, outcome: _Outcome
+) -> bool:
+    """Does the function return holding it on purpose: it never releases it; or it
+    releases it on the paths that return an error, holds it on every path that returns
+    a nil one, and another function of the package lets go of it without taking it
+    (`AddPending` locks `c.pending` until `Commit` or `Drop` unlocks it)?"""
+    if not outcome.released:
+        return True
+    exits = [node for block, node in outcome.leaks if block is not None]
+    if not exits or len(exits) != len(outcome.leaks) or not returns_error_last(fn.node):
+        return False  # (the end of the function is no return of nil)
+    if not all(error_returned(node, set()) == "nil" for node in exits):
+        return False
+    return _released_elsewhere(pkg, fn, rule, site)
+
+
+def _released_elsewhere(pkg: Package, fn: Function, rule: Rule, site: Site) -> bool:
+    """Does another method of the receiver's type release the field that `site` holds
+    (`c.pending.Unlock()`) before taking it, if it takes it at all, with no method that
+    only takes it (a `lock()` helper, which such releasers would pair with instead)?"""
+    from leakaudit.module.effects import declarations_by_name, first_takes
+
+    if fn.node.type != "method_declaration":
+        return False
+    receiver, rtype = method_receiver(fn.node)
+    var = site.var or ""
+    if not receiver or not var.startswith(receiver + "."):
+        return False
+    field = var[len(receiver) + 1 :]
+    releases = site.release or rule.release.methods
+    takes = {c for spec in rule.acquire for c in spec.calls}
+    found = False
+    for (recv, _), (decl, _) in declarations_by_name(pkg).items():
+        body = child(decl, "body")
+        name = method_receiver(decl)[0] if recv == rtype else ""
+        if not name or decl == fn.node or body is None:
+            continue  # (the same field of another type is another lock)
+        data = body.text or b""
+        path = f"{name}.{field}"
+        took = any(f"{path}.{m}(".encode() in data for m in takes)
+        gave = any(f"{path}.{m}(".encode() in data for m in releases)
+        if took and not gave:
+            return False  # a lock helper of its own (`lock()`): the releasers pair with it
+        found = found or (gave and not first_takes(data, path, takes, releases))
+    return found
+
+
+def _first_use(fn: Function, name: str, after: Node) -> int | None:
+    """Where the variable `name` is first mentioned after the statement `after`."""
+    body = child(fn.node, "body")
+    if body is None:
+        return None
+    return min(
+        (
+            node.start_byte
+            for node in walk(body, into_funcs=True)
+            if node.type == "identifier"
+            and node.start_byte >= after.end_byte
+            and text(node) == name
+        ),
+        default=None,
+    )
 
 
 def _owner_started(rule: Rule) -> tuple[Related, ...]:
@@ -698,9 +772,9 @@ def _flow(
     flags: dict[str, tuple[bool, bool]] = {}
 
     def flag(name: str) -> tuple[bool, bool]:
-        """(set only after a release, set only after the acquisition) for a bool local
-        the code branches on: the loop `for !done` whose only `done = true` is in the
-        timer's own case; `if didOpen { defer f.Close() }`."""
+        """Nothing held where a bool local the code branches on is (true, false): the
+        loop `for !done` whose only `done = true` is in the timer's own case; `if
+        didOpen { defer f.Close() }` (flag_facts)."""
         if name not in flags:
             flags[name] = flag_facts(fn, name, uses, site.statement)
         return flags[name]
@@ -730,10 +804,8 @@ def _flow(
                 if not state & LIVE:
                     return state
         named = bool_test(edge_cond, value)
-        if named is not None:
-            after_release, after_acquire = flag(named[0])
-            if (named[1] and after_release) or (not named[1] and after_acquire):
-                return _settled(state)
+        if named is not None and flag(named[0])[0 if named[1] else 1]:
+            return _settled(state)
         if nilness.established(edge_cond, value, resource_nil):
             return _settled(state)
         if rule.release.exhausts and _exhausted(edge_cond, value, var, rule.release.exhausts):
@@ -809,6 +881,18 @@ def _conclude(
     var = site.var or "_"
     if site.unlock is not None:
         var = site.unlock[0]  # another package's lock helper: its holder is what one unlocks
+    if site.partner and outcome.leaks:
+        # Before its other end has gone anywhere, nobody can wait on it: an exit there
+        # leaves two unused ends (garbage), not a blocked reader.
+        used = _first_use(fn, site.partner, site.statement)
+        outcome.leaks = [
+            (block, node)
+            for block, node in outcome.leaks
+            if used is not None and node.end_byte > used  # (a return mentioning it counts)
+        ]
+        if not outcome.leaks and not outcome.reassigned:
+            _record(sink, rule, fn, site, "released", outcome)
+            return
     call = site.callee.text
     if outcome.reassigned and "reassigned" in rule.reports:
         where = min(outcome.reassigned, key=lambda n: n.start_byte)
@@ -826,9 +910,14 @@ def _conclude(
         )
         _record(sink, rule, fn, site, "leaked", outcome)
         return
-    if outcome.leaks and rule.options.get("helpers-hold") and not outcome.released:
-        # It never releases what it takes: it returns holding it on purpose (a lock
-        # helper), and its callers owe the release.
+    if (
+        outcome.leaks
+        and rule.options.get("helpers-hold")
+        and _holds_for_caller(pkg, fn, rule, site, outcome)
+    ):
+        # It never releases what it takes, or only where it fails: it returns holding it
+        # on purpose (a lock helper, `Begin` of a pair whose `Commit` unlocks), and its
+        # callers owe the release.
         held = _Outcome(handed_to=[(line_of(site.call), f"held on return by {fn.name}")])
         _record(sink, rule, fn, site, "handed-off", held)
         return

@@ -159,7 +159,7 @@ def field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Rul
 
     takes = set(lock_methods(rule)[0])
     path = f"{name}.{field}" if field else name  # "": the mutex it embeds, itself
-    if takes and _first_takes(data, path, takes, rule.release.methods):
+    if takes and first_takes(data, path, takes, rule.release.methods):
         return BORROWS  # it takes the lock itself first: what it releases is its own hold
 
     def compute() -> str | None:
@@ -176,7 +176,7 @@ def field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Rul
     return solve(pkg._cache, solver, key, compute, (RELEASES, BORROWS), KEEPS)  # type: ignore[no-any-return]
 
 
-def _first_takes(data: bytes, path: str, takes: set[str], gives: tuple[str, ...]) -> bool:
+def first_takes(data: bytes, path: str, takes: set[str], gives: tuple[str, ...]) -> bool:
     """Is the first `path.Lock(` (of `takes`) in `data` before any `path.Unlock(` (of
     `gives`)? A function entered holding the lock lets go of it first."""
 

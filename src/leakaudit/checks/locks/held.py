@@ -134,8 +134,7 @@ def _held_blocks(pkg: Package, fn: Function, rule: Rule, site: Site) -> set[int]
             return False
         if named[0] not in flags:
             flags[named[0]] = flag_facts(fn, named[0], uses, site.statement)
-        after_release, after_acquire = flags[named[0]]
-        return (named[1] and after_release) or (not named[1] and after_acquire)
+        return flags[named[0]][0 if named[1] else 1]
 
     while work:
         block = work.pop()
