@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from tree_sitter import Node
 
-from leakaudit.checks.api import BudgetExceeded, Function, Package
+from leakaudit.checks.api import BudgetExceeded, Function, Package, callee_name
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.symbols import type_name
 from leakaudit.facts.typing import Callee, declared_value
@@ -420,6 +420,8 @@ def _fresh(pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: i
             continue
         if value.type in ("selector_expression", "index_expression"):
             continue  # read from a field or a collection
+        if rule.release.via and fn is not None and _in_memory(fn, value, rule.release.via, body):
+            continue  # `&http.Response{Body: io.NopCloser(&buf)}`: nothing to close
         if value.type == "call_expression" and fn is not None:
             if _returns_fresh(pkg, fn, value, rule, 0):
                 return True
@@ -436,6 +438,42 @@ def _fresh(pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: i
                 continue
         return True
     return False
+
+
+def _in_memory(fn: Function, value: Node, via: str, body: Node) -> bool:
+    """A value built here whose `via` field holds nothing to close: a composite literal
+    (or the address of one, or a local assigned one and nothing else) that leaves the
+    field out, or sets it to `io.NopCloser(...)` or `http.NoBody`."""
+    node = unparen(value)
+    if (
+        node is not None
+        and node.type == "unary_expression"
+        and text(child(node, "operator")) == "&"
+    ):
+        node = unparen(child(node, "operand"))
+    if node is not None and node.type == "identifier":
+        name = text(node)
+        entries = list(fn.scope.entries(name))
+        if len(entries) != 1 or f"{name}.{via} =".encode() in (body.text or b""):
+            return False
+        node = unparen(declared_value(*entries[0]))
+        if node is not None and node.type == "unary_expression":
+            node = unparen(child(node, "operand"))
+    if node is None or node.type != "composite_literal":
+        return False
+    literal = child(node, "body")
+    for element in literal.named_children if literal is not None else ():
+        parts = [c for c in element.named_children if c.type != "comment"]
+        if element.type != "keyed_element" or len(parts) != 2 or text(parts[0]).strip() != via:
+            continue
+        found = parts[1]
+        inner = unparen(found.named_children[0] if found.type == "literal_element" else found)
+        if inner is None:
+            return False
+        if inner.type == "call_expression":
+            return callee_name(inner) == "NopCloser"
+        return inner.type == "selector_expression" and text(child(inner, "field")) == "NoBody"
+    return True  # the field left out: nil (a client would put http.NoBody there)
 
 
 def _holds_stale(pkg: Package, fn: Function, name: str, rule: Rule) -> bool:
