@@ -215,3 +215,29 @@ def test_a_release_that_takes_the_acquirings_context(tmp_path: Path) -> None:
     (finding,) = [f for f in result.active if f.rule_id == "sql-tx-not-finished"]
     assert finding.message.endswith("add `defer tx.Rollback(ctx)` after the error check")
     assert [e.text for e in finding.fix] == ["\tdefer tx.Rollback(ctx)\n"]
+
+
+def test_no_deferred_close_where_a_wrapper_outlives_the_call() -> None:
+    """A conn wrapped in a generated client is fixed with `defer conn.Close()` only
+    where the client does not outlive the function (used at once, or a local never
+    returned nor captured)."""
+    from conftest import FIXTURES, scan_paths
+
+    path = FIXTURES / "rules" / "grpc-conn-not-closed" / "wrappers.go"
+    result, _ = scan_paths([str(path)], path.parent)
+    source = path.read_text().splitlines()
+    fixable = {}
+    for finding in result.active:
+        line = finding.location.line
+        func = next(
+            source[i].split("(")[0].removeprefix("func ")
+            for i in range(line - 1, -1, -1)
+            if source[i].startswith("func ")
+        )
+        fixable[func] = bool(finding.fix)
+    assert fixable == {
+        "Ping": True,
+        "PingVia": True,
+        "HealthClient": False,
+        "HealthClientVia": False,
+    }

@@ -653,7 +653,7 @@ def _flow(
             if eff.wraps:
                 outcome.lent_why[eff.lent.id] = "a wrapper with no way to release it"
                 # A wrapper kept past the call uses the resource later: no deferred fix.
-                outcome.wrapped = outcome.wrapped or not _used_in_place(eff.lent)
+                outcome.wrapped = outcome.wrapped or _kept_past(eff.lent, fn)
         if eff.unless is not None and eff.call is not None:
             return conditional(block, eff, state, record)
         if state & (IF_OK | IF_FAILED) and kind != Kind.RETURN and assigns_outcome(block):
@@ -1075,17 +1075,39 @@ def _plainly_unreleased(site: Site, outcome: _Outcome, beside_release: bool) -> 
     )
 
 
-def _used_in_place(call: Node) -> bool:
-    """Is the call's result only used by a method call chained on it
-    (`pb.NewHealthClient(conn).Check(ctx, req)`)?"""
+def _kept_past(call: Node, fn: Function) -> bool:
+    """Can the wrapper a call builds outlive the function: anything but a method called
+    on it at once (`pb.NewHealthClient(conn).Check(ctx, req)`) or a local that is never
+    returned nor captured by a func literal?"""
     parent = call.parent
-    return (
+    if (
         parent is not None
         and parent.type == "selector_expression"
         and child(parent, "operand") == call
-        and parent.parent is not None
-        and parent.parent.type == "call_expression"
-    )
+    ):
+        return parent.parent is None or parent.parent.type != "call_expression"
+    if parent is None or parent.type != "expression_list":
+        return True
+    holder = parent.parent
+    if holder is None or holder.type not in ("short_var_declaration", "assignment_statement"):
+        return True
+    right = expressions(child(holder, "right"))
+    left = expressions(child(holder, "left"))
+    if call not in right or len(left) != len(right):
+        return True
+    target = left[right.index(call)]
+    if target.type != "identifier":
+        return True  # stored in a field or a collection
+    name = text(target)
+    body = child(fn.node, "body")
+    for node in walk(body, into_funcs=True) if body is not None else ():
+        if node.type == "identifier" and text(node) == name:
+            outer = node.parent
+            while outer is not None and outer.type not in ("return_statement", "func_literal"):
+                outer = outer.parent
+            if outer is not None:
+                return True
+    return False
 
 
 def _record(
