@@ -25,6 +25,7 @@ from leakaudit.module.summary import (
     exported,
 )
 from leakaudit.parsing.syntax import field as child
+from leakaudit.parsing.syntax import method_receiver
 from leakaudit.ruleset.model import Rule
 
 __all__ = ["HOLDS", "RELEASES", "TAKES", "exported_locks", "imported", "imported_field_effect"]
@@ -66,19 +67,25 @@ def _own_facts(pkg: Package, rule: Rule) -> dict[str, tuple[LockFact, ...]]:
                 fact = LockFact(locker.field, TAKES, locker.read, locker.chain)
             out.setdefault(f"{rtype}.{method}", []).append(fact)
     # Unlock helpers: an exported method of a type with locks that lets go of one its
-    # caller holds, on every path (`func (s *Store) Unlock() { s.mu.Unlock() }`).
-    gives = {*lock_methods(rule)[1], *rule.release.methods}
+    # caller holds, on every path (`func (s *Store) Unlock() { s.mu.Unlock() }`). Only
+    # methods whose text releases that lock of their receiver are followed (most that
+    # say `Unlock(` release a lock they took themselves, which the text tells at once).
+    gives = sorted({*lock_methods(rule)[1], *rule.release.methods})
     for (recv, name), (decl, source) in sorted(
         declared.items(), key=lambda item: (item[0][0] or "", item[0][1])
     ):
         if recv not in fields or source.is_test or not exported(name):
             continue
         body = child(decl, "body")
+        receiver = method_receiver(decl)[0]
         data = (body.text or b"") if body is not None else b""
-        if not any(m.encode() + b"(" in data for m in gives):
+        if not receiver or not any(m.encode() + b"(" in data for m in gives):
             continue
         callee = Callee(".", recv, name, name)
         for path in sorted(fields[recv]):
+            held = f"{receiver}.{path}" if path else receiver
+            if not any(f"{held}.{m}(".encode() in data for m in gives):
+                continue
             if field_effect(pkg, callee, -1, path, rule) == RELEASES:
                 out.setdefault(f"{recv}.{name}", []).append(LockFact(path, RELEASES))
     return {key: tuple(facts) for key, facts in out.items()}
