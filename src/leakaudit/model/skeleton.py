@@ -1268,9 +1268,30 @@ class Compiler:
             return
         body = child(lit, "body")
         data = (body.text or b"") if body is not None else b""
+        data += self._called_literals(data, frame)
         for name, obj in frame.names.items():
             if name.encode() in data and not declares(lit, name):
                 self.escaped.add(obj)
+
+    def _called_literals(self, data: bytes, frame: _Frame) -> bytes:
+        """The bodies of the local func literals that `data` names (`stop := func() {
+        <-done }`, and a returned `func() { stop() }`), and of those they name: what a
+        literal escaping with it runs."""
+        out = b""
+        seen: set[str] = set()
+        work = [data]
+        while work:
+            text_ = work.pop()
+            for name in self._literal_names:
+                if name in seen or name.encode() not in text_:
+                    continue
+                seen.add(name)
+                lit = frame.fn.scope.literal(name)
+                body = child(lit, "body") if lit is not None else None
+                if body is not None:
+                    out += b"\n" + (body.text or b"")
+                    work.append(body.text or b"")
+        return out
 
     def _only_called(self, name: str, frame: _Frame) -> bool:
         body = child(frame.fn.node, "body")
