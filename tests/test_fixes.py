@@ -240,4 +240,5 @@ def test_no_deferred_close_where_a_wrapper_outlives_the_call() -> None:
         "PingVia": True,
         "HealthClient": False,
         "HealthClientVia": False,
+        "Connect": False,
     }

@@ -1096,8 +1096,8 @@ def _kept_past(call: Node, fn: Function) -> bool:
     if call not in right or len(left) != len(right):
         return True
     target = left[right.index(call)]
-    if target.type != "identifier":
-        return True  # stored in a field or a collection
+    if target.type != "identifier" or not fn.scope.binds_locally(text(target)):
+        return True  # stored in a field, a collection or a package variable
     name = text(target)
     body = child(fn.node, "body")
     for node in walk(body, into_funcs=True) if body is not None else ():
