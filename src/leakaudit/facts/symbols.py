@@ -280,7 +280,13 @@ class PackageSymbols:
 
     def field_owner(self, type_qname: str | None, name: str, depth: int = 0) -> str | None:
         """The local struct that declares field `name` as seen on `type_qname`
-        (following embedding), so `p.stop` and `l.stop` meet on one owner."""
+        (following embedding), so `p.stop` and `l.stop` meet on one owner; a type of a
+        package with a path ("example.com/loops.Options", "net/http.Server") itself:
+        its fields are used in that package."""
+        if depth == 0 and type_qname is not None:
+            named = type_qname.lstrip("*")
+            if not named.startswith(".") and "." in named and "/" in named.rsplit(".", 1)[0]:
+                return named
         decl = self.local(type_qname)
         if decl is None or depth > 5 or type_qname is None:
             return None
