@@ -324,7 +324,7 @@ class _Search:
             # Done only ever lets a Wait go on, whoever else moves first: taking it
             # at once loses no stuck state.
             vals = list(state.vals)
-            vals[op.obj] = max(0, vals[op.obj] + op.n)
+            vals[op.obj] = _counted(vals[op.obj], op.n)
             return [(self._move(state, i, pc + 1, vals=tuple(vals)), ((i, pc, "add"),))]
         return None
 
@@ -509,11 +509,11 @@ class _Search:
                 )
             for n, keys in counts:
                 vals = list(state.vals)
-                vals[op.obj] = max(0, vals[op.obj] + n)
+                vals[op.obj] = _counted(vals[op.obj], n)
                 moved = self._move(state, i, pc + 1, vals=tuple(vals), keys=keys)
                 out.append((moved, ((i, pc, "add"),)))
         elif op.kind == WAIT:
-            if state.vals[op.obj] == 0:
+            if state.vals[op.obj] <= 0:  # zero, or overdrawn (see _counted)
                 out.append((self._move(state, i, pc + 1), ((i, pc, "wait"),)))
         elif op.kind == LOCK:
             # vals: 0 free, -1 held for writing, n > 0 held by n readers.
@@ -766,3 +766,16 @@ def _trace(
 def explore(program: Program, budget: int = MAX_STATES) -> Result:
     """Every way the reach can get stuck (one witness per stuck operation)."""
     return _Search(program).run(budget)
+
+
+OVERDRAWN = -1  # a WaitGroup counter a Done took below zero
+
+
+def _counted(value: int, n: int) -> int:
+    """A WaitGroup counter after Add(n). Below zero, Go panics: a program that does not
+    relies on an order the model does not see (a Done that waits, out of view, for what
+    comes after the next Add). From there the counter says nothing, and a Wait on it is
+    not held up."""
+    if value == OVERDRAWN:
+        return OVERDRAWN
+    return value + n if value + n >= 0 else OVERDRAWN
