@@ -20,7 +20,15 @@ from tree_sitter import Node
 
 from leakaudit.facts.typing import FileTypes, Names
 from leakaudit.module.summary import BORROWS, ON_FAILURE, ON_SUCCESS, RELEASES
-from leakaudit.parsing.syntax import expressions, parent_of, path_of, text, unparen, walk
+from leakaudit.parsing.syntax import (
+    calls_bare,
+    expressions,
+    parent_of,
+    path_of,
+    text,
+    unparen,
+    walk,
+)
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import ReleaseSpec
 
@@ -458,8 +466,7 @@ def _is_closed(node: Node) -> bool:
     """Is `node` the argument of the builtin `close(...)`?"""
     args = node.parent
     call = args.parent if args is not None and args.type == "argument_list" else None
-    function = unparen(child(call, "function")) if call is not None else None
-    return function is not None and function.type == "identifier" and text(function) == "close"
+    return calls_bare(call, "close")
 
 
 def _asserted(value: Node, parent: Node | None) -> tuple[Node, Node | None]:

@@ -39,6 +39,7 @@ from leakaudit.facts.cfg import is_noreturn_call
 from leakaudit.parsing.queries import captures
 from leakaudit.parsing.syntax import (
     FUNC_NODES,
+    calls_bare,
     expressions,
     parent_of,
     path_of,
@@ -1074,7 +1075,7 @@ class Compiler:
         fn = unparen(child(call, "function"))
         args_node = child(call, "arguments")
         args = [a for a in (args_node.named_children if args_node else []) if a.type != "comment"]
-        if fn is not None and fn.type == "identifier" and text(fn) == "close" and args:
+        if calls_bare(call, "close") and args:
             obj = self._obj(args[0], frame)
             if obj >= 0:
                 self._emit(Op(CLOSE, call, obj), frame)

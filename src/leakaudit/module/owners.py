@@ -19,8 +19,8 @@ from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, callee_name
 from leakaudit.module.summary import Owner
+from leakaudit.parsing.syntax import calls_bare, method_receiver, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import method_receiver, text, unparen, walk
 from leakaudit.ruleset.model import (
     OWNER_DISCARDED,
     OWNER_VIOLATION,
@@ -194,7 +194,7 @@ def _closed(body: Node, fname: str) -> list[Node]:
         return []
     out = []
     for node in walk(body, into_funcs=True):
-        if node.type == "call_expression" and _is_close(node):
+        if node.type == "call_expression" and calls_bare(node, "close"):
             args = child(node, "arguments")
             first = args.named_children[0] if args is not None and args.named_children else None
             if first is not None:
@@ -213,11 +213,6 @@ def _signals(body: Node, receiver: str, fname: str) -> bool:
         and _is_field(unparen(child(node, "channel")), receiver, fname)
         for node in walk(body, into_funcs=True)
     )
-
-
-def _is_close(call: Node) -> bool:
-    function = unparen(child(call, "function"))
-    return function is not None and function.type == "identifier" and text(function) == "close"
 
 
 # -- values whose constructor starts a goroutine waiting for their Close ------------------
@@ -326,29 +321,26 @@ def _launched_body(
 ) -> tuple[Node, str] | tuple[Node, str, str] | None:
     """(the body the `go` statement runs, the name the value of `tname` goes by there
     [, the method]): a func literal's ("": it sees the constructor's names), or that of
-    a method of `tname` started on a value of it (its receiver's name)."""
-    from leakaudit.module.effects import declaration
+    a method of `tname` started on a value of it (its receiver's name). What runs is
+    what the goroutine checks resolve (launches.resolve)."""
+    from leakaudit.checks.goroutines.launches import resolve
 
     call = next((c for c in go.named_children if c.type == "call_expression"), None)
     function = unparen(child(call, "function")) if call is not None else None
-    if function is None:
+    if call is None or function is None:
         return None
-    if function.type == "func_literal":
-        body = child(function, "body")
-        return (body, "") if body is not None else None
-    if function.type != "selector_expression":
+    if function.type not in ("func_literal", "selector_expression"):
+        return None  # (a literal bound to a name, or a function: not followed here)
+    target, _ = resolve(pkg, fn, call)
+    body = child(target.node, "body") if target is not None else None
+    if target is None or body is None:
         return None
-    operand = child(function, "operand")
-    owner = fn.types.type_of(operand, fn.scope) if operand is not None else None
-    if owner is None or owner.lstrip("*") != "." + tname:
+    if target.is_literal:
+        return body, ""
+    receiver, rtype = method_receiver(target.node)
+    if target.node.type != "method_declaration" or rtype != tname or not receiver:
         return None
-    method = text(child(function, "field"))
-    found = declaration(pkg, tname, method)
-    if found is None:
-        return None
-    body = child(found[0], "body")
-    receiver = method_receiver(found[0])[0]
-    return (body, receiver, method) if body is not None and receiver else None
+    return body, receiver, text(child(target.node, "name"))
 
 
 def _waits(

@@ -171,6 +171,13 @@ def call_named_by(name: Node) -> Node | None:
     return parent if parent.child_by_field_name("function") == callee else None
 
 
+def calls_bare(call: Node | None, name: str) -> bool:
+    """Does `call` call `name` by its bare name: a builtin (`close(ch)`) or a function
+    of its own package, not a method (`x.close()`)?"""
+    function = unparen(field(call, "function")) if call is not None else None
+    return function is not None and function.type == "identifier" and text(function) == name
+
+
 def selector_parts(node: Node | None) -> list[str] | None:
     """`a.b.c` → ["a", "b", "c"]; None when the chain has calls or indexes."""
     parts: list[str] = []
