@@ -765,6 +765,7 @@ class Compiler:
         start = self._here()
         head: int
         exit_op: int
+        top = -1  # where each iteration starts, when not at `head`
         if rng is not None and (obj := self._obj(child(rng, "right"), frame)) >= 0:
             head = self._emit(Op(RANGE, rng, obj), frame)
             exit_op = head
@@ -793,6 +794,7 @@ class Compiler:
                 head = self._emit(Op(LOOP, node, key=key, n=loop_id, obj=literal), frame)
                 exit_op = head
             elif cond is not None or rng is not None:
+                top = self._here()  # the condition is evaluated before every iteration
                 if cond is not None:
                     self._expr(cond, frame)
                 flags = self._flag_expr(cond)
@@ -831,7 +833,7 @@ class Compiler:
         cont = self._here()
         if clause is not None and (update := child(clause, "update")) is not None:
             self._stmt(update, frame)
-        self._emit(Op(JUMP, targets=[head]), frame)
+        self._emit(Op(JUMP, targets=[top if top >= 0 else head]), frame)
         after = self._here()
         if exit_op >= 0:
             self.code[exit_op].targets.append(after)
