@@ -250,7 +250,10 @@ def param_effect(
     # An owner type (module/owners.py) is followed by its derived rule, which acquires
     # it by the type its constructors return.
     owned = any(spec.returns and spec.returns == param.type for spec in rule.acquire)
-    if typed and not owned and (follows is None or follows.release != rule.release):
+    # A parameter of a type the rule does not follow is followed when it is a narrowing
+    # interface (a file given as an io.Reader): the callee can only borrow or keep it.
+    foreign = typed and not owned and (follows is None or follows.release != rule.release)
+    if foreign and (not narrows(pkg, param.type, rule) or _asserted_in(fn.node, param.name)):
         return None
     if param.name == "_":
         return BORROWS  # unnamed: the body cannot touch it
@@ -269,6 +272,59 @@ def param_effect(
     key = ("param-effect", fn.node.id, index, rule.id)
     solver = pkg.memo("fixpoint-solver", Solver)
     return solve(pkg._cache, solver, key, compute, (RELEASES, BORROWS), KEEPS)  # type: ignore[no-any-return]
+
+
+# The method sets of the standard library's small interfaces. A resource passed as one
+# of them (a file as an io.Reader) cannot be released through it: the callee would
+# have to type-assert it back first.
+_STD_INTERFACES: dict[str, frozenset[str]] = {
+    name: frozenset(methods)
+    for name, methods in {
+        "io.Reader": ("Read",),
+        "io.Writer": ("Write",),
+        "io.ReadWriter": ("Read", "Write"),
+        "io.ReaderAt": ("ReadAt",),
+        "io.WriterAt": ("WriteAt",),
+        "io.Seeker": ("Seek",),
+        "io.ReadSeeker": ("Read", "Seek"),
+        "io.WriteSeeker": ("Write", "Seek"),
+        "io.ReadWriteSeeker": ("Read", "Write", "Seek"),
+        "io.ByteReader": ("ReadByte",),
+        "io.ByteScanner": ("ReadByte", "UnreadByte"),
+        "io.ByteWriter": ("WriteByte",),
+        "io.RuneReader": ("ReadRune",),
+        "io.RuneScanner": ("ReadRune", "UnreadRune"),
+        "io.StringWriter": ("WriteString",),
+        "io.ReaderFrom": ("ReadFrom",),
+        "io.WriterTo": ("WriteTo",),
+        "fmt.Stringer": ("String",),
+    }.items()
+}
+
+
+def narrows(pkg: Package, tname: str | None, rule: Rule) -> bool:
+    """Is `tname` an interface none of whose methods releases under `rule` (io.Reader
+    for a file, whose release is Close)? A callee given the resource as one can only
+    read or write it, keep it, or pass it on. Interfaces of this package count when
+    all their methods are spelled out (nothing embedded); `any` does not (it is how
+    values are put in containers, to be asserted back and released later)."""
+    release = rule.release
+    if not tname or not release.methods or release.call or release.functions or release.via:
+        return False
+    methods = _STD_INTERFACES.get(tname)
+    if methods is None and tname.startswith("."):
+        decl = pkg.symbols.types.get(tname[1:])
+        if decl is not None and decl.kind == "interface" and not decl.embedded:
+            methods = frozenset(decl.methods)
+    return bool(methods) and methods.isdisjoint(release.methods)
+
+
+def _asserted_in(func: Node, name: str) -> bool:
+    """Does the function type-assert `name` (`name.(io.Closer)`, `name.(type)`)? Then
+    what it asserts may be released: a narrowing interface tells nothing."""
+    body = child(func, "body")
+    data = body.text or b"" if body is not None else b""
+    return re.search(rb"\b" + re.escape(name.encode()) + rb"\s*\.\s*\(", data) is not None
 
 
 def _follow(pkg: Package, fn: Function, name: str, rule: Rule) -> str:
