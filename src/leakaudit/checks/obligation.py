@@ -1030,14 +1030,17 @@ def _conclude(
         f
         for owner, f in sorted(outcome.stored_fields, key=str)
         # A struct of another package (`loops.ConnAdd{Cancel: cancel}`) is used there:
-        # this package cannot tell whether it calls the field.
-        if not _foreign(owner) and not _field_released(pkg, rule, (owner, f))
+        # this package cannot tell whether it calls the field. An embedded field
+        # (`&timeoutConn{Conn: conn}`) is released by the holder's promoted Close.
+        if not _foreign(owner)
+        and not _embedded_field(fn, owner, f)
+        and not _field_released(pkg, rule, (owner, f))
     ]
     body = child(fn.node, "body")
     if (
         rule.options.get("field-store-needs-release")
         and unreleased_fields
-        and not (site.var and body is not None and _releases_anywhere(fn, rule, site.var, body))
+        and not (site.var and body is not None and _used_elsewhere(fn, rule, site.var, body))
         and "field-never-released" in rule.reports
     ):
         sink.report(
@@ -1210,9 +1213,11 @@ def _asserted(fn: Function, block: Block, var: str, err: str | None, rule: Rule)
     return None
 
 
-def _releases_anywhere(fn: Function, rule: Rule, var: str, body: Node) -> bool:
-    """Stored in a field *and* released through the variable (say by a goroutine)."""
-    return UseClassifier(var, rule.release, fn.types, fn.scope, fn.spend).releases(body)
+def _used_elsewhere(fn: Function, rule: Rule, var: str, body: Node) -> bool:
+    """Stored in a field *and* released through the variable (say by a goroutine), or
+    also handed somewhere else (`d.c = c; return c, err`), where it may be released."""
+    uses = UseClassifier(var, rule.release, fn.types, fn.scope, fn.spend)
+    return uses.releases(body) or uses.escapes(body)
 
 
 def _exhausted(cond: Node, value: bool, var: str, methods: tuple[str, ...]) -> bool:
@@ -1392,6 +1397,12 @@ def _foreign(owner: str | None) -> bool:
     return owner is not None and not owner.lstrip("*").startswith(".") and "." in owner
 
 
+def _embedded_field(fn: Function, owner: str | None, name: str) -> bool:
+    """Is `name` an embedded field of the struct `owner` (its methods are the holder's)?"""
+    decl = fn.types.symbols.local(owner.lstrip("*")) if owner is not None else None
+    return decl is not None and name in decl.fields and decl.fields[name] in decl.embedded
+
+
 def _field_released(pkg: Package, rule: Rule, stored: tuple[str | None, str]) -> bool:
     """Does any function of the package release (or pass on) the stored field? Matched on
     the declaring struct when both sides know it, else on the field name alone."""
@@ -1420,12 +1431,14 @@ def _released_fields(pkg: Package, rule: Rule, name: str) -> set[tuple[str | Non
             if parent.type == "call_expression" and child(parent, "function") == sel:
                 if rule.release.call:
                     out.add(_owned(fn, sel))  # x.cancel()
-            elif parent.type in ("argument_list", "return_statement") or (
+            elif parent.type in ("argument_list", "return_statement", "literal_element") or (
                 parent.type == "expression_list"
                 and parent.parent is not None
                 and child(parent.parent, "left") != parent
             ):
-                out.add(_owned(fn, sel))  # x.cancel passed on, returned or copied out
+                # x.cancel passed on, returned, copied out or put in a composite literal
+                # (`&dns.Server{PacketConn: r.conn}`: the server closes it)
+                out.add(_owned(fn, sel))
             elif (
                 not rule.release.call
                 and parent.type == "selector_expression"

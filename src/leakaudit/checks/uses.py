@@ -136,6 +136,15 @@ class UseClassifier:
             for occ in walk(node, into_funcs=True)
         )
 
+    def escapes(self, node: Node) -> bool:
+        """Is the variable handed somewhere other than a field anywhere in `node`
+        (returned, passed on, sent, captured), whoever gets it there may release it?"""
+        self.spend(node.descendant_count)
+        return any(
+            self._names_var(occ) and self._occurrence(occ).use == Use.HANDOFF
+            for occ in walk(node, into_funcs=True)
+        )
+
     def _holder_passed(self, call: Node) -> Effect:
         """A call given what holds the path (`s.unlockAll()`, `finish(s)` while `s.mu`
         is held): what the callee does with that field of its receiver or parameter."""
