@@ -719,6 +719,15 @@ def test_output_file_and_nothing_else_written(tmp_path: Path) -> None:
     assert listing(root) == before
 
 
+def test_output_dash_is_stdout(tmp_path: Path) -> None:
+    write(tmp_path / "leak.go", LEAK)
+    before = listing(tmp_path)
+    plain = leakaudit("scan", ".", cwd=tmp_path)
+    dash = leakaudit("scan", "-o", "-", ".", cwd=tmp_path)
+    assert (dash.rc, dash.out) == (1, plain.out)
+    assert listing(tmp_path) == before  # no file named "-"
+
+
 def test_output_file_inside_scanned_dir_is_the_only_new_file(tmp_path: Path) -> None:
     write(tmp_path / "leak.go", LEAK)
     before = listing(tmp_path)

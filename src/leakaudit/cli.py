@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", "-f", choices=["text", "json", "sarif", "markdown"], default="text"
     )
     scan.add_argument(
-        "--output", "-o", metavar="FILE", help="write the report here instead of stdout"
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write the report here instead of stdout (`-`: stdout)",
     )
     scan.add_argument(
         "--rules", action="append", default=[], metavar="DIR", help="also load rule files from DIR"
@@ -401,7 +404,7 @@ def _scan(args: argparse.Namespace, ruleset, config) -> int:  # type: ignore[no-
     if args.format == "text":
         options_out["color"] = _color(args)
     output = renderer(args.format)(result, **options_out)
-    if args.output:
+    if _to_file(args):
         try:
             write_text(Path(args.output), output)
         except OSError as exc:
@@ -441,7 +444,13 @@ def _color(args: argparse.Namespace) -> bool:
     (https://no-color.org) or the report goes to a file."""
     if args.color != "auto":
         return args.color == "always"
-    return not os.environ.get("NO_COLOR") and not args.output and _is_tty(sys.stdout)
+    return not os.environ.get("NO_COLOR") and not _to_file(args) and _is_tty(sys.stdout)
+
+
+def _to_file(args: argparse.Namespace) -> bool:
+    """Does the report go to a file? `-o -` is standard output, as it is for most tools
+    (it once wrote a file named `-` into the working directory)."""
+    return bool(args.output) and args.output != "-"
 
 
 class _Progress:
