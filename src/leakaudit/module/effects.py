@@ -133,7 +133,14 @@ def passed(
     if via:
         return None  # summaries describe parameters of the resource's own type
     facts = pkg.module.func(callee.qualified)
-    return facts.param(index) if facts is not None else None
+    if facts is None:
+        return None
+    found = facts.param(index)
+    if found is None and any(
+        i == index and narrows_methods(methods, rule) for i, methods in facts.lends
+    ):
+        return BORROWS  # lent as an interface that cannot release it (an io.Reader)
+    return found
 
 
 def field_effect(pkg: Package, callee: Callee, index: int, field: str, rule: Rule) -> str | None:
@@ -308,15 +315,41 @@ def narrows(pkg: Package, tname: str | None, rule: Rule) -> bool:
     read or write it, keep it, or pass it on. Interfaces of this package count when
     all their methods are spelled out (nothing embedded); `any` does not (it is how
     values are put in containers, to be asserted back and released later)."""
+    return narrows_methods(interface_methods(pkg, tname), rule)
+
+
+def narrows_methods(methods: Iterable[str] | None, rule: Rule) -> bool:
+    """`narrows`, for an interface with these methods."""
     release = rule.release
-    if not tname or not release.methods or release.call or release.functions or release.via:
+    if not methods or not release.methods or release.call or release.functions or release.via:
         return False
+    return frozenset(methods).isdisjoint(release.methods)
+
+
+def interface_methods(pkg: Package, tname: str | None) -> frozenset[str] | None:
+    """The methods of the standard library's small interface `tname`, or of this
+    package's interface that spells them all out; None for anything else."""
+    if not tname:
+        return None
     methods = _STD_INTERFACES.get(tname)
     if methods is None and tname.startswith("."):
         decl = pkg.symbols.types.get(tname[1:])
         if decl is not None and decl.kind == "interface" and not decl.embedded:
             methods = frozenset(decl.methods)
-    return bool(methods) and methods.isdisjoint(release.methods)
+    return methods
+
+
+# The methods of the standard library's reader and writer interfaces.
+_IO_METHODS = frozenset().union(*_STD_INTERFACES.values()) - {"String"}
+
+
+def _io_like(methods: frozenset[str] | None) -> bool:
+    """Does an interface read or write like the io interfaces (a `Read` or a `Write`
+    among its methods)? Only those are summarized for importers: the resources read
+    and written through them (files, conns, pipes) are the ones passed as interfaces,
+    and following every interface parameter of every exported function (a `Backend`)
+    cost a tenth of a scan."""
+    return bool(methods) and bool(methods & _IO_METHODS)
 
 
 def _asserted_in(func: Node, name: str) -> bool:
@@ -658,7 +691,11 @@ def summarize(pkg: Package, path: str) -> PackageSummary:
     # non-test files again cost a fifth of the summary).
     out = declared(pkg.symbols, path)
     kinds = pkg.resource_rules
-    spells = _spelling(kinds)
+    # The resource types' names, and those of the interfaces that may narrow them.
+    narrowing = {name.rsplit(".", 1)[-1] for name in _STD_INTERFACES} | {
+        name for name in pkg.symbols.types if _io_like(interface_methods(pkg, "." + name))
+    }
+    spells = tuple(sorted({*_spelling(kinds), *(n.encode() for n in narrowing)}))
     stops = stopping_names(pkg)
     for source in files:
         imports = pkg.symbols.imports_by_root.get(source.root.id, {})
@@ -723,7 +760,11 @@ def _pruned(summary: PackageSummary) -> PackageSummary:
     summary.funcs = {
         key: facts
         for key, facts in summary.funcs.items()
-        if facts.fresh or facts.params or facts.noreturn or any(map(_named, facts.results))
+        if facts.fresh
+        or facts.params
+        or facts.lends
+        or facts.noreturn
+        or any(map(_named, facts.results))
     }
     summary.fields = {
         owner: kept
@@ -748,16 +789,44 @@ def _facts(
         if t in kinds and _fresh(pkg, decl, source, kinds[t], i)
     )
     params: list[tuple[int, str]] = []
+    lends: list[tuple[int, tuple[str, ...]]] = []
     fn = pkg.function(decl, source)
     if fn is not None:
         for param in params_of(decl, imports):
-            rule = kinds.get(param.type) if param.type is not None else None
-            if rule is None or param.variadic:
+            if param.variadic:
                 continue
-            effect = param_effect(pkg, fn, param.index, rule)
-            if effect is not None:
-                params.append((param.index, effect))
-    return FuncFacts(facts.results, fresh, tuple(params))
+            rule = kinds.get(param.type) if param.type is not None else None
+            if rule is not None:
+                effect = param_effect(pkg, fn, param.index, rule)
+                if effect is not None:
+                    params.append((param.index, effect))
+                continue
+            # A narrowing interface: what it cannot release, it can only borrow or keep.
+            methods = interface_methods(pkg, param.type)
+            narrowed = _narrowed_rule(pkg, param.type, kinds) if _io_like(methods) else None
+            if narrowed is not None and param_effect(pkg, fn, param.index, narrowed) == BORROWS:
+                lends.append((param.index, tuple(sorted(methods or ()))))
+    return FuncFacts(facts.results, fresh, tuple(params), lends=tuple(lends))
+
+
+def _narrowed_rule(pkg: Package, tname: str | None, kinds: dict[str, Rule]) -> Rule | None:
+    """One rule to follow a narrowing-interface parameter by, for every rule it
+    narrows: none of their release methods can be called through it, so they differ
+    only in their borrowers, which are all taken. Only rules whose resource is read or
+    written through such interfaces (those listing borrowers: files, conns, pipes)
+    count. Following it once per rule cost a tenth of a scan."""
+    if tname is None:
+        return None
+    rules = {
+        rule.id: rule
+        for rule in kinds.values()
+        if rule.release.borrowers and narrows(pkg, tname, rule)
+    }
+    if not rules:
+        return None
+    base = rules[min(rules)]
+    borrowers = tuple(sorted({b for rule in rules.values() for b in rule.release.borrowers}))
+    return replace(base, id="narrowed", release=replace(base.release, borrowers=borrowers))
 
 
 def _spelling(kinds: Iterable[str]) -> tuple[bytes, ...]:

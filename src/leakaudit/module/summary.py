@@ -43,6 +43,11 @@ class FuncFacts:
     # (parameter index, what the function does with it) for resource-typed parameters.
     params: tuple[tuple[int, str], ...] = ()
     noreturn: bool = False  # never returns (log.Fatal, os.Exit, panic on every path)
+    # (parameter index, the methods of its interface type) for parameters declared as
+    # a reader or writer interface (a file as an io.Reader) that the function only
+    # borrows: under a rule none of whose release methods the interface has, the
+    # caller still owes the release.
+    lends: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
     def param(self, index: int) -> str | None:
         return next((effect for i, effect in self.params if i == index), None)
