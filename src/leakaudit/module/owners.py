@@ -483,9 +483,53 @@ def _constructors(
         held = ("." + tname, fname) in stored or (None, fname) in stored
         # The stored value itself released in the cleanup (`t.Cleanup(func() {
         # cancel() })`, with `cancel: cancel` stored) counts as the method would.
-        if held and not _cleans_up(found[0], release, _stored_names(found[0], fname)):
+        if (
+            held
+            and not _cleans_up(found[0], release, _stored_names(found[0], fname))
+            and not _kept_by_maker(found[0])
+            and not _holds_its_kind(pkg, recv, tname)
+        ):
             out.append(name if recv is None else f"{recv}.{name}")
     return tuple(sorted(out))
+
+
+def _holds_its_kind(pkg: Package, recv: str | None, tname: str) -> bool:
+    """Is the constructor a method of another struct that has fields of the type it
+    makes (`fileStore.newMsgBlockForWrite`, with `lmb *msgBlock` and `blks
+    []*msgBlock`)? Such a factory registers what it makes; its callers get a reference."""
+    if recv is None or recv == tname:
+        return False
+    decl = pkg.symbols.types.get(recv)
+    if decl is None or decl.kind != "struct" or decl.body is None:
+        return False
+    return re.search(rb"\b" + re.escape(tname.encode()) + rb"\b", decl.body.text or b"") is not None
+
+
+def _kept_by_maker(decl: Node) -> bool:
+    """Does `decl` also keep what it returns: store the returned variable in a field,
+    a map or slice, or append it somewhere (`fs.lmb = mb; fs.blks = append(fs.blks,
+    mb); return mb, nil`)? Then the value is its receiver's (or the package's), and the
+    caller gets a reference, not something to release. Read from its text."""
+    body = child(decl, "body")
+    if body is None:
+        return False
+    data = body.text or b""
+    returned = {
+        text(value)
+        for node in walk(body, into_funcs=False)
+        if node.type == "return_statement"
+        for value in walk(node, into_funcs=False)
+        if value.type == "identifier"
+        and value.parent is not None
+        and value.parent.type in ("expression_list", "return_statement")
+    }
+    for name in sorted(returned - {"nil", "err", "true", "false"}):
+        var = re.escape(name.encode())
+        if re.search(rb"(?:[\w\]\)]\s*\.\s*\w+|\])\s*=\s*" + var + rb"\s*(?:\n|;|$)", data, re.M):
+            return True  # s.last = v, m[k] = v
+        if re.search(rb"\bappend\([^\n]*\b" + var + rb"\b", data):
+            return True
+    return False
 
 
 def _stored_names(decl: Node, fname: str) -> tuple[str, ...]:
