@@ -826,7 +826,9 @@ def _narrowed_rule(pkg: Package, tname: str | None, kinds: dict[str, Rule]) -> R
         return None
     base = rules[min(rules)]
     borrowers = tuple(sorted({b for rule in rules.values() for b in rule.release.borrowers}))
-    return replace(base, id="narrowed", release=replace(base.release, borrowers=borrowers))
+    # Its id keys the parameter's memo: one per set of rules it stands for.
+    name = "narrowed:" + "+".join(sorted(rules))
+    return replace(base, id=name, release=replace(base.release, borrowers=borrowers))
 
 
 def _spelling(kinds: Iterable[str]) -> tuple[bytes, ...]:
