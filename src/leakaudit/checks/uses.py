@@ -355,6 +355,12 @@ class UseClassifier:
             )
             if value.type == "type_assertion_expression" and len(values) == 1 and targets:
                 target = targets[0]  # `tc, ok := conn.(*tls.Conn)`: tc is conn
+                if (
+                    target.type == "identifier"
+                    and kind == "short_var_declaration"
+                    and self._only_called(holder, text(target))
+                ):
+                    return NO_EFFECT  # `tc.SetKeepAlive(true)`: conn itself, borrowed
             if target is not None and target.type == "identifier" and text(target) == "_":
                 return Effect(Use.BLANK)
             if target is not None and target.type == "selector_expression":
@@ -367,6 +373,37 @@ class UseClassifier:
         if kind == "var_spec":
             return Effect(Use.HANDOFF, to="assigned to a variable")
         return NO_EFFECT
+
+    def _only_called(self, declaration: Node, alias: str) -> bool:
+        """Is `alias`, declared by `declaration` as the tracked value asserted to
+        another type, only used to call methods that do not release it, or compared,
+        in the block (or `if`) that declares it? Then it is the value under another
+        name, kept by nothing: what the tracked variable owes, it still owes."""
+        scope = declaration.parent
+        if scope is None or alias == "_":
+            return False
+        needle = alias.encode()
+        if needle not in (scope.text or b""):
+            return False
+        for occ in walk(scope, into_funcs=True):
+            if occ.type != "identifier" or text(occ) != alias or occ.parent is None:
+                continue
+            parent = occ.parent
+            if parent.type == "expression_list" and parent.parent == declaration:
+                continue  # the declaration itself
+            if parent.type == "binary_expression":
+                continue  # tc != nil
+            call = parent.parent
+            if not (
+                parent.type == "selector_expression"
+                and child(parent, "operand") == occ
+                and call is not None
+                and call.type == "call_expression"
+                and child(call, "function") == parent
+                and text(child(parent, "field")) not in self.release.methods
+            ):
+                return False
+        return True
 
     def field_owner(self, selector: Node) -> str | None:
         """Declaring struct of the field `x.f` names."""
