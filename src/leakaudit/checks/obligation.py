@@ -991,7 +991,7 @@ def _conclude(
                 advice=(
                     f"keep {var} beside the wrapper that outlives this call, where it can be closed"
                     if outcome.wrapped
-                    else _advice(fn, rule, site, var, release)
+                    else _advice(fn, rule, site, var, release, outcome)
                 ),
                 partner=site.partner or "",
                 reader_line=line_of(reader) if reader is not None else 0,
@@ -1343,11 +1343,17 @@ def _launched_with(fn: Function, name: str) -> Node | None:
     return None
 
 
-def _advice(fn: Function, rule: Rule, site: Site, var: str, release: str) -> str:
-    """The message's `{advice}`: the rule's deferred release, said right for the site."""
+def _advice(fn: Function, rule: Rule, site: Site, var: str, release: str, outcome: _Outcome) -> str:
+    """The message's `{advice}`: the rule's deferred release, said right for the site;
+    where another path hands the resource on (returns it, stores it), a `defer` would
+    release it there too, so: release it where it leaks."""
     template = rule.fix or f"defer {{var}}.{release}()"
     statement = template.removeprefix("defer ").format(var=var, release=release)
     statement = with_args(statement, site.release_args)
+    if outcome.handed_off and outcome.handed_to and rule.fix.startswith("defer "):
+        line, where = min(outcome.handed_to)
+        where = where.split(" at line")[0]
+        return f"call `{statement}` there (not deferred: it is {where} at line {line})"
     return advice(site.statement, fn.node, site.err, statement, fn.is_noreturn)
 
 
