@@ -475,9 +475,10 @@ def _constructors(
         if "." + tname not in results:
             continue
         found = declaration(pkg, recv, name)
-        if found is None or found[1].file.is_test:
-            # A test helper building one (from t.Context(), as a rule) is no owner: the
-            # test's end cancels what it derived.
+        if found is None or (found[1].file.is_test and rule.release.call):
+            # A test helper building one with a cancel func (from t.Context(), as a
+            # rule) is no owner: the test's end cancels what it derived. One that dials
+            # or opens (a test client holding its conn) is: nothing ends that for it.
             continue
         stored = stored_fields(pkg, found[1], rule)
         held = ("." + tname, fname) in stored or (None, fname) in stored
