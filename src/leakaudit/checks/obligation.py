@@ -1351,9 +1351,7 @@ def _advice(fn: Function, rule: Rule, site: Site, var: str, release: str, outcom
     statement = template.removeprefix("defer ").format(var=var, release=release)
     statement = with_args(statement, site.release_args)
     if outcome.handed_off and outcome.handed_to and rule.fix.startswith("defer "):
-        line, where = min(outcome.handed_to)
-        where = where.split(" at line")[0]
-        return f"call `{statement}` there (not deferred: it is {where} at line {line})"
+        return f"call `{statement}` there (not deferred: it is {_handed_to(outcome)})"
     return advice(site.statement, fn.node, site.err, statement, fn.is_noreturn)
 
 

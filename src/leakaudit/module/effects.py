@@ -803,24 +803,22 @@ def _facts(
                 continue
             # A narrowing interface: what it cannot release, it can only borrow or keep.
             methods = interface_methods(pkg, param.type)
-            narrowed = _narrowed_rule(pkg, param.type, kinds) if _io_like(methods) else None
+            narrowed = _narrowed_rule(methods, kinds) if _io_like(methods) else None
             if narrowed is not None and param_effect(pkg, fn, param.index, narrowed) == BORROWS:
                 lends.append((param.index, tuple(sorted(methods or ()))))
     return FuncFacts(facts.results, fresh, tuple(params), lends=tuple(lends))
 
 
-def _narrowed_rule(pkg: Package, tname: str | None, kinds: dict[str, Rule]) -> Rule | None:
+def _narrowed_rule(methods: frozenset[str] | None, kinds: dict[str, Rule]) -> Rule | None:
     """One rule to follow a narrowing-interface parameter by, for every rule it
     narrows: none of their release methods can be called through it, so they differ
     only in their borrowers, which are all taken. Only rules whose resource is read or
     written through such interfaces (those listing borrowers: files, conns, pipes)
     count. Following it once per rule cost a tenth of a scan."""
-    if tname is None:
-        return None
     rules = {
         rule.id: rule
         for rule in kinds.values()
-        if rule.release.borrowers and narrows(pkg, tname, rule)
+        if rule.release.borrowers and narrows_methods(methods, rule)
     }
     if not rules:
         return None

@@ -19,7 +19,7 @@ from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, callee_name
 from leakaudit.module.summary import Owner
-from leakaudit.parsing.syntax import calls_bare, method_receiver, text, unparen, walk
+from leakaudit.parsing.syntax import calls_bare, expressions, method_receiver, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import (
     OWNER_DISCARDED,
@@ -519,12 +519,11 @@ def _kept_by_maker(decl: Node) -> bool:
         text(value)
         for node in walk(body, into_funcs=False)
         if node.type == "return_statement"
-        for value in walk(node, into_funcs=False)
+        for values in node.named_children
+        for value in expressions(values)
         if value.type == "identifier"
-        and value.parent is not None
-        and value.parent.type in ("expression_list", "return_statement")
     }
-    for name in sorted(returned - {"nil", "err", "true", "false"}):
+    for name in sorted(returned - {"err"}):
         var = re.escape(name.encode())
         if re.search(rb"(?:[\w\]\)]\s*\.\s*\w+|\])\s*=\s*" + var + rb"\s*(?:\n|;|$)", data, re.M):
             return True  # s.last = v, m[k] = v
