@@ -406,11 +406,15 @@ class _Schedule:
         if self.progress is not None:
             self.progress(self.finished, len(self.units))
 
+    def summary_of(self, unit: int) -> PackageSummary | None:
+        """The unit's summary as far as it is known: from its result, else posted ahead."""
+        found = self.results[unit]
+        return found.summary if found is not None else self.early.get(unit)
+
     def summaries(self, unit: int) -> dict[str, PackageSummary]:
         out: dict[str, PackageSummary] = {}
         for dep in self.deps[unit]:
-            found = self.results[dep]
-            summary = found.summary if found is not None else self.early.get(dep)
+            summary = self.summary_of(dep)
             path = self.units[dep].path
             if summary is not None and path is not None:
                 out[path] = summary
@@ -464,20 +468,52 @@ def _run(
     return results
 
 
-_WORKER_CONTEXT: UnitContext | None = None
+# Messages a worker sends back: a unit's summary as soon as it is made (the units
+# importing it start then, not when its checks are done), a unit's encoded result, or
+# a unit it could not finish (this process redoes it after the pool).
+_SUMMARY, _DONE, _LOST = 0, 1, 2
 
 
-_WORKER_EARLY: Any = None  # where a worker posts (unit index, summary) ahead of its result
-
-
-def _init_worker(context: UnitContext, early: Any = None, parent: int = 0) -> None:
-    global _WORKER_CONTEXT, _WORKER_EARLY
+def _worker(tasks: Any, results: Any, context: UnitContext, parent: int) -> None:
+    """A worker's loop: run the units of each task in order and send each one's result
+    as soon as it is done, its summary first. Summaries arrive once per worker: `known`
+    keeps them, by unit index, with those it made itself. The parent sends a task only
+    to a worker that is done with the last one, so neither ever blocks on a full pipe
+    while the other blocks on sending."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     _die_with(parent)
-    _WORKER_CONTEXT = context
-    _WORKER_EARLY = early
+    known: dict[int, PackageSummary | None] = {}
+    while True:
+        try:
+            task = tasks.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        summaries, items = task
+        known.update(summaries)
+        for index, unit, deps in items:
+            seen = {
+                path: summary
+                for d, path in deps
+                if path is not None and (summary := known.get(d)) is not None
+            }
+
+            def post(summary: PackageSummary | None, index: int = index) -> None:
+                known[index] = summary
+                results.send((_SUMMARY, index, summary))
+
+            try:
+                result, keys = run_unit(unit, context, seen, on_summary=post)
+                data = cache_mod.encode(result, UnitResult)
+            except Exception:  # a bug outside the checks: this unit is redone by the parent
+                results.send((_LOST, index, None))
+                continue
+            if index not in known:  # taken from the cache, or it has none
+                post(result.summary)
+            results.send((_DONE, index, (data, keys)))
 
 
 def _die_with(parent: int) -> None:
@@ -508,35 +544,14 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="leakaudit-parent-watch", daemon=True).start()
 
 
-def _worker_units(
-    items: list[tuple[int, Unit, dict[str, PackageSummary]]],
-) -> list[tuple[bytes, Keys]]:
-    """The units' results encoded here, in the worker: the main process decodes each
-    once and stores those same bytes in the cache (no second encoding, after the pool).
-    Each summary is posted as soon as it is made."""
-    assert _WORKER_CONTEXT is not None
-    early = _WORKER_EARLY
-    out = []
-    for index, unit, summaries in items:
-
-        def post(summary: PackageSummary, index: int = index) -> None:
-            if early is not None:
-                early.put((index, summary))
-
-        result, keys = run_unit(unit, _WORKER_CONTEXT, summaries, on_summary=post)
-        out.append((cache_mod.encode(result, UnitResult), keys))
-    return out
-
-
 def _next_batch(
     ready: list[int], sizes: dict[int, int], left: int, least: int, jobs: int, waited: set[int]
 ) -> list[int]:
     """One task from the front of `ready` (highest priority first): about a sixteenth
     of what is `left` per worker, and at least `least` bytes. Big units go alone, small
     ones together: each task costs the main process a round trip, CPU taken from the
-    workers (moby's 384 packages cost it 0.2 s), and the last tasks stay small, so the
-    workers still finish together. A unit others wait for (`waited`) ends its task:
-    its result goes back at once, not after the rest of a batch."""
+    workers, and the last tasks stay small, so the workers still finish together. (A
+    unit's result comes back as soon as it is done, not with its task's.)"""
     batch: list[int] = []
     held = 0
     while ready and (held * 16 * jobs < left or held < least):
@@ -548,6 +563,15 @@ def _next_batch(
     return batch
 
 
+@dataclass
+class _Worker:
+    process: Any
+    tasks: Any  # the pipe end this process sends tasks on
+    results: Any  # ... and reads results from
+    has: set[int] = field(default_factory=set)  # units whose summaries it knows
+    owed: set[int] = field(default_factory=set)  # units of its task not done yet
+
+
 def _run_pool(
     plan: _Schedule,
     indices: list[int],
@@ -555,18 +579,20 @@ def _run_pool(
     jobs: int,
     fresh: list[tuple[Keys, UnitResult | None, bytes]],
 ) -> None:
-    """Run `indices` in a pool: a unit is submitted once the units it waits for are
-    done (or lost with a dead worker: it then reads what there is). At most two tasks
-    per worker are out at a time, so the units that become ready meanwhile still go
-    first when their rank says so, batched by `_next_batch`."""
+    """Run `indices` in worker processes: a unit is sent once the units it waits for
+    are done (or lost with a dead worker: it then reads what there is). A worker gets
+    its next task, batched by `_next_batch`, when its last one is done, so a unit that
+    becomes ready meanwhile goes first when its rank says so: on a chain of imports
+    (moby's daemon → client → integration-cli) a unit queued behind another task kept
+    a worker idle. One thread here does all the bookkeeping, woken only by what the
+    workers send: every CPU cycle it spends is taken from them."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing.connection import wait
 
     units, results = plan.units, plan.results
     # fork shares the loaded rules and modules with the workers for free; elsewhere the
     # context is pickled once per worker.
-    method = "fork" if sys.platform.startswith("linux") else None
+    mp = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     sizes = {i: _size(units[i]) for i in indices}
     remaining = set(indices)
     waiting = {i: set(plan.deps[i]) & remaining for i in indices}
@@ -582,17 +608,8 @@ def _run_pool(
     left = sum(sizes.values())
     least = left // (256 * jobs)
     ready = [i for i in indices if not waiting[i]]
-    mp = multiprocessing.get_context(method)
-    # Workers post a unit's summary here as soon as it is made, before its checks run:
-    # the units importing it start then, not when its checks are done.
-    early: Any = mp.SimpleQueue()
-    pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(indices)),
-        mp_context=mp,
-        initializer=_init_worker,
-        initargs=(context, early, os.getpid()),
-    )
     released: set[int] = set()
+    waited = {i for i in indices if dependents.get(i)}
 
     def release(i: int) -> None:
         if i in released:
@@ -603,72 +620,95 @@ def _run_pool(
             if not waiting[later]:
                 ready.append(later)
 
-    out: dict[Future[list[tuple[bytes, Keys]]], list[int]] = {}
+    workers: list[_Worker] = []
+    for _ in range(min(jobs, len(indices))):
+        task_r, task_w = mp.Pipe(duplex=False)
+        result_r, result_w = mp.Pipe(duplex=False)
+        process = mp.Process(
+            target=_worker, args=(task_r, result_w, context, os.getpid()), daemon=True
+        )
+        process.start()
+        task_r.close()
+        result_w.close()
+        workers.append(_Worker(process, task_w, result_r))
+    live = {w.results: w for w in workers}
+    broken = False  # a worker died: what is not done yet runs here afterwards
 
-    waited = {i for i in indices if dependents.get(i)}
-
-    broken = False
+    def lost(worker: _Worker) -> None:
+        """A worker that died (killed, out of memory) leaves its units to this process;
+        their dependents go on without their summaries."""
+        nonlocal broken
+        live.pop(worker.results, None)
+        broken = True
+        for unit in worker.owed:
+            release(unit)
+        worker.owed = set()
 
     def submit() -> None:
-        nonlocal left, broken
+        nonlocal left
         ready.sort(key=lambda i: (-rank[i], i))
-        while ready and not broken and len(out) < 2 * jobs:
-            batch = _next_batch(ready, sizes, left, least, jobs, waited)
-            left -= sum(sizes[i] for i in batch)
-            items = [(i, units[i], plan.summaries(i)) for i in batch]
-            try:
-                out[pool.submit(_worker_units, items)] = batch
-            except (BrokenProcessPool, RuntimeError):
-                # A worker died and took the pool with it: what is not done yet runs
-                # in this process afterwards, in dependency order.
-                broken = True
+        for worker in list(live.values()):
+            if ready and not broken and not worker.owed:
+                batch = _next_batch(ready, sizes, left, least, jobs, waited)
+                left -= sum(sizes[i] for i in batch)
+                new: dict[int, PackageSummary | None] = {}
+                for i in batch:
+                    for dep in plan.deps[i]:
+                        if dep not in worker.has:
+                            new[dep] = plan.summary_of(dep)
+                            worker.has.add(dep)
+                items = [(i, units[i], [(d, units[d].path) for d in plan.deps[i]]) for i in batch]
+                worker.owed = set(batch)
+                try:
+                    worker.tasks.send((new, items))
+                except OSError:
+                    lost(worker)
 
-    lock = threading.Lock()
+    def done(worker: _Worker, i: int) -> None:
+        worker.owed.discard(i)
+        worker.has.add(i)
+        release(i)
 
-    def listen() -> None:
-        """Release the units waiting on a summary as it arrives (a thread: the main
-        one blocks on the futures, and polling would take CPU from the workers)."""
-        while True:
-            i, summary = early.get()
-            if i is None:
-                return
-            with lock:
-                plan.early[i] = summary
-                release(i)
-                submit()
-
-    listener = threading.Thread(target=listen, daemon=True)
-    listener.start()
+    arrived: list[tuple[int, tuple[bytes, Keys]]] = []
+    clean = False
     try:
-        with lock:
+        submit()
+        while any(w.owed for w in live.values()):
+            for conn in wait(list(live)):
+                worker = live[conn]
+                try:
+                    kind, i, payload = conn.recv()
+                except (EOFError, OSError):
+                    lost(worker)
+                    continue
+                if kind == _SUMMARY:
+                    plan.early[i] = payload
+                    worker.has.add(i)
+                    release(i)
+                    continue
+                done(worker, i)
+                if kind == _DONE:  # decoded once the idle workers have their next task
+                    arrived.append((i, payload))
+                # _LOST: redone here, after the pool
             submit()
-        while True:
-            with lock:
-                pending_futures = list(out)
-            if not pending_futures:
-                break
-            done, _ = wait(pending_futures, return_when=FIRST_COMPLETED)
-            with lock:
-                for future in done:
-                    batch = out.pop(future)
-                    # A worker that died (killed, out of memory) leaves its units to
-                    # this process; their dependents go on without their summaries.
-                    with contextlib.suppress(Exception):
-                        for i, (data, keys) in zip(batch, future.result(), strict=True):
-                            results[i] = cache_mod.decode(data, UnitResult)
-                            plan.tick()
-                            if keys.unit is not None or keys.summary is not None:
-                                fresh.append((keys, results[i], data))
-                    for i in batch:
-                        release(i)
-                submit()
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
+            for i, (data, keys) in arrived:
+                results[i] = cache_mod.decode(data, UnitResult)
+                if keys.unit is not None or keys.summary is not None:
+                    fresh.append((keys, results[i], data))
+                plan.tick()
+            arrived.clear()
+        clean = True
     finally:
-        early.put((None, None))
-        listener.join()
-    pool.shutdown(wait=True)
+        for worker in workers:
+            if clean:
+                with contextlib.suppress(OSError):
+                    worker.tasks.send(None)  # its loop ends
+            else:
+                worker.process.terminate()
+            worker.tasks.close()
+        for worker in workers:
+            worker.process.join(timeout=None if clean else 5)
+            worker.results.close()
 
 
 # -- one unit --------------------------------------------------------------------------------
