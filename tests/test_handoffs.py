@@ -26,7 +26,7 @@ def handed() -> dict[tuple[str, int], str]:
         (("client_test.go", 29), "passed to t.Cleanup() at line 30"),
         (("summaries/jobs/jobs.go", 30), "passed to lifecycle.Register() at line 31"),
         (("owners/worker/worker.go", 17), "stored in field cancel at line 18"),
-        (("owners/worker/worker.go", 60), "stored in field ticker at line 60"),
+        (("owners/worker/worker.go", 61), "stored in field ticker at line 61"),
         (("owners/app/app_test.go", 18), "its Stop passed to register() at line 19"),
         (("package_variable.go", 10), "assigned to loopCancel at line 10"),
     ],

@@ -7,6 +7,8 @@ Two analyses share the rule:
   itself), with the interleaving as the witness;
 - `selfsend`: a struct's event loop that sends on the unbuffered field channel only it
   receives from, also when the loop is started from another package;
+- `orphaned`: a send into such a loop's inbox from its type's other methods, when the
+  loop can return on a stop while the send does not watch that stop;
 - `returned`: a function returns the unbuffered channel its goroutine sends on, and a
   caller drops the result.
 """
@@ -14,7 +16,7 @@ Two analyses share the rule:
 from __future__ import annotations
 
 from leakaudit.checks.api import Interest, Package, Sink
-from leakaudit.checks.goroutines import blocked, returned, selfsend
+from leakaudit.checks.goroutines import blocked, orphaned, returned, selfsend
 from leakaudit.ruleset.model import Rule
 
 
@@ -27,4 +29,5 @@ def interest(rule: Rule) -> Interest:
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     blocked.run(pkg, rule, sink)
     selfsend.run(pkg, rule, sink)
+    orphaned.run(pkg, rule, sink)
     returned.run(pkg, rule, sink)

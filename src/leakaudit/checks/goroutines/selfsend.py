@@ -12,6 +12,7 @@ scan collects the method names every file starts (module/filefacts.py).
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 from tree_sitter import Node
 
@@ -33,59 +34,85 @@ from leakaudit.parsing.syntax import text, unparen, walk
 from leakaudit.ruleset.model import Rule
 
 
+@dataclass(frozen=True)
+class InboxLoop:
+    """A method of `type_name` run as a goroutine that is the package's only receiver
+    of the unbuffered channel field `field`, receiving in a loop: an event loop, with
+    the methods that run on its goroutine (`reach`: method -> the chain of calls that
+    gets there from the loop)."""
+
+    type_name: str
+    field: str
+    loop: Function
+    first_receive: Node
+    reach: dict[Function, list[str]]
+
+
+def inbox_loops(pkg: Package) -> list[InboxLoop]:
+    """The package's event loops, shared by the checks of sends into their inboxes."""
+
+    def compute() -> list[InboxLoop]:
+        facts = field_channels(pkg)
+        if not facts.made:
+            return []  # no channel made into a field: no type has an inbox
+        idx = index(pkg)
+        candidates: dict[str, set[str]] = {}  # type name -> unbuffered chan fields
+        for tname, decl in pkg.symbols.types.items():
+            for fname, ftype in decl.fields.items():
+                if ftype == "chan" and fname in facts.made and facts.unbuffered.get(fname):
+                    candidates.setdefault(tname, set()).add(fname)
+        if not candidates:
+            return []
+        receivers = _receive_sites(pkg, candidates)
+        if not receivers:
+            return []
+        # Only the receiving methods matter as loops: look for launches of those names.
+        names = {fn.name.rsplit(".", 1)[-1] for sites in receivers.values() for fn, _ in sites}
+        launched = _launched_methods(pkg, names)
+        out: list[InboxLoop] = []
+        for (tname, fname), sites in sorted(receivers.items()):
+            owners = {fn for fn, _ in sites}
+            if any(receiver_type(fn) != tname for fn in owners):
+                continue  # received outside the type's methods: not a single loop
+            for loop in sorted(owners & launched, key=lambda f: f.node.start_byte):
+                if not any(fn is loop and looped(node, loop.node) for fn, node in sites):
+                    continue
+                reach = _reachable(idx, tname, loop)
+                if not owners <= set(reach):
+                    continue
+                first = min((node for fn, node in sites if fn is loop), key=lambda n: n.start_byte)
+                out.append(InboxLoop(tname, fname, loop, first, reach))
+        return out
+
+    return pkg.memo(("inbox-loops",), compute)  # type: ignore[no-any-return]
+
+
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
-    facts = field_channels(pkg)
-    if not facts.made:
-        return  # no channel made into a field: no type's loop can deadlock itself
-    idx = index(pkg)
-    candidates: dict[str, set[str]] = {}  # type name -> unbuffered chan fields
-    for tname, decl in pkg.symbols.types.items():
-        for fname, ftype in decl.fields.items():
-            if ftype == "chan" and fname in facts.made and facts.unbuffered.get(fname):
-                candidates.setdefault(tname, set()).add(fname)
-    if not candidates:
-        return
-    receivers = _receive_sites(pkg, candidates)
-    if not receivers:
-        return
-    # Only the receiving methods matter as loops: look for launches of those names.
-    names = {fn.name.rsplit(".", 1)[-1] for sites in receivers.values() for fn, _ in sites}
-    launched = _launched_methods(pkg, names)
     reported: set[int] = set()
-    for (tname, fname), sites in sorted(receivers.items()):
-        owners = {fn for fn, _ in sites}
-        if any(receiver_type(fn) != tname for fn in owners):
-            continue  # received outside the type's methods: not a single loop
-        for loop in sorted(owners & launched, key=lambda f: f.node.start_byte):
-            if not any(fn is loop and looped(node, loop.node) for fn, node in sites):
-                continue
-            reach = _reachable(idx, tname, loop)
-            if not owners <= set(reach):
-                continue
-            first_recv = min((node for fn, node in sites if fn is loop), key=lambda n: n.start_byte)
-            for method, chain in reach.items():
-                for send in _plain_sends(method, fname):
-                    if send.id in reported:
-                        continue
-                    reported.add(send.id)
-                    loop_name = text(child(loop.node, "name"))
-                    via = " -> ".join(chain)
-                    sink.report(
-                        rule,
-                        "self-deadlock",
-                        method.file,
-                        send,
-                        method.name,
-                        (
-                            Related(
-                                location(loop.file, first_recv, first_line_only=True),
-                                f"the only receiver of {fname}: the {loop_name} loop",
-                            ),
+    for inbox in inbox_loops(pkg):
+        loop, fname = inbox.loop, inbox.field
+        for method, chain in inbox.reach.items():
+            for send in plain_sends(method, fname):
+                if send.id in reported:
+                    continue
+                reported.add(send.id)
+                loop_name = text(child(loop.node, "name"))
+                sink.report(
+                    rule,
+                    "self-deadlock",
+                    method.file,
+                    send,
+                    method.name,
+                    (
+                        Related(
+                            location(loop.file, inbox.first_receive, first_line_only=True),
+                            f"the only receiver of {fname}: the {loop_name} loop",
                         ),
-                        field=fname,
-                        loop=loop_name,
-                        chain=via,
-                    )
+                    ),
+                    field=fname,
+                    loop=loop_name,
+                    chain=" -> ".join(chain),
+                )
 
 
 def _receive_sites(
@@ -179,13 +206,15 @@ def _reachable(idx, tname: str, loop: Function) -> dict[Function, list[str]]:  #
     return seen
 
 
-def _plain_sends(fn: Function, fname: str) -> list[Node]:
+def plain_sends(fn: Function, fname: str, into_funcs: bool = False) -> list[Node]:
+    """`recv.fname <- v` in the method fn (and in its func literals, `into_funcs`) that
+    waits for a receiver: no other case of a select to take instead."""
     recv = receiver_name(fn)
     body = child(fn.node, "body")
     if recv is None or body is None:
         return []
     out: list[Node] = []
-    for node in walk(body):
+    for node in walk(body, into_funcs=into_funcs):
         if node.type != "send_statement":
             continue
         chan = unparen(child(node, "channel"))

@@ -1,0 +1,173 @@
+"""A send into an event loop's inbox that outlives the loop.
+
+Shape: `go s.loop()` where loop is the package's only receiver of the unbuffered field
+channel `s.inbox` (selfsend.inbox_loops), and loop returns (or breaks out of its
+labeled loop) from a `select` case on something else (`<-s.quit`, `<-ctx.Done()`)
+beside its receive from the inbox. Once it
+has returned, nothing receives from `s.inbox` again: a method of the type that does a
+plain `s.inbox <- v` (no other case to take) blocks its goroutine forever when it is
+called after the stop, or while it happens. Reported at the send, with the case that
+ends the loop as the related location.
+
+Not reported, for precision: an inbox the package closes somewhere (a send after that
+panics, another bug), a sending method that mentions the stop at all (it may check it
+first), or that takes a lock before its send (a `closed` flag under the lock
+that the stopping code sets first), sends made on the loop's own goroutine (selfsend's
+shape), and exported fields (another package may receive from them).
+"""
+
+from __future__ import annotations
+
+import re
+
+from tree_sitter import Node
+
+from leakaudit.checks.api import Package, Sink, location
+from leakaudit.checks.goroutines.launches import index, receiver_name
+from leakaudit.checks.goroutines.selfsend import InboxLoop, inbox_loops, plain_sends
+from leakaudit.findings import Related
+from leakaudit.parsing.syntax import FUNC_NODES, text, unparen
+from leakaudit.parsing.syntax import field as child
+from leakaudit.ruleset.model import Rule
+
+_LOCKS = (b".Lock()", b".RLock()")
+
+
+def run(pkg: Package, rule: Rule, sink: Sink) -> None:
+    idx = index(pkg)
+    for inbox in inbox_loops(pkg):
+        if inbox.field[:1].isupper():
+            continue  # exported: it may have receivers in other packages
+        if _closed_somewhere(pkg, inbox.field):
+            continue  # a send after that close panics: another bug than a leak
+        stop = _stop_case(inbox)
+        if stop is None:
+            continue  # the loop never returns while senders may still come
+        case, stop_chan = stop
+        loop_name = text(child(inbox.loop.node, "name"))
+        stop_word = _last_name(stop_chan).encode()
+        for receiver, name in sorted(idx.methods):
+            if receiver != inbox.type_name:
+                continue
+            method = idx.method(receiver, name)
+            if method is None or method in inbox.reach:
+                continue  # on the loop's own goroutine: selfsend's finding
+            body = child(method.node, "body")
+            if body is None or stop_word in (body.text or b""):
+                continue  # it looks at the stop: it may check it before sending
+            for send in plain_sends(method, inbox.field, into_funcs=True):
+                before = method.file.content[body.start_byte : send.start_byte]
+                if any(lock in before for lock in _LOCKS):
+                    continue  # under a lock the stopping code may take first
+                sink.report(
+                    rule,
+                    "orphaned-send",
+                    method.file,
+                    send,
+                    method.name,
+                    (
+                        Related(
+                            location(inbox.loop.file, case, first_line_only=True),
+                            f"the {loop_name} loop returns here, and nothing receives from "
+                            f"{inbox.field} after it",
+                        ),
+                    ),
+                    field=inbox.field,
+                    loop=loop_name,
+                    stop=stop_chan,
+                    stop_line=case.start_point[0] + 1,
+                )
+
+
+def _closed_somewhere(pkg: Package, field: str) -> bool:
+    """Does the package close a channel field of that name (`close(s.inbox)`)?"""
+    closing = re.compile(rb"\bclose\(\s*[\w.]+\." + field.encode() + rb"\s*\)")
+    return any(closing.search(source.content) for source in pkg.files)
+
+
+def _stop_case(inbox: InboxLoop) -> tuple[Node, str] | None:
+    """A case of a select in the loop that also receives from the inbox, receiving from
+    something else and returning: (the case, its channel as written)."""
+    recv = receiver_name(inbox.loop)
+    body = child(inbox.loop.node, "body")
+    if recv is None or body is None:
+        return None
+    inbox_chan = f"{recv}.{inbox.field}"
+    for select in _selects(body):
+        cases = [c for c in select.named_children if c.type == "communication_case"]
+        received = [_received_from(c) for c in cases]
+        if inbox_chan not in received:
+            continue
+        for case, chan in zip(cases, received, strict=True):
+            if chan is not None and chan != inbox_chan and _leaves(case, select):
+                return case, chan
+    return None
+
+
+def _selects(node: Node) -> list[Node]:
+    """The select statements below node, not inside func literals."""
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if cur.type == "select_statement":
+            out.append(cur)
+        stack.extend(c for c in reversed(cur.named_children) if c.type not in FUNC_NODES)
+    return out
+
+
+def _received_from(case: Node) -> str | None:
+    """The channel a communication case receives from, as written (`s.quit`,
+    `ctx.Done()`); None for a send case."""
+    comm = child(case, "communication")
+    if comm is None:
+        return None
+    expr: Node | None = comm
+    if comm.type == "receive_statement":
+        expr = child(comm, "right")
+    elif comm.type == "expression_statement":
+        expr = comm.named_children[0] if comm.named_children else None
+    expr = unparen(expr)
+    if expr is None or expr.type != "unary_expression" or text(child(expr, "operator")) != "<-":
+        return None
+    operand = unparen(child(expr, "operand"))
+    return text(operand) if operand is not None else None
+
+
+def _leaves(case: Node, select: Node) -> bool:
+    """Does the case's body end the loop: a `return` (not from a func literal), or a
+    `break L` out of the labeled loop around the select (`case <-ctx.Done(): break
+    loop`)?"""
+    labels = _loop_labels(select)
+    stack = [c for c in case.named_children if c != child(case, "communication")]
+    while stack:
+        cur = stack.pop()
+        if cur.type == "return_statement":
+            return True
+        if cur.type == "break_statement":
+            label = cur.named_children[0] if cur.named_children else None
+            if label is not None and text(label) in labels:
+                return True
+        stack.extend(c for c in cur.named_children if c.type not in FUNC_NODES)
+    return False
+
+
+def _loop_labels(node: Node) -> set[str]:
+    """The labels of the for statements around node, up to its function."""
+    out: set[str] = set()
+    cur = node.parent
+    while cur is not None and cur.type not in FUNC_NODES:
+        if cur.type == "for_statement":
+            outer = cur.parent
+            if outer is not None and outer.type == "labeled_statement":
+                label = child(outer, "label")
+                if label is not None:
+                    out.add(text(label))
+        cur = cur.parent
+    return out
+
+
+def _last_name(chan: str) -> str:
+    """The word a method that checks the stop would spell: `quit` of `s.quit`, `Done`
+    of `ctx.Done()`."""
+    return chan.removesuffix("()").rsplit(".", 1)[-1]
