@@ -467,7 +467,7 @@ def _run(
                 results[pending.pop(0)] = hit
                 plan.tick()
         if len(pending) > 1:
-            _run_pool(plan, pending, context, jobs, fresh)
+            _run_pool(plan, pending, context, jobs, fresh, whole)
             pending = [i for i in pending if results[i] is None]
     for i in pending:  # jobs == 1, a single unit, or what a broken worker left undone
         results[i], keys = run_unit(units[i], context, plan.summaries(i), whole)
@@ -491,7 +491,13 @@ def _run(
 _SUMMARY, _DONE, _LOST = 0, 1, 2
 
 
-def _worker(tasks: Any, results: Any, context: UnitContext, parent: int) -> None:
+def _worker(
+    tasks: Any,
+    results: Any,
+    context: UnitContext,
+    parent: int,
+    whole: dict[str, bytes] | None = None,
+) -> None:
     """A worker's loop: run the units of each task in order and send each one's result
     as soon as it is done, its summary first. Summaries arrive once per worker: `known`
     keeps them, by unit index, with those it made itself. The parent sends a task only
@@ -523,7 +529,7 @@ def _worker(tasks: Any, results: Any, context: UnitContext, parent: int) -> None
                 results.send((_SUMMARY, index, summary))
 
             try:
-                result, keys = run_unit(unit, context, seen, on_summary=post)
+                result, keys = run_unit(unit, context, seen, whole, on_summary=post)
                 data = cache_mod.encode(result, UnitResult)
             except Exception:  # a bug outside the checks: this unit is redone by the parent
                 results.send((_LOST, index, None))
@@ -595,6 +601,7 @@ def _run_pool(
     context: UnitContext,
     jobs: int,
     fresh: list[tuple[Keys, UnitResult | None, bytes]],
+    whole: dict[str, bytes] | None = None,
 ) -> None:
     """Run `indices` in worker processes: a unit is sent once the units it waits for
     are done (or lost with a dead worker: it then reads what there is). A worker gets
@@ -609,7 +616,11 @@ def _run_pool(
     units, results = plan.units, plan.results
     # fork shares the loaded rules and modules with the workers for free; elsewhere the
     # context is pickled once per worker.
-    mp = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    fork = sys.platform.startswith("linux")
+    mp = multiprocessing.get_context("fork" if fork else None)
+    # A forked worker also has the files this process read to order the units (`whole`),
+    # without a copy; a spawned one would be sent them all: it reads them again.
+    shared = whole if fork else None
     sizes = {i: _size(units[i]) for i in indices}
     remaining = set(indices)
     waiting = {i: set(plan.deps[i]) & remaining for i in indices}
@@ -642,7 +653,7 @@ def _run_pool(
         task_r, task_w = mp.Pipe(duplex=False)
         result_r, result_w = mp.Pipe(duplex=False)
         process = mp.Process(
-            target=_worker, args=(task_r, result_w, context, os.getpid()), daemon=True
+            target=_worker, args=(task_r, result_w, context, os.getpid(), shared), daemon=True
         )
         process.start()
         task_r.close()
