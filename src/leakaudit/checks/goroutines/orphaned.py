@@ -35,6 +35,7 @@ _LOCKS = (b".Lock()", b".RLock()")
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     idx = index(pkg)
+    reported: set[int] = set()  # a send into an inbox two launched loops serve, once
     for inbox in inbox_loops(pkg):
         if inbox.field[:1].isupper():
             continue  # exported: it may have receivers in other packages
@@ -59,6 +60,9 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 before = method.file.content[body.start_byte : send.start_byte]
                 if any(lock in before for lock in _LOCKS):
                     continue  # under a lock the stopping code may take first
+                if send.id in reported:
+                    continue
+                reported.add(send.id)
                 sink.report(
                     rule,
                     "orphaned-send",
@@ -68,7 +72,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                     (
                         Related(
                             location(inbox.loop.file, case, first_line_only=True),
-                            f"the {loop_name} loop returns here, and nothing receives from "
+                            f"the {loop_name} loop ends here, and nothing receives from "
                             f"{inbox.field} after it",
                         ),
                     ),
