@@ -40,7 +40,7 @@ from leakaudit.model.skeleton import (
     Unsupported,
     compile_reach,
 )
-from leakaudit.parsing.syntax import FUNC_NODES, line_of, text
+from leakaudit.parsing.syntax import FUNC_NODES, enclosing_function, line_of, text, word_starts
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -49,7 +49,8 @@ MAX_FLOW = 40  # steps kept in a witness
 
 def roots(pkg: Package) -> list[Function]:
     """Functions that launch goroutines, and the functions around them: the channels a
-    goroutine uses are often made one literal further out. In source order."""
+    goroutine uses are often made one literal further out; and functions that close a
+    channel in deferred code, which may wait on it themselves. In source order."""
     seen: dict[int, Function] = {}
     for launch in launches(pkg):
         node: Node | None = launch.owner.node
@@ -59,6 +60,8 @@ def roots(pkg: Package) -> list[Function]:
                 if fn is not None:
                     seen[node.id] = fn
             node = node.parent
+    for fn in _deferring_channel_ops(pkg).values():
+        seen.setdefault(fn.node.id, fn)
     order = {source.path: i for i, source in enumerate(pkg.files)}
     return sorted(seen.values(), key=lambda fn: (order[fn.file.path], fn.node.start_byte))
 
@@ -66,6 +69,34 @@ def roots(pkg: Package) -> list[Function]:
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     candidates = [fn for fn in roots(pkg) if _wanted(fn, rule) and _has_objects(fn)]
     sink.each(candidates, rule, lambda fn: check(pkg, fn, rule, sink))
+
+
+def _deferring_channel_ops(pkg: Package) -> dict[int, Function]:
+    """The functions (declared or literal) whose deferred code closes or sends on a
+    channel (`defer close(done)`, `defer func() { out <- v }()`), by node id: with no
+    goroutine of their own, they can still wait on what only that deferred code
+    releases (then `<-done`), and only the model tells whether they do. Found from a
+    byte search for `defer`: most files hold few."""
+
+    def compute() -> dict[int, Function]:
+        out: dict[int, Function] = {}
+        for source in pkg.files:
+            content = source.content
+            for at in word_starts(content, b"defer"):
+                node = source.root.descendant_for_byte_range(at, at + 5)
+                stmt = node.parent if node is not None else None
+                if stmt is None or stmt.type != "defer_statement":
+                    continue
+                said = stmt.text or b""
+                if b"close(" not in said and b"<-" not in said:
+                    continue
+                func = enclosing_function(stmt)
+                fn = pkg.function(func, source) if func is not None else None
+                if fn is not None:
+                    out.setdefault(fn.node.id, fn)
+        return out
+
+    return pkg.memo(("deferring-channel-ops",), compute)  # type: ignore[no-any-return]
 
 
 def _wanted(fn: Function, rule: Rule) -> bool:
@@ -88,8 +119,10 @@ def explored(pkg: Package, fn: Function) -> Found | None:
             program = compile_reach(pkg, fn)
         except Unsupported:
             return None
-        if program is None or not program.launches:
+        if program is None:
             return None
+        if not program.launches and fn.node.id not in _deferring_channel_ops(pkg):
+            return None  # nothing runs beside it, and it cannot wait on itself
         result = explore(program)
         return program, result, findings(program, result)
 
