@@ -9,6 +9,8 @@ Two analyses share the rule:
   receives from, also when the loop is started from another package;
 - `orphaned`: a send into such a loop's inbox from its type's other methods, when the
   loop can return on a stop while the send does not watch that stop;
+- `lockedinbox`: a send into such a loop's inbox while holding a lock the loop takes
+  between its receives;
 - `returned`: a function returns the unbuffered channel its goroutine sends on, and a
   caller drops the result.
 """
@@ -16,7 +18,7 @@ Two analyses share the rule:
 from __future__ import annotations
 
 from leakaudit.checks.api import Interest, Package, Sink
-from leakaudit.checks.goroutines import blocked, orphaned, returned, selfsend
+from leakaudit.checks.goroutines import blocked, lockedinbox, orphaned, returned, selfsend
 from leakaudit.ruleset.model import Rule
 
 
@@ -30,4 +32,5 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     blocked.run(pkg, rule, sink)
     selfsend.run(pkg, rule, sink)
     orphaned.run(pkg, rule, sink)
+    lockedinbox.run(pkg, rule, sink)
     returned.run(pkg, rule, sink)
