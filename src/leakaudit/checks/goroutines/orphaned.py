@@ -3,7 +3,8 @@
 Shape: `go s.loop()` where loop is the package's only receiver of the unbuffered field
 channel `s.inbox` (selfsend.inbox_loops), and loop returns (or breaks out of its
 labeled loop) from a `select` case on something else (`<-s.quit`, `<-ctx.Done()`)
-beside its receive from the inbox. Once it
+beside its receive from the inbox (a stop that leaves at once goes first; a case
+that leaves only on some values, `if err != nil { return }`, counts too). Once it
 has returned, nothing receives from `s.inbox` again: a method of the type that does a
 plain `s.inbox <- v` (no other case to take) blocks its goroutine forever when it is
 called after the stop, or while it happens. Reported at the send, with the case that
@@ -44,8 +45,13 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
         stop = _stop_case(inbox)
         if stop is None:
             continue  # the loop never returns while senders may still come
-        case, stop_chan = stop
+        case, stop_chan, at_once = stop
         loop_name = text(child(inbox.loop.node, "name"))
+        if at_once:
+            how, fix = f"on <-{stop_chan}", f"select on {stop_chan} here too"
+        else:
+            how = f"from its case on <-{stop_chan}"
+            fix = f"select here on a channel that {loop_name}() closes when it returns"
         stop_word = _last_name(stop_chan).encode()
         for receiver, name in sorted(idx.methods):
             if receiver != inbox.type_name:
@@ -78,8 +84,9 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                     ),
                     field=inbox.field,
                     loop=loop_name,
-                    stop=stop_chan,
+                    how=how,
                     stop_line=case.start_point[0] + 1,
+                    fix=fix,
                 )
 
 
@@ -89,14 +96,18 @@ def _closed_somewhere(pkg: Package, field: str) -> bool:
     return any(closing.search(source.content) for source in pkg.files)
 
 
-def _stop_case(inbox: InboxLoop) -> tuple[Node, str] | None:
+def _stop_case(inbox: InboxLoop) -> tuple[Node, str, bool] | None:
     """A case of a select in the loop that also receives from the inbox, receiving from
-    something else and returning: (the case, its channel as written)."""
+    something else and leaving the loop: (the case, its channel as written, is it a
+    stop). A stop leaves at once (`case <-s.quit: return`) and goes first; a case that
+    leaves only on some values (`case j := <-s.jobs: if err != nil { return }`) is not
+    one a sender can select on."""
     recv = receiver_name(inbox.loop)
     body = child(inbox.loop.node, "body")
     if recv is None or body is None:
         return None
     inbox_chan = f"{recv}.{inbox.field}"
+    found: list[tuple[Node, str, bool]] = []
     for select in _selects(body):
         cases = [c for c in select.named_children if c.type == "communication_case"]
         received = [_received_from(c) for c in cases]
@@ -104,8 +115,28 @@ def _stop_case(inbox: InboxLoop) -> tuple[Node, str] | None:
             continue
         for case, chan in zip(cases, received, strict=True):
             if chan is not None and chan != inbox_chan and _leaves(case, select):
-                return case, chan
-    return None
+                found.append((case, chan, _leaves_at_once(case, select)))
+    found.sort(key=lambda item: not item[2])  # stops first, then in source order
+    return found[0] if found else None
+
+
+def _leaves_at_once(case: Node, select: Node) -> bool:
+    """Is the case's first statement the one that leaves the loop?"""
+    comm = child(case, "communication")
+    stmts = [c for c in case.named_children if c != comm and c.type != "comment"]
+    if stmts and stmts[0].type == "statement_list":
+        stmts = [c for c in stmts[0].named_children if c.type != "comment"]
+    if not stmts:
+        return False
+    first = stmts[0]
+    if first.type == "return_statement":
+        return True
+    label = first.named_children[0] if first.named_children else None
+    return (
+        first.type == "break_statement"
+        and label is not None
+        and text(label) in _loop_labels(select)
+    )
 
 
 def _selects(node: Node) -> list[Node]:
