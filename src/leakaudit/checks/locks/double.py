@@ -6,13 +6,18 @@ none), the blocks of the control-flow graph reached while it is held: up to a
 statement that releases it (a deferred release does not end the region: it runs at
 the return). In that region:
 
+- the lock itself, reached again around a loop while still held (`defer mu.Unlock()`
+  in the loop body, or a `continue` before the unlock): the next iteration waits;
 - another lock of the same path: `Lock` then `Lock`, `RLock` then `Lock`, `Lock` then
   `RLock`; `RLock` then `RLock` only when the package also write-locks that field
   (a writer queued between the two read locks blocks the second: Go's RWMutex lets no
   new reader in while a writer waits);
 - a call on what holds the path (`s.refresh()` while `s.mu` is held) of a method of
   the package that takes that lock of its receiver, itself or through the methods it
-  calls on its receiver.
+  calls on its receiver;
+- for a package-level mutex (`var mu sync.Mutex`), a call of a package function that
+  write-locks it, itself or through the package functions it calls (`register()` →
+  `store()`).
 
 Not followed: code launched with `go`, deferred calls, func literals (they may run on
 another goroutine or later), and conditions the lock was taken under (`if x {
@@ -22,6 +27,8 @@ mu.Lock() }`: where `x` is false later, it is not held).
 from __future__ import annotations
 
 from dataclasses import replace
+
+from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, Sink, location
 from leakaudit.checks.locks.held import (
@@ -36,8 +43,8 @@ from leakaudit.checks.sites import Site, find_sites, holding_functions
 # What a function must call for the check to look at it (the check API, checks/__init__.py).
 from leakaudit.checks.sites import interest as interest
 from leakaudit.findings import Related
+from leakaudit.parsing.syntax import FUNC_NODES, line_of, text, walk
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import line_of, text
 from leakaudit.ruleset.model import Rule
 
 
@@ -49,6 +56,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
         sites = find_sites(pkg, fn, rule)
         for site in sites:
             _check_site(pkg, fn, rule, site, sites, taking, written, sink)
+            _check_global(pkg, fn, rule, site, sink)
 
     sink.each(holding_functions(pkg, rule), rule, check)
 
@@ -66,18 +74,34 @@ def _check_site(
     var = site.var or ""
     others = [s for s in sites if s is not site and s.var == var]
     calls = holder_calls(fn, var, taking)
-    if not others and not calls:
+    loop = _loop_around(site.statement, fn.node)
+    if not others and not calls and loop is None:
         return  # nothing in the function could take it again: no graph needed
-    own = rule
-    if site.release:
-        own = replace(rule, release=replace(rule.release, methods=site.release))
-    region = held(pkg, fn, own, site)
+    region = held(pkg, fn, _own_rule(rule, site), site)
     first = location(fn.file, site.call, first_line_only=True)
     held_since = line_of(site.call)
     # Another package's lock is named by what holds it: its field is not ours to spell.
     shown = site.unlock[0] if site.unlock is not None else var
     related = (Related(first, f"{shown} locked here"),)
     read = site.callee.name == READ
+    if loop is not None and region.at(site.statement) and not read:
+        # Around the loop, still held: the next iteration takes it again.
+        deferred = _deferred_release(loop, site)
+        sink.report(
+            rule,
+            "next-iteration",
+            fn.file,
+            site.call,
+            fn.name,
+            related,
+            var=shown,
+            call=site.callee.text,
+            why=(
+                f"its unlock (line {line_of(deferred)}) is deferred to the return"
+                if deferred is not None
+                else "not every path through the loop body unlocks it"
+            ),
+        )
     for other in others:
         if not region.at(other.statement):
             continue
@@ -118,6 +142,141 @@ def _check_site(
             chain=chain,
             line=held_since,
         )
+
+
+def _check_global(pkg: Package, fn: Function, rule: Rule, site: Site, sink: Sink) -> None:
+    """A package-level mutex (`var mu sync.Mutex`) held, read-locked or not, while
+    calling a function of the package that write-locks it, itself or through the
+    package functions it calls."""
+    var = site.var or ""
+    if not _is_global(pkg, fn, var):
+        return
+    taking = _global_lockers(pkg, rule).get(var)
+    if not taking:
+        return
+    calls = [
+        (call, taking[name])
+        for call, name in _bare_calls(fn.node)
+        if name in taking and call.start_byte > site.call.end_byte
+    ]
+    if not calls:
+        return
+    region = held(pkg, fn, _own_rule(rule, site), site)
+    related = (Related(location(fn.file, site.call, first_line_only=True), f"{var} locked here"),)
+    for call, chain in calls:
+        if not region.at(call):
+            continue
+        sink.report(
+            rule,
+            "through-call",
+            fn.file,
+            call,
+            fn.name,
+            related,
+            var=var,
+            call=chain[0],
+            chain=" → ".join(f"{m}()" for m in chain),
+            line=line_of(site.call),
+        )
+
+
+def _own_rule(rule: Rule, site: Site) -> Rule:
+    """The rule with the site's own release (RLock's is RUnlock)."""
+    if not site.release:
+        return rule
+    return replace(rule, release=replace(rule.release, methods=site.release))
+
+
+def _is_global(pkg: Package, fn: Function, var: str) -> bool:
+    """Is `var` a package-level mutex variable, not shadowed in fn?"""
+    return (
+        bool(var)
+        and "." not in var
+        and pkg.symbols.vars.get(var) in ("sync.Mutex", "sync.RWMutex")
+        and not fn.scope.binds_locally(var)
+    )
+
+
+def _global_lockers(pkg: Package, rule: Rule) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Package-level mutex -> package function name -> the chain of calls by which it
+    write-locks that mutex (`("flush",)` when flush locks it itself; `("save",
+    "flush")` when save calls flush): a bounded fixpoint over bare calls."""
+
+    def compute() -> dict[str, dict[str, tuple[str, ...]]]:
+        out: dict[str, dict[str, tuple[str, ...]]] = {}
+        funcs: dict[str, Node] = {}
+        for fn in holding_functions(pkg, rule, reported=False):
+            if fn.node.type != "function_declaration":
+                continue
+            name = text(child(fn.node, "name"))
+            for site in find_sites(pkg, fn, rule):
+                var = site.var or ""
+                if site.callee.name != READ and not site.guards and _is_global(pkg, fn, var):
+                    out.setdefault(var, {}).setdefault(name, (name,))
+        if not out:
+            return out
+        for source in pkg.files:
+            for decl in pkg.declarations_in(source):
+                if decl.type == "function_declaration" and child(decl, "body") is not None:
+                    funcs[text(child(decl, "name"))] = decl
+        for taking in out.values():
+            for _ in range(4):
+                added = False
+                for name, decl in funcs.items():
+                    if name in taking:
+                        continue
+                    for _call, callee in _bare_calls(decl):
+                        chain = taking.get(callee)
+                        if chain is not None and len(chain) < 6:
+                            taking[name] = (name, *chain)
+                            added = True
+                            break
+                if not added:
+                    break
+        return out
+
+    return pkg.memo(("global-lockers", rule.id), compute)  # type: ignore[no-any-return]
+
+
+def _bare_calls(func: Node) -> list[tuple[Node, str]]:
+    """(call, name) for `name(...)` calls in the function's own body, not in func
+    literals, go statements or deferred calls (those run elsewhere or later)."""
+    body = child(func, "body")
+    out: list[tuple[Node, str]] = []
+    stack = [body] if body is not None else []
+    while stack:
+        cur = stack.pop()
+        if cur.type in ("go_statement", "defer_statement") or cur.type in FUNC_NODES:
+            continue
+        if cur.type == "call_expression":
+            callee = child(cur, "function")
+            if callee is not None and callee.type == "identifier":
+                out.append((cur, text(callee)))
+        stack.extend(reversed(cur.named_children))
+    return out
+
+
+def _loop_around(node: Node, stop: Node) -> Node | None:
+    """The innermost loop around node, below its function (func literals stop it)."""
+    cur = node.parent
+    while cur is not None and cur != stop and cur.type not in FUNC_NODES:
+        if cur.type == "for_statement":
+            return cur
+        cur = cur.parent
+    return None
+
+
+def _deferred_release(loop: Node, site: Site) -> Node | None:
+    """A `defer x.Unlock()` of the site's lock in the loop's body, if any."""
+    body = child(loop, "body")
+    var = site.var or ""
+    if body is None or not var:
+        return None
+    said = b"defer " + var.encode() + b"."
+    for stmt in walk(body):
+        if stmt.type == "defer_statement" and (stmt.text or b"").startswith(said):
+            return stmt
+    return None
 
 
 def _identity(var: str) -> str:
