@@ -15,13 +15,16 @@ the return). In that region:
 - a call on what holds the path (`s.refresh()` while `s.mu` is held) of a method of
   the package that takes that lock of its receiver, itself or through the methods it
   calls on its receiver;
+- a call of a func literal bound to a local name that locks the path before any
+  unlock of it (`bump := func() { s.mu.Lock(); ... }`, then `bump()`);
 - for a package-level mutex (`var mu sync.Mutex`), a call of a package function that
   write-locks it, itself or through the package functions it calls (`register()` →
   `store()`).
 
-Not followed: code launched with `go`, deferred calls, func literals (they may run on
-another goroutine or later), and conditions the lock was taken under (`if x {
-mu.Lock() }`: where `x` is false later, it is not held).
+Not followed: code launched with `go`, deferred calls, func literals other than those
+called by their local name (they may run on another goroutine or later), and
+conditions the lock was taken under (`if x { mu.Lock() }`: where `x` is false later,
+it is not held).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from leakaudit.checks.sites import Site, find_sites, holding_functions
 # What a function must call for the check to look at it (the check API, checks/__init__.py).
 from leakaudit.checks.sites import interest as interest
 from leakaudit.findings import Related
-from leakaudit.parsing.syntax import FUNC_NODES, line_of, text, walk
+from leakaudit.parsing.syntax import FUNC_NODES, expressions, line_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -75,7 +78,9 @@ def _check_site(
     others = [s for s in sites if s is not site and s.var == var]
     calls = holder_calls(fn, var, taking)
     loop = _loop_around(site.statement, fn.node)
-    if not others and not calls and loop is None:
+    read = site.callee.name == READ
+    closures = _closure_calls(fn, var, site, write_only=read)
+    if not others and not calls and loop is None and not closures:
         return  # nothing in the function could take it again: no graph needed
     region = held(pkg, fn, _own_rule(rule, site), site)
     first = location(fn.file, site.call, first_line_only=True)
@@ -83,7 +88,6 @@ def _check_site(
     # Another package's lock is named by what holds it: its field is not ours to spell.
     shown = site.unlock[0] if site.unlock is not None else var
     related = (Related(first, f"{shown} locked here"),)
-    read = site.callee.name == READ
     if loop is not None and region.at(site.statement) and not read:
         # Around the loop, still held: the next iteration takes it again.
         deferred = _deferred_release(loop, site)
@@ -142,6 +146,65 @@ def _check_site(
             chain=chain,
             line=held_since,
         )
+    for call, name, literal in closures:
+        if region.at(call):
+            sink.report(
+                rule,
+                "through-call",
+                fn.file,
+                call,
+                fn.name,
+                related,
+                var=shown,
+                call=name,
+                chain=f"the func literal at line {line_of(literal)}",
+                line=held_since,
+            )
+
+
+def _closure_calls(
+    fn: Function, var: str, site: Site, write_only: bool
+) -> list[tuple[Node, str, Node]]:
+    """(call, name, literal) for calls after the site, in fn's own body, of a func literal that
+    fn binds to a local name (`bump := func() { s.mu.Lock(); ... }`) and that locks
+    `var` itself (only write locks, `write_only`, when a read lock is held)."""
+    if not var:
+        return []
+    body = child(fn.node, "body")
+    if body is None:
+        return []
+    takes = [f"{var}.Lock()".encode()] + ([] if write_only else [f"{var}.RLock()".encode()])
+    bound: dict[str, Node] = {}
+    for node in walk(body):
+        if node.type != "short_var_declaration":
+            continue
+        left, right = expressions(child(node, "left")), expressions(child(node, "right"))
+        for name, value in zip(left, right, strict=False):
+            literal = unparen(value)
+            if (
+                name.type == "identifier"
+                and literal is not None
+                and literal.type == "func_literal"
+                and _locks_first(literal.text or b"", var, takes)
+            ):
+                bound[text(name)] = literal
+    if not bound:
+        return []
+    return [
+        (call, name, bound[name])
+        for call, name in _bare_calls(fn.node)
+        if name in bound and call.start_byte > site.call.end_byte
+    ]
+
+
+def _locks_first(said: bytes, var: str, takes: list[bytes]) -> bool:
+    """Does the literal's text lock `var` before any unlock of it (one that lets go and
+    takes it back, called while it is held, is no double lock)?"""
+    first = min((at for t in takes if (at := said.find(t)) != -1), default=-1)
+    if first == -1:
+        return False
+    gives = [said.find(f"{var}.{m}()".encode()) for m in ("Unlock", "RUnlock")]
+    return not any(0 <= at < first for at in gives)
 
 
 def _check_global(pkg: Package, fn: Function, rule: Rule, site: Site, sink: Sink) -> None:
