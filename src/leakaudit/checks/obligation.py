@@ -76,6 +76,9 @@ class _Outcome:
     # Some path wraps it in a value kept past the call (`return pb.NewFooClient(conn)`).
     wrapped: bool = False
     handed_to: list[tuple[int, str]] = field(default_factory=list)  # (line, where it went)
+    # The statements storing it in a field (`s := &Store{f: f}`), with the field's owner
+    # type and name: a local holder may be dropped later (`_dropped_holder`).
+    stores: list[tuple[Node, str | None, str]] = field(default_factory=list)
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
@@ -419,7 +422,107 @@ def _check_site(
             _record(sink, rule, fn, site, plain.kind)
             return
     outcome = _flow(fn, rule, site, sites, passes_of(pkg, fn, rule))
+    if _dropped_holder(pkg, fn, rule, site, outcome, sink):
+        return
     _conclude(pkg, fn, rule, site, outcome, sink)
+
+
+def _dropped_holder(
+    pkg: Package, fn: Function, rule: Rule, site: Site, outcome: _Outcome, sink: Sink
+) -> bool:
+    """Stored only in a field of a value this function makes (`s := &Store{f: f}`, or
+    `s.f = f` on it), the resource is that value's to release, with the method of its
+    type that releases the field (module/owners.py). A path that drops the value (`if
+    err := s.init(); err != nil { return nil, err }`) leaks it: reported as the
+    resource's own leak, through that exit. True when reported."""
+    from leakaudit.module.owners import owners
+
+    if (
+        outcome.leaks
+        or outcome.released
+        or outcome.reassigned
+        or len(outcome.stores) != 1
+        or len(outcome.handed_to) != 1
+        or rule.release.call
+        or "not-released" not in rule.reports
+    ):
+        return False
+    stmt, owner_type, fname = outcome.stores[0]
+    holder = _fresh_holder(fn, stmt, site.var or "")
+    owner = owners(pkg).get("." + (owner_type or "").lstrip(".")) if owner_type else None
+    if holder is None or owner is None or owner.field != fname or owner.rule != rule.id:
+        return False
+    said = fn.node.text or b""
+    if any(f"{holder}.{fname}.{m}(".encode() in said for m in rule.release.methods):
+        return False  # it releases the field itself somewhere: not followed
+    held = replace(rule, release=replace(rule.release, methods=owner.release, borrowers=()))
+    follow = replace(site, var=holder, statement=stmt, err=None, release=(), partner=None)
+    found = _flow(fn, held, follow, [], passes_of(pkg, fn, held))
+    if not found.leaks:
+        return False
+    var, call = site.var or "_", site.callee.text
+    _, node = min(found.leaks, key=lambda leak: leak[1].start_byte)
+    line = line_of(node)
+    closer = owner.release[0]
+    related = (
+        Related(location(fn.file, stmt, first_line_only=True), f"{var} stored in {holder} here"),
+        Related(location(fn.file, node, first_line_only=True), f"{holder} dropped here"),
+    )
+    sink.report(
+        rule,
+        "not-released",
+        fn.file,
+        site.call,
+        fn.name,
+        related,
+        var=var,
+        call=call,
+        exit=f"the return at line {line}, which drops {holder}, where it is stored",
+        line=line,
+        acquired=line_of(site.call),
+        release=closer,
+        advice=f"call `{holder}.{closer}()` before that return",
+        partner="",
+        reader_line=0,
+    )
+    _record(sink, rule, fn, site, "leaked", found)
+    return True
+
+
+def _fresh_holder(fn: Function, stmt: Node, var: str) -> str | None:
+    """The local variable `stmt` stores `var` in, when this function makes its value:
+    `h := &T{f: var}` / `h := T{...}`, or `h.f = var` where `h := &T{...}` (or
+    `new(T)`) came before. None otherwise."""
+    if stmt.type == "short_var_declaration":
+        left, right = expressions(child(stmt, "left")), expressions(child(stmt, "right"))
+        if len(left) == 1 and len(right) == 1 and left[0].type == "identifier":
+            value = unparen(right[0])
+            if value is not None and value.type == "unary_expression":
+                value = unparen(child(value, "operand"))
+            if value is not None and value.type == "composite_literal":
+                return text(left[0])
+        return None
+    if stmt.type != "assignment_statement":
+        return None
+    left, right = expressions(child(stmt, "left")), expressions(child(stmt, "right"))
+    if len(left) != 1 or len(right) != 1 or text(unparen(right[0])) != var:
+        return None
+    target = left[0]
+    operand = child(target, "operand") if target.type == "selector_expression" else None
+    if operand is None or operand.type != "identifier":
+        return None
+    name = text(operand)
+    body = child(fn.node, "body")
+    for node in walk(body) if body is not None else ():
+        if node.start_byte >= stmt.start_byte:
+            break
+        if node.type == "short_var_declaration" and _fresh_holder(fn, node, "") == name:
+            return name
+        if node.type == "short_var_declaration" and (node.text or b"").startswith(
+            f"{name} := new(".encode()
+        ):
+            return name
+    return None
 
 
 # Words a statement must not hold between a lock and its release for the straight-line
@@ -692,6 +795,8 @@ def _flow(
                     outcome.handed_to.append((line_of(where), eff.to or "handed off"))
                 if eff.use == Use.STORED and eff.field:
                     outcome.stored_fields.add((eff.owner, eff.field))
+                    if block.node is not None:
+                        outcome.stores.append((block.node, eff.owner, eff.field))
             return _settled(state)
         if eff.use == Use.ASSIGNED:
             if record:
