@@ -22,8 +22,8 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Package, Sink, location
-from leakaudit.checks.goroutines.launches import index, receiver_name
-from leakaudit.checks.goroutines.selfsend import inbox_loops, plain_sends
+from leakaudit.checks.goroutines.launches import receiver_name
+from leakaudit.checks.goroutines.selfsend import inbox_loops, other_methods, plain_sends
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import FUNC_NODES, path_of, text, unparen
 from leakaudit.parsing.syntax import field as child
@@ -34,19 +34,13 @@ _GIVE = {"Unlock": "Lock", "RUnlock": "RLock"}
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
-    idx = index(pkg)
     reported: set[int] = set()
     for inbox in inbox_loops(pkg):
         taken = _loop_locks(inbox.loop, inbox.first_receive)
         if not taken:
             continue
         loop_name = text(child(inbox.loop.node, "name"))
-        for receiver, name in sorted(idx.methods):
-            if receiver != inbox.type_name:
-                continue
-            method = idx.method(receiver, name)
-            if method is None or method in inbox.reach:
-                continue  # on the loop's own goroutine: selfsend's finding
+        for method in other_methods(pkg, inbox):  # the loop's own: selfsend's findings
             for send in plain_sends(method, inbox.field):
                 if send.id in reported:
                     continue

@@ -24,8 +24,13 @@ import re
 from tree_sitter import Node
 
 from leakaudit.checks.api import Package, Sink, location
-from leakaudit.checks.goroutines.launches import index, receiver_name
-from leakaudit.checks.goroutines.selfsend import InboxLoop, inbox_loops, plain_sends
+from leakaudit.checks.goroutines.launches import receiver_name
+from leakaudit.checks.goroutines.selfsend import (
+    InboxLoop,
+    inbox_loops,
+    other_methods,
+    plain_sends,
+)
 from leakaudit.findings import Related
 from leakaudit.parsing.syntax import FUNC_NODES, text, unparen
 from leakaudit.parsing.syntax import field as child
@@ -35,7 +40,6 @@ _LOCKS = (b".Lock()", b".RLock()")
 
 
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
-    idx = index(pkg)
     reported: set[int] = set()  # a send into an inbox two launched loops serve, once
     for inbox in inbox_loops(pkg):
         if inbox.field[:1].isupper():
@@ -53,12 +57,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
             how = f"from its case on <-{stop_chan}"
             fix = f"select here on a channel that {loop_name}() closes when it returns"
         stop_word = _last_name(stop_chan).encode()
-        for receiver, name in sorted(idx.methods):
-            if receiver != inbox.type_name:
-                continue
-            method = idx.method(receiver, name)
-            if method is None or method in inbox.reach:
-                continue  # on the loop's own goroutine: selfsend's finding
+        for method in other_methods(pkg, inbox):  # the loop's own: selfsend's findings
             body = child(method.node, "body")
             if body is None or stop_word in (body.text or b""):
                 continue  # it looks at the stop: it may check it before sending

@@ -87,6 +87,20 @@ def inbox_loops(pkg: Package) -> list[InboxLoop]:
     return pkg.memo(("inbox-loops",), compute)  # type: ignore[no-any-return]
 
 
+def other_methods(pkg: Package, inbox: InboxLoop) -> list[Function]:
+    """The methods of the loop's type that do not run on its goroutine, by name: those
+    its callers run, on goroutines of their own."""
+    idx = index(pkg)
+    out: list[Function] = []
+    for receiver, name in sorted(idx.methods):
+        if receiver != inbox.type_name:
+            continue
+        method = idx.method(receiver, name)
+        if method is not None and method not in inbox.reach:
+            out.append(method)
+    return out
+
+
 def run(pkg: Package, rule: Rule, sink: Sink) -> None:
     reported: set[int] = set()
     for inbox in inbox_loops(pkg):

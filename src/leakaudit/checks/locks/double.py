@@ -132,34 +132,32 @@ def _check_site(
             continue  # a lock helper's call is a lock site itself: reported above
         if read and locker.read and _identity(var) not in written:
             continue
+        kind = "recursive-read-call" if read and locker.read else "through-call"
         callee = " ".join(text(child(call, "function")).split())
         chain = " → ".join(f"{m}()" for m in locker.chain)
-        sink.report(
-            rule,
-            "recursive-read-call" if read and locker.read else "through-call",
-            fn.file,
-            call,
-            fn.name,
-            related,
-            var=shown,
-            call=callee,
-            chain=chain,
-            line=held_since,
-        )
+        _through(sink, rule, fn, call, related, kind, shown, callee, chain, held_since)
     for call, name, literal in closures:
         if region.at(call):
-            sink.report(
-                rule,
-                "through-call",
-                fn.file,
-                call,
-                fn.name,
-                related,
-                var=shown,
-                call=name,
-                chain=f"the func literal at line {line_of(literal)}",
-                line=held_since,
-            )
+            chain = f"the func literal at line {line_of(literal)}"
+            _through(sink, rule, fn, call, related, "through-call", shown, name, chain, held_since)
+
+
+def _through(
+    sink: Sink,
+    rule: Rule,
+    fn: Function,
+    call: Node,
+    related: tuple[Related, ...],
+    kind: str,
+    var: str,
+    callee: str,
+    chain: str,
+    line: int,
+) -> None:
+    """Report `call`, which takes `var` again through `chain`, held since `line`."""
+    sink.report(
+        rule, kind, fn.file, call, fn.name, related, var=var, call=callee, chain=chain, line=line
+    )
 
 
 def _closure_calls(
@@ -227,20 +225,20 @@ def _check_global(pkg: Package, fn: Function, rule: Rule, site: Site, sink: Sink
     region = held(pkg, fn, _own_rule(rule, site), site)
     related = (Related(location(fn.file, site.call, first_line_only=True), f"{var} locked here"),)
     for call, chain in calls:
-        if not region.at(call):
-            continue
-        sink.report(
-            rule,
-            "through-call",
-            fn.file,
-            call,
-            fn.name,
-            related,
-            var=var,
-            call=chain[0],
-            chain=" → ".join(f"{m}()" for m in chain),
-            line=line_of(site.call),
-        )
+        if region.at(call):
+            said = " → ".join(f"{m}()" for m in chain)
+            _through(
+                sink,
+                rule,
+                fn,
+                call,
+                related,
+                "through-call",
+                var,
+                chain[0],
+                said,
+                line_of(site.call),
+            )
 
 
 def _own_rule(rule: Rule, site: Site) -> Rule:
