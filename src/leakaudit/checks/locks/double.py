@@ -41,6 +41,7 @@ from leakaudit.checks.locks.held import (
     holder_calls,
     lockers,
 )
+from leakaudit.checks.obligation import straight_release
 from leakaudit.checks.sites import Site, find_sites, holding_functions
 
 # What a function must call for the check to look at it (the check API, checks/__init__.py).
@@ -77,8 +78,12 @@ def _check_site(
     var = site.var or ""
     others = [s for s in sites if s is not site and s.var == var]
     calls = holder_calls(fn, var, taking)
-    loop = _loop_around(site.statement, fn.node)
     read = site.callee.name == READ
+    loop = None if read else _loop_around(site.statement, fn.node)
+    if loop is not None:
+        plain = straight_release(site, _own_rule(rule, site))
+        if plain is not None and plain.kind == "released" and not plain.exits:
+            loop = None  # unlocked further down its block, nothing leaving before: no graph
     closures = _closure_calls(fn, var, site, write_only=read)
     if not others and not calls and loop is None and not closures:
         return  # nothing in the function could take it again: no graph needed
@@ -88,7 +93,7 @@ def _check_site(
     # Another package's lock is named by what holds it: its field is not ours to spell.
     shown = site.unlock[0] if site.unlock is not None else var
     related = (Related(first, f"{shown} locked here"),)
-    if loop is not None and region.at(site.statement) and not read:
+    if loop is not None and region.at(site.statement):
         # Around the loop, still held: the next iteration takes it again.
         deferred = _deferred_release(loop, site)
         sink.report(
@@ -169,8 +174,10 @@ def _closure_calls(
     if not var:
         return []
     body = child(fn.node, "body")
-    if body is None:
-        return []
+    said = (body.text or b"") if body is not None else b""
+    locks = said.count(f"{var}.Lock()".encode()) + said.count(f"{var}.RLock()".encode())
+    if body is None or b"func(" not in said or locks < 2:
+        return []  # no literal locking it besides the site itself: most functions
     takes = [f"{var}.Lock()".encode()] + ([] if write_only else [f"{var}.RLock()".encode()])
     bound: dict[str, Node] = {}
     for node in walk(body):
@@ -213,7 +220,8 @@ def _check_global(pkg: Package, fn: Function, rule: Rule, site: Site, sink: Sink
     if not _is_global(pkg, fn, var):
         return
     taking = _global_lockers(pkg, rule).get(var)
-    if not taking:
+    said = fn.node.text or b""
+    if not taking or not any(f"{name}(".encode() in said for name in taking):
         return
     calls = [
         (call, taking[name])
@@ -280,13 +288,17 @@ def _global_lockers(pkg: Package, rule: Rule) -> dict[str, dict[str, tuple[str, 
             for decl in pkg.declarations_in(source):
                 if decl.type == "function_declaration" and child(decl, "body") is not None:
                     funcs[text(child(decl, "name"))] = decl
+        calls: dict[str, list[tuple[Node, str]]] = {}
         for taking in out.values():
             for _ in range(4):
                 added = False
                 for name, decl in funcs.items():
-                    if name in taking:
-                        continue
-                    for _call, callee in _bare_calls(decl):
+                    said = decl.text or b""
+                    if name in taking or not any(f"{n}(".encode() in said for n in taking):
+                        continue  # it names none of the lockers: no syntax to walk
+                    if name not in calls:
+                        calls[name] = _bare_calls(decl)
+                    for _call, callee in calls[name]:
                         chain = taking.get(callee)
                         if chain is not None and len(chain) < 6:
                             taking[name] = (name, *chain)
