@@ -16,9 +16,10 @@ Control flow is kept only as far as it matters for synchronization:
   follows the receive, and booleans set only from such results are followed exactly.
 - Loops over the same collection or bound (`range items`, `i < len(items)`, `i < n`,
   `for n > 0`, `wg.Add(len(items))`) run the same number of times (one or two: bounded
-  unrolling); other loops are a free choice at their head, or run until a
-  `break`/`return`. Tests of a loop index, and counts the unrolling cannot keep, are
-  marked so that no verdict rests on them.
+  unrolling), a literal bound up to three (`for range 2`, a range over a slice or map
+  literal of two elements) exactly that often; other loops are a free choice at their
+  head, or run until a `break`/`return`. Tests of a loop index, and counts the
+  unrolling cannot keep, are marked so that no verdict rests on them.
 - Calls of this package's functions that are handed a tracked object (or that lock a
   mutex of the object they are called on) are inlined, to a bounded depth; `defer`s
   run at every return; `panic`, `log.Fatal` and `t.Fatal` end the goroutine.
@@ -891,7 +892,15 @@ class Compiler:
 
     @staticmethod
     def _literal(node: Node | None) -> int:
+        """The literal count a loop runs: `5` of `for range 5` or `i < 5`, and the
+        elements of a short slice or map literal ranged over (`range []string{"a",
+        "b"}`: two rounds, not one or two); -1 for anything else."""
         node = unparen(node) if node is not None else None
+        if node is not None and node.type == "composite_literal":
+            # Up to the bound it runs exactly; a longer literal stays a collection like
+            # any other (one or two rounds), as it was before its elements were counted.
+            count = _elements(node)
+            return count if count <= _LITERAL_BOUND else -1
         if node is None or node.type != "int_literal":
             return -1
         try:
@@ -1392,6 +1401,20 @@ def _harmless(ident: Node) -> bool:
     if parent.type == "var_spec":
         return ident in parent.children_by_field_name("name")
     return False
+
+
+def _elements(lit: Node) -> int:
+    """How many elements a slice literal (none keyed) or a map literal holds; -1 for an
+    array (`[5]int{1}` has five) or anything it cannot count."""
+    kind = child(lit, "type")
+    body = child(lit, "body")
+    if kind is None or body is None or kind.type not in ("slice_type", "map_type"):
+        return -1
+    elements = [c for c in body.named_children if c.type != "comment"]
+    wanted = "keyed_element" if kind.type == "map_type" else "literal_element"
+    if any(c.type != wanted for c in elements):
+        return -1
+    return len(elements)
 
 
 def _bound_name(lit: Node) -> str:
