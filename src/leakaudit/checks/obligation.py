@@ -961,10 +961,38 @@ def _flow(
 
 def guard_fails(cond: Node, value: bool, guard: tuple[str, bool]) -> bool:
     """On the edge where `cond` is `value`, is the acquisition's guard (a plain
-    condition it was taken under, with its value then) not what it was?"""
+    condition it was taken under, with its value then) not what it was? A guard taken
+    true that is a conjunction (`exists && tl != ldr`) held each of its parts, and one
+    taken false that is a disjunction held none: either fails with one of its parts."""
     base, holds = unnegated(cond, value)
+    if base is None:
+        return False
     said, taken_when = guard
-    return base is not None and holds != taken_when and " ".join(text(base).split()) == said
+    seen = " ".join(text(base).split())
+    if seen == said:
+        return holds != taken_when
+    parts = _top_level(said, " && " if taken_when else " || ")
+    return len(parts) > 1 and seen in parts and holds != taken_when
+
+
+def _top_level(said: str, operator: str) -> list[str]:
+    """`said` split at `operator` outside parentheses and brackets."""
+    parts: list[str] = []
+    depth, start, at = 0, 0, 0
+    while at < len(said):
+        c = said[at]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == 0 and said.startswith(operator, at):
+            parts.append(said[start:at].strip())
+            at += len(operator)
+            start = at
+            continue
+        at += 1
+    parts.append(said[start:].strip())
+    return parts
 
 
 def constant_condition(cond: Node | None) -> bool | None:
