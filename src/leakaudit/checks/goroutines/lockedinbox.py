@@ -75,7 +75,7 @@ def _loop_locks(loop: Function, receive: Node) -> dict[str, tuple[Node, bool]]:
     """Lock path -> (the call, is it a read lock) for the locks the loop's receiving
     `for` takes on its receiver in its body (not in func literals)."""
     recv = receiver_name(loop)
-    body = _loop_around(receive, loop.node)
+    body = _outermost_loop(receive, loop.node)
     if recv is None or body is None:
         return {}
     out: dict[str, tuple[Node, bool]] = {}
@@ -85,7 +85,7 @@ def _loop_locks(loop: Function, receive: Node) -> dict[str, tuple[Node, bool]]:
     return out
 
 
-def _loop_around(node: Node, stop: Node) -> Node | None:
+def _outermost_loop(node: Node, stop: Node) -> Node | None:
     """The outermost for statement around node below stop."""
     found = None
     cur = node.parent

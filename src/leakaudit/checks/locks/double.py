@@ -47,6 +47,7 @@ from leakaudit.checks.sites import Site, find_sites, holding_functions
 # What a function must call for the check to look at it (the check API, checks/__init__.py).
 from leakaudit.checks.sites import interest as interest
 from leakaudit.findings import Related
+from leakaudit.module.effects import declarations_by_name
 from leakaudit.parsing.syntax import FUNC_NODES, expressions, line_of, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
@@ -220,8 +221,8 @@ def _check_global(pkg: Package, fn: Function, rule: Rule, site: Site, sink: Sink
     if not _is_global(pkg, fn, var):
         return
     taking = _global_lockers(pkg, rule).get(var)
-    said = fn.node.text or b""
-    if not taking or not any(f"{name}(".encode() in said for name in taking):
+    source = fn.node.text or b""
+    if not taking or not any(f"{name}(".encode() in source for name in taking):
         return
     calls = [
         (call, taking[name])
@@ -273,7 +274,6 @@ def _global_lockers(pkg: Package, rule: Rule) -> dict[str, dict[str, tuple[str, 
 
     def compute() -> dict[str, dict[str, tuple[str, ...]]]:
         out: dict[str, dict[str, tuple[str, ...]]] = {}
-        funcs: dict[str, Node] = {}
         for fn in holding_functions(pkg, rule, reported=False):
             if fn.node.type != "function_declaration":
                 continue
@@ -284,10 +284,11 @@ def _global_lockers(pkg: Package, rule: Rule) -> dict[str, dict[str, tuple[str, 
                     out.setdefault(var, {}).setdefault(name, (name,))
         if not out:
             return out
-        for source in pkg.files:
-            for decl in pkg.declarations_in(source):
-                if decl.type == "function_declaration" and child(decl, "body") is not None:
-                    funcs[text(child(decl, "name"))] = decl
+        funcs = {
+            name: decl
+            for (recv, name), (decl, _) in declarations_by_name(pkg).items()
+            if recv is None and child(decl, "body") is not None
+        }
         calls: dict[str, list[tuple[Node, str]]] = {}
         for taking in out.values():
             for _ in range(4):
