@@ -8,7 +8,7 @@ from tree_sitter import Node
 from leakaudit.checks.api import Function, Package, Sink
 from leakaudit.checks.calls import interest, matching_calls, targets
 from leakaudit.checks.goroutines.channels import done_receive
-from leakaudit.facts.cfg import is_noreturn_call
+from leakaudit.facts.cfg import block_leaves, is_noreturn_call
 from leakaudit.parsing.syntax import FUNC_NODES, statements, unparen
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
@@ -90,23 +90,5 @@ def _leaves_loop(case: Node) -> bool:
         return expr is not None and expr.type == "call_expression" and is_noreturn_call(expr)
     if last.type == "if_statement":
         alt = child(last, "alternative")
-        return alt is not None and _block_leaves(child(last, "consequence")) and _block_leaves(alt)
+        return alt is not None and block_leaves(child(last, "consequence")) and block_leaves(alt)
     return False
-
-
-def _block_leaves(block: Node | None) -> bool:
-    if block is None:
-        return False
-    if block.type == "if_statement":
-        alt = child(block, "alternative")
-        return alt is not None and _block_leaves(child(block, "consequence")) and _block_leaves(alt)
-    fake = statements(block)
-    if not fake:
-        return False
-    last = fake[-1]
-    return last.type == "return_statement" or (
-        last.type == "expression_statement"
-        and last.named_children
-        and unparen(last.named_children[0]).type == "call_expression"  # type: ignore[union-attr]
-        and is_noreturn_call(unparen(last.named_children[0]))  # type: ignore[arg-type]
-    )

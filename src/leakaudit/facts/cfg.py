@@ -154,6 +154,26 @@ def is_noreturn_call(call: Node) -> bool:
     return parts[-1] in _FATAL_METHODS and not (parts[-1] == "Exit" and parts[-2] != "os")
 
 
+def block_leaves(block: Node | None) -> bool:
+    """Every path through the block (or an if-else) ends the function: it ends in a
+    return or a call that never returns, or in an if-else whose branches both do."""
+    if block is None:
+        return False
+    if block.type == "if_statement":
+        alt = child(block, "alternative")
+        return alt is not None and block_leaves(child(block, "consequence")) and block_leaves(alt)
+    fake = statements(block)
+    if not fake:
+        return False
+    last = fake[-1]
+    return last.type == "return_statement" or (
+        last.type == "expression_statement"
+        and last.named_children
+        and unparen(last.named_children[0]).type == "call_expression"  # type: ignore[union-attr]
+        and is_noreturn_call(unparen(last.named_children[0]))  # type: ignore[arg-type]
+    )
+
+
 @dataclass
 class _Target:
     """An enclosing statement that `break` (and, for loops, `continue`) can leave."""
