@@ -12,6 +12,7 @@ from tree_sitter import Node
 
 from leakaudit.checks.api import Function, Interest, Package
 from leakaudit.facts.typing import Callee
+from leakaudit.module import flags
 from leakaudit.parsing.syntax import (
     calls_found,
     enclosing_function,
@@ -285,7 +286,7 @@ def _match(pkg: Package, fn: Function, rule: Rule, call: Node) -> Site | None:
         if spec.argument is not None:
             return _argument_site(fn, spec.argument, callee, call, shape)
         resource, error = indexes
-        if spec.returns and not _hands_out_fresh(pkg, rule, callee, resource):
+        if spec.returns and not _hands_out_fresh(pkg, fn, rule, callee, call, resource):
             return None  # a getter, or a helper that closes what it returns
         methods = spec.release or rule.release.methods
         if shape.kind == "chained" and _chained_release(shape.statement, methods):
@@ -338,20 +339,33 @@ def _chained_release(selector: Node, methods: tuple[str, ...]) -> bool:
     return called and text(child(selector, "field")) in methods
 
 
-def _hands_out_fresh(pkg: Package, rule: Rule, callee: Callee, resource: int) -> bool:
+def _hands_out_fresh(
+    pkg: Package, fn: Function, rule: Rule, callee: Callee, call: Node, resource: int
+) -> bool:
     """Does the callee hand out a resource its caller must release? This package's
     functions are read (effects.fresh_result), the module's other packages' from their
-    summaries; library calls are taken at their declared type."""
-    from leakaudit.module.effects import fresh_result
+    summaries; library calls are taken at their declared type. Not when the call sets
+    the option that makes the callee release it itself (module/flags.py)."""
+    from leakaudit.module.effects import fresh_result, fresh_unless
 
     constructors = rule.options.get("constructors")
     if isinstance(constructors, tuple):  # an owner type's rule: its constructors only
         key = f"{callee.receiver}.{callee.name}" if callee.receiver else callee.name
         return key in constructors and callee.package == rule.options.get("constructors-package")
     if callee.package == ".":
-        return fresh_result(pkg, rule, callee, resource)
-    facts = pkg.module.func(callee.qualified) if callee.package else None
-    return facts is None or resource in facts.fresh
+        if not fresh_result(pkg, rule, callee, resource):
+            return False
+        set_flags = flags.set_flags(fn.scope, call)
+        flag = fresh_unless(pkg, rule, callee, resource) if set_flags else None
+    else:
+        facts = pkg.module.func(callee.qualified) if callee.package else None
+        if facts is None:
+            return True
+        if resource not in facts.fresh:
+            return False
+        flag = next((u[1:] for u in facts.unless if u[0] == resource), None)
+        set_flags = flags.set_flags(fn.scope, call) if flag is not None else {}
+    return flag is None or flag[1] not in set_flags.get(flag[0], ())
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ costs nothing) and eagerly for the summary exported to importers.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -23,6 +23,7 @@ from leakaudit.checks.api import BudgetExceeded, Function, Package, callee_name
 from leakaudit.checks.uses import Use, UseClassifier
 from leakaudit.facts.symbols import type_name
 from leakaudit.facts.typing import Callee, declared_value
+from leakaudit.module import flags
 from leakaudit.module.fixpoint import Solver, solve
 from leakaudit.module.noreturn import declared_never_returns, stopping_names
 from leakaudit.module.summary import (
@@ -37,7 +38,7 @@ from leakaudit.module.summary import (
 )
 from leakaudit.module.summary import declarations as declared
 from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import expressions, method_receiver, text, unparen, walk
+from leakaudit.parsing.syntax import expressions, method_receiver, statements, text, unparen, walk
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -492,18 +493,39 @@ def fresh_result(pkg: Package, rule: Rule, callee: Callee, resource: int) -> boo
 
 
 def _fresh(pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: int) -> bool:
+    return next(_fresh_returns(pkg, decl, source, rule, resource), None) is not None
+
+
+def _fresh_returns(
+    pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: int
+) -> Iterator[Node]:
+    """The returns that hand out a fresh resource at result `resource` (the
+    declaration itself when it has no body to read)."""
     body = child(decl, "body")
     if body is None:
-        return True
+        yield decl
+        return
     fn = pkg.function(decl, source)
     for node in walk(body):
         if node.type != "return_statement":
             continue
         values = expressions(next((c for c in node.named_children if c.type != "comment"), None))
+        if not values:  # a naked return: the named result's value there
+            named = _named_result(decl, resource)
+            if named is None or fn is None:
+                yield node  # cannot tell
+            elif _assigned_before(body, named, node) and _hands_out(
+                pkg, fn, source, decl, node, named, rule
+            ):
+                yield node
+            continue
         if len(values) <= resource:
             if len(values) == 1 and resource > 0 and fn is not None:
-                return _returns_fresh(pkg, fn, values[0], rule, resource)  # return f()
-            return True  # a naked return: cannot tell
+                if _returns_fresh(pkg, fn, values[0], rule, resource):  # return f()
+                    yield node
+                continue
+            yield node
+            continue
         value = unparen(values[resource])
         if value is None or value.type == "nil":
             continue
@@ -513,19 +535,114 @@ def _fresh(pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: i
             continue  # `&http.Response{Body: io.NopCloser(&buf)}`: nothing to close
         if value.type == "call_expression" and fn is not None:
             if _returns_fresh(pkg, fn, value, rule, 0):
-                return True
+                yield node
             continue
-        if value.type == "identifier":
-            name = text(value)
-            if _released_before(node, name, rule):
-                continue
-            if name in pkg.symbols.vars and not pkg.file_types[source.path].declares(decl, name):
-                continue  # a package variable's value: a getter
-            if fn is not None and _escapes(fn, name, rule, body):
-                continue
-            if fn is not None and _holds_stale(pkg, fn, name, rule):
-                continue
+        if value.type == "identifier" and fn is not None:
+            if _hands_out(pkg, fn, source, decl, node, text(value), rule):
+                yield node
+            continue
+        yield node
+
+
+def _hands_out(
+    pkg: Package, fn: Function, source: SourceFile, decl: Node, ret: Node, name: str, rule: Rule
+) -> bool:
+    """The return `ret` hands out a fresh resource held by the variable `name`."""
+    if _released_before(ret, name, rule) or _released_in(ret, name, rule):
+        return False
+    if name in pkg.symbols.vars and not pkg.file_types[source.path].declares(decl, name):
+        return False  # a package variable's value: a getter
+    body = child(decl, "body")
+    assert body is not None
+    return not _escapes(pkg, fn, name, rule, body) and not _holds_stale(pkg, fn, name, rule)
+
+
+def _named_result(decl: Node, index: int) -> str | None:
+    """The name of the function's result `index`, when its results are named."""
+    result = child(decl, "result")
+    if result is None or result.type != "parameter_list":
+        return None
+    names = [
+        text(name)
+        for d in result.named_children
+        if d.type == "parameter_declaration"
+        for name in d.children_by_field_name("name")
+    ]
+    return names[index] if index < len(names) else None
+
+
+def _assigned_before(body: Node, name: str, ret: Node) -> bool:
+    """Some assignment of `name` starts before `ret`: before any, a named result is
+    still its zero value (nil)."""
+    data = (body.text or b"")[: ret.start_byte - body.start_byte]
+    return (
+        re.search(rb"(?<![\w.])" + re.escape(name.encode()) + rb"\b[\w\s,.]*:?=(?!=)", data)
+        is not None
+    )
+
+
+def fresh_unless(pkg: Package, rule: Rule, callee: Callee, resource: int) -> tuple[int, str] | None:
+    """For this package's function whose result `resource` is fresh: the (parameter,
+    boolean field) that, set by the caller, makes the function release it instead
+    (module/flags.py)."""
+    receiver = callee.receiver
+    if receiver is not None and receiver in pkg.symbols.types:
+        if pkg.module.elsewhere(receiver):
+            return None
+        receiver = sole_implementation(pkg, receiver) or receiver
+    found = _declared(pkg, receiver, callee.name)
+    if found is None:
+        return None
+    decl, source = found
+    return pkg.memo(  # type: ignore[no-any-return]
+        ("fresh-unless", decl.id, resource, rule.id),
+        lambda: _exemption(pkg, decl, source, rule, resource),
+    )
+
+
+def _exemption(
+    pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: int
+) -> tuple[int, str] | None:
+    if not flags.tests_a_flag(decl):
+        return None
+    returns = list(_fresh_returns(pkg, decl, source, rule, resource))
+    failing = {
+        ret
+        for ret in returns
+        if ret.type == "return_statement" and _fails(ret, _returned_name(ret, resource), pkg)
+    }
+    return flags.exemption(decl, returns, failing)
+
+
+def _returned_name(ret: Node, index: int) -> str | None:
+    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    value = unparen(values[index]) if index < len(values) else None
+    return text(value) if value is not None and value.type == "identifier" else None
+
+
+def _fails(ret: Node, name: str | None, pkg: Package) -> bool:
+    """The return surely returns a non-nil error: a made one (error_returned), or one
+    built just before from the resource itself (`err = handler(resp); ...; return resp,
+    err`): a response turned into an error is a failure, where the caller owes nothing."""
+    if error_returned(ret, pkg.symbols.vars) == "error":
         return True
+    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    err = unparen(values[-1]) if len(values) >= 2 else None
+    if name is None or err is None or err.type != "identifier":
+        return False
+    error = text(err)
+    for stmt in ret.parent.named_children if ret.parent is not None else ():
+        if stmt.start_byte >= ret.start_byte:
+            break
+        if stmt.type not in ("assignment_statement", "short_var_declaration"):
+            continue
+        left = [text(n) for n in expressions(child(stmt, "left"))]
+        right = expressions(child(stmt, "right"))
+        call = unparen(right[0]) if len(right) == 1 else None
+        if left == [error] and call is not None and call.type == "call_expression":
+            args = child(call, "arguments")
+            if args is not None and _mentions(args, name):
+                return True
     return False
 
 
@@ -593,15 +710,45 @@ def _returns_fresh(pkg: Package, fn: Function, call: Node, rule: Rule, resource:
     if inner is None or inner.type != "call_expression":
         return True
     callee = callee_of(fn, inner)
-    if callee is None or callee.package is None:
-        return True
+    if callee is None:
+        return True  # a func value: cannot tell
     if callee.package == ".":
         return fresh_result(pkg, rule, callee, resource)
-    facts = pkg.module.func(callee.qualified)
-    return facts is None or resource in facts.fresh
+    if callee.package is not None:
+        facts = pkg.module.func(callee.qualified)
+        if facts is not None:
+            return resource in facts.fresh
+        if pkg.module.split(callee.qualified) is not None:
+            return True  # a module function its package's summary says nothing of
+    return _acquires(pkg, fn, rule, callee, resource)
 
 
-def _escapes(fn: Function, name: str, rule: Rule, body: Node) -> bool:
+def _acquires(pkg: Package, fn: Function, rule: Rule, callee: Callee, resource: int) -> bool:
+    """A call outside the module (or on a receiver we cannot type) hands out a fresh
+    resource only where the rule's acquisitions match it when it is called directly:
+    by name, or by a declared result type we know. Passing on a result nothing types (a
+    websocket dialer's handshake response, which needs no close) makes a helper no
+    acquirer."""
+    results: list[str | None] | None = None
+    for spec in rule.acquire:
+        if spec.calls:
+            if callee.name not in spec.calls or spec.resource != resource:
+                continue
+            if callee.package is None:  # by name and shape, as sites.py matches it
+                if spec.types and spec.unknown_receivers and spec.package in pkg.symbols.imported:
+                    return True
+            elif callee.package == spec.package and (
+                callee.receiver in spec.types if spec.types else callee.receiver is None
+            ):
+                return True
+        elif spec.returns:
+            results = fn.types.results_of(callee) if results is None else results
+            if resource < len(results) and results[resource] == spec.returns:
+                return True
+    return False
+
+
+def _escapes(pkg: Package, fn: Function, name: str, rule: Rule, body: Node) -> bool:
     """`name` goes to something that may release it, besides the return: a closure
     that releases it or passes it on, or a call it (or its `via` field) is passed to
     (a body wrapped in a returned ReadCloser). A closure that only reads it, or a
@@ -618,8 +765,23 @@ def _escapes(fn: Function, name: str, rule: Rule, body: Node) -> bool:
             continue
         if _inside(occ, "return_statement", body) or _inside(occ, "func_literal", body):
             continue
-        if uses._occurrence(occ).use == Use.HANDOFF:
+        if uses._occurrence(occ).use == Use.HANDOFF and not _on_failure(occ, body, name, pkg):
             return True
+    return False
+
+
+def _on_failure(occ: Node, body: Node, name: str, pkg: Package) -> bool:
+    """`occ` sits in a branch that ends by returning a non-nil error (`err =
+    api.errorHandler(resp); return resp, err`): what it does there does not reach the
+    function's successful returns."""
+    cur = occ.parent
+    while cur is not None and cur != body:
+        if cur.type == "block":
+            stmts = statements(cur)
+            last = stmts[-1] if stmts else None
+            if last is not None and last.type == "return_statement" and _fails(last, name, pkg):
+                return True
+        cur = cur.parent
     return False
 
 
@@ -648,6 +810,37 @@ def _released_before(ret: Node, var: str, rule: Rule) -> bool:
             if _releases_in(stmt, var, released, rule):
                 return True
         inner, block = block, block.parent
+    return False
+
+
+def _released_in(ret: Node, var: str, rule: Rule) -> bool:
+    """The return releases `var` itself: `return resp, drainAndClose(resp.Body)`, a
+    call named for a release method (`Close` in `drainAndClose`) given the resource,
+    or its release method called on it."""
+    released = f"{var}.{rule.release.via}" if rule.release.via else var
+    words = tuple(m.lower() for m in rule.release.methods)
+    for node in walk(ret):
+        if node.type != "call_expression":
+            continue
+        function = unparen(child(node, "function"))
+        if function is None:
+            continue
+        if function.type == "selector_expression":
+            if (
+                text(child(function, "operand")) == released
+                and text(child(function, "field")) in rule.release.methods
+            ):
+                return True
+            name = text(child(function, "field")).lower()
+        else:
+            name = text(function).lower()
+        args = child(node, "arguments")
+        if (
+            any(w in name for w in words)
+            and args is not None
+            and any(text(unparen(a)) in (var, released) for a in args.named_children)
+        ):
+            return True
     return False
 
 
@@ -806,7 +999,12 @@ def _facts(
             narrowed = _narrowed_rule(methods, kinds) if _io_like(methods) else None
             if narrowed is not None and param_effect(pkg, fn, param.index, narrowed) == BORROWS:
                 lends.append((param.index, tuple(sorted(methods or ()))))
-    return FuncFacts(facts.results, fresh, tuple(params), lends=tuple(lends))
+    unless = tuple(
+        (i, *flag)
+        for i in fresh
+        if (flag := _exemption(pkg, decl, source, kinds[facts.results[i]], i))  # type: ignore[index]
+    )
+    return FuncFacts(facts.results, fresh, tuple(params), lends=tuple(lends), unless=unless)
 
 
 def _narrowed_rule(methods: frozenset[str] | None, kinds: dict[str, Rule]) -> Rule | None:

@@ -48,6 +48,9 @@ class FuncFacts:
     # borrows: under a rule none of whose release methods the interface has, the
     # caller still owes the release.
     lends: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    # (result index, parameter index, field) for a fresh result the function releases
+    # instead when the caller sets that boolean field of that argument (module/flags.py).
+    unless: tuple[tuple[int, int, str], ...] = ()
 
     def param(self, index: int) -> str | None:
         return next((effect for i, effect in self.params if i == index), None)
