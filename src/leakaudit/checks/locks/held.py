@@ -23,7 +23,7 @@ from leakaudit.checks.obligation import (
 from leakaudit.checks.sites import Site, find_sites, lock_methods
 from leakaudit.checks.sites import interest as site_interest
 from leakaudit.checks.uses import Use, UseClassifier
-from leakaudit.facts.cfg import Block, Kind
+from leakaudit.facts.cfg import Block, Kind, block_leaves
 from leakaudit.module.effects import declarations_by_name
 from leakaudit.module.locks import imported
 from leakaudit.module.summary import RELEASES
@@ -35,6 +35,7 @@ from leakaudit.parsing.syntax import (
     path_of,
     text,
     unparen,
+    walk,
 )
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
@@ -293,6 +294,8 @@ def own_lockers(pkg: Package, rule: Rule) -> dict[tuple[str, str], list[Locker]]
                 if (rtype, name) not in calls:
                     calls[(rtype, name)] = _receiver_calls(decl, rname)
                 for call, callee_name in calls[(rtype, name)]:
+                    if _on_arguments(decl, call):
+                        continue  # whether it runs is its caller's choice: not a sure lock
                     for locker in out.get((rtype, callee_name), []):
                         if len(locker.chain) >= 6 or name in locker.chain:
                             continue
@@ -308,6 +311,58 @@ def own_lockers(pkg: Package, rule: Rule) -> dict[tuple[str, str], list[Locker]]
         return out
 
     return pkg.memo(("own-lockers", rule.acquire, rule.release), compute)  # type: ignore[no-any-return]
+
+
+def _on_arguments(decl: Node, call: Node) -> bool:
+    """The call runs only on a condition that reads the method's parameters: in a branch
+    of `if !create`, `if _, ok := p["token"]; !ok`, a switch on one, or past such an `if`
+    that returns. The callers that hold the lock may pass arguments that never take
+    that path (`findRoot(ctx, false)`), so the method is no sure locker through it."""
+    params = _parameter_names(decl)
+    if not params:
+        return False
+    inner, cur = call, call.parent
+    while cur is not None and cur != decl and cur.type != "func_literal":
+        if cur.type == "if_statement" and inner not in (
+            child(cur, "condition"),
+            child(cur, "initializer"),
+        ):
+            if _reads(cur, params, "initializer", "condition"):
+                return True
+        elif cur.type in ("expression_switch_statement", "type_switch_statement"):
+            if inner.type.endswith("case") and _reads(cur, params, "initializer", "value"):
+                return True
+        elif cur.type == "statement_list":
+            for stmt in cur.named_children:
+                if stmt.start_byte >= inner.start_byte:
+                    break
+                if (
+                    stmt.type == "if_statement"
+                    and _reads(stmt, params, "initializer", "condition")
+                    and block_leaves(child(stmt, "consequence"))
+                ):
+                    return True
+        inner, cur = cur, cur.parent
+    return False
+
+
+def _reads(stmt: Node, params: frozenset[str], *fields: str) -> bool:
+    return any(
+        node.type == "identifier" and text(node) in params
+        for name in fields
+        if (part := child(stmt, name)) is not None
+        for node in walk(part)
+    )
+
+
+def _parameter_names(decl: Node) -> frozenset[str]:
+    plist = child(decl, "parameters")
+    return frozenset(
+        text(name)
+        for d in (plist.named_children if plist is not None else ())
+        for name in d.children_by_field_name("name")
+        if text(name) != "_"
+    )
 
 
 def _called_on_receiver(pkg: Package) -> dict[tuple[str, str], tuple[Node, str, set[str]]]:
