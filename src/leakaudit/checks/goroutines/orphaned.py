@@ -13,8 +13,11 @@ ends the loop as the related location.
 Not reported, for precision: an inbox the package closes somewhere (a send after that
 panics, another bug), a sending method that mentions the stop at all (it may check it
 first), or that takes a lock before its send (a `closed` flag under the lock
-that the stopping code sets first), sends made on the loop's own goroutine (selfsend's
-shape), and exported fields (another package may receive from them).
+that the stopping code sets first) or reads, itself or through a method of the type it
+calls first, a field that the code closing the stop channel assigns (`w.readyState =
+CLOSED; close(w.done)` against `w.assertStateOpen()`), sends made on the loop's own
+goroutine (selfsend's shape), and exported fields (another package may receive from
+them).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from leakaudit.checks.goroutines.selfsend import (
     plain_sends,
 )
 from leakaudit.findings import Related
+from leakaudit.module.effects import declarations_by_name
 from leakaudit.parsing.syntax import FUNC_NODES, text, unparen
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
@@ -57,6 +61,7 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
             how = f"from its case on <-{stop_chan}"
             fix = f"select here on a channel that {loop_name}() closes when it returns"
         stop_word = _last_name(stop_chan).encode()
+        states = _stopping_states(pkg, stop_word)
         for method in other_methods(pkg, inbox):  # the loop's own: selfsend's findings
             body = child(method.node, "body")
             if body is None or stop_word in (body.text or b""):
@@ -65,6 +70,11 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                 before = method.file.content[body.start_byte : send.start_byte]
                 if any(lock in before for lock in _LOCKS):
                     continue  # under a lock the stopping code may take first
+                if states and (
+                    _checks_state(pkg, inbox.type_name, before, states)
+                    or _callers_check(pkg, inbox.type_name, method.name, states)
+                ):
+                    continue  # it checks the state the stopping code sets as it stops
                 if send.id in reported:
                     continue
                 reported.add(send.id)
@@ -87,6 +97,63 @@ def run(pkg: Package, rule: Rule, sink: Sink) -> None:
                     stop_line=case.start_point[0] + 1,
                     fix=fix,
                 )
+
+
+def _stopping_states(pkg: Package, stop_word: bytes) -> frozenset[bytes]:
+    """The fields assigned by the functions that close the stop channel (`w.readyState =
+    CLOSED; close(w.done)`): a sender that checks one first (`w.assertStateOpen()`)
+    knows whether the loop was told to stop, when both run on one goroutine (an event
+    loop's) or under one lock."""
+
+    def compute() -> frozenset[bytes]:
+        closing = re.compile(rb"\bclose\(\s*[\w.]+\." + re.escape(stop_word) + rb"\s*\)")
+        out: set[bytes] = set()
+        for decl, _ in declarations_by_name(pkg).values():
+            data = decl.text or b""
+            if closing.search(data):
+                out.update(m.group(1) for m in _ASSIGNED_FIELD.finditer(data))
+        return frozenset(out)
+
+    return pkg.memo(("stopping-states", stop_word), compute)  # type: ignore[no-any-return]
+
+
+_ASSIGNED_FIELD = re.compile(rb"\b\w+\.(\w+)\s*=(?!=)")
+_RECEIVER_CALL = re.compile(rb"\b\w+\.(\w+)\(")
+
+
+def _checks_state(pkg: Package, type_name: str, before: bytes, states: frozenset[bytes]) -> bool:
+    """`before` (a sender's text up to its send) reads one of `states`, itself or in a
+    method of the type it calls there."""
+    texts = [before]
+    found = declarations_by_name(pkg)
+    for name in {m.group(1).decode() for m in _RECEIVER_CALL.finditer(before)}:
+        decl = found.get((type_name, name))
+        if decl is not None:
+            texts.append(decl[0].text or b"")
+    return any(
+        re.search(rb"\." + re.escape(state) + rb"\b(?!\s*=[^=])", data)
+        for data in texts
+        for state in states
+    )
+
+
+def _callers_check(pkg: Package, type_name: str, name: str, states: frozenset[bytes]) -> bool:
+    """An unexported helper (`sendArrayBuffer`) every call of which, in the methods of
+    its type, comes after such a check (`send` calls `assertStateOpen()` first)."""
+    short = name.rsplit(".", 1)[-1]
+    if short[:1].isupper():
+        return False
+    call = re.compile(rb"\b\w+\." + re.escape(short.encode()) + rb"\(")
+    seen = False
+    for (receiver, _), (decl, _) in declarations_by_name(pkg).items():
+        data = decl.text or b""
+        for match in call.finditer(data):
+            if receiver != type_name or not _checks_state(
+                pkg, type_name, data[: match.start()], states
+            ):
+                return False
+            seen = True
+    return seen
 
 
 def _closed_somewhere(pkg: Package, field: str) -> bool:
