@@ -81,6 +81,33 @@ def test_fresh_results_through_interfaces(
     assert summaries["example.com/rows/store"].funcs[func].fresh == fresh
 
 
+@pytest.mark.parametrize(
+    ("func", "fresh", "unless"),
+    [
+        # Releases the body itself when the caller sets opts.NoResponse (parameter 0).
+        ("API.Call", (0,), ((0, 0, "NoResponse"),)),
+        # Tests opts.Verbose, but hands out the body either way.
+        ("API.Fetch", (0,), ()),
+        # Passes its options on to API.Call: the same option holds.
+        ("Wrapper.Call", (0,), ((0, 0, "NoResponse"),)),
+        # Its named result is never set: nothing fresh.
+        ("API.Upload", (), ()),
+        # Passes on a websocket dialer's response, which no acquisition matches.
+        ("DialWS", (), ()),
+        ("GetWithHeader", (0,), ()),
+    ],
+)
+def test_fresh_results_and_their_options(
+    summaries: dict[str, PackageSummary],
+    func: str,
+    fresh: tuple[int, ...],
+    unless: tuple[tuple[int, int, str], ...],
+) -> None:
+    facts = summaries["example.com/bodies/httpx"].funcs.get(func)
+    found = ((), ()) if facts is None else (facts.fresh, facts.unless)
+    assert found == (fresh, unless)
+
+
 @pytest.fixture(scope="module")
 def lock_summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PackageSummary]:
     cache = tmp_path_factory.mktemp("cache")

@@ -538,7 +538,10 @@ def _fresh_returns(
                 yield node
             continue
         if value.type == "identifier" and fn is not None:
-            if _hands_out(pkg, fn, source, decl, node, text(value), rule):
+            name = text(value)
+            if name == _named_result(decl, resource) and not _assigned_before(body, name, node):
+                continue  # the named result, never set before: nil
+            if _hands_out(pkg, fn, source, decl, node, name, rule):
                 yield node
             continue
         yield node
@@ -572,13 +575,23 @@ def _named_result(decl: Node, index: int) -> str | None:
 
 
 def _assigned_before(body: Node, name: str, ret: Node) -> bool:
-    """Some assignment of `name` starts before `ret`: before any, a named result is
-    still its zero value (nil)."""
+    """Some statement before `ret` assigns the named result `name`: a plain `=`
+    anywhere (a closure's too), a `:=` only in the body's own statements (deeper, it
+    declares a new variable). Before any, the named result is still nil."""
     data = (body.text or b"")[: ret.start_byte - body.start_byte]
-    return (
-        re.search(rb"(?<![\w.])" + re.escape(name.encode()) + rb"\b[\w\s,.]*:?=(?!=)", data)
-        is not None
-    )
+    if name.encode() not in data:
+        return False
+    top = next((c for c in body.named_children if c.type == "statement_list"), body)
+    for node in walk(body, into_funcs=True):
+        if node.start_byte >= ret.start_byte:
+            break
+        if node.type not in ("assignment_statement", "short_var_declaration"):
+            continue
+        if node.type == "short_var_declaration" and node.parent != top:
+            continue
+        if any(text(n) == name for n in expressions(child(node, "left"))):
+            return True
+    return False
 
 
 def fresh_unless(pkg: Package, rule: Rule, callee: Callee, resource: int) -> tuple[int, str] | None:
@@ -603,15 +616,62 @@ def fresh_unless(pkg: Package, rule: Rule, callee: Callee, resource: int) -> tup
 def _exemption(
     pkg: Package, decl: Node, source: SourceFile, rule: Rule, resource: int
 ) -> tuple[int, str] | None:
-    if not flags.tests_a_flag(decl):
+    busy: set[int] = pkg.memo("exemptions-in-progress", set)
+    if decl.id in busy:
+        return None  # recursion: no option known yet
+    if not flags.tests_a_flag(decl) and not _RETURNS_A_CALL.search(decl.text or b""):
         return None
-    returns = list(_fresh_returns(pkg, decl, source, rule, resource))
-    failing = {
-        ret
-        for ret in returns
-        if ret.type == "return_statement" and _fails(ret, _returned_name(ret, resource), pkg)
-    }
-    return flags.exemption(decl, returns, failing)
+    busy.add(decl.id)
+    try:
+        returns = list(_fresh_returns(pkg, decl, source, rule, resource))
+        failing = {
+            ret
+            for ret in returns
+            if ret.type == "return_statement" and _fails(ret, _returned_name(ret, resource), pkg)
+        }
+        fn = pkg.function(decl, source)
+        passed = {
+            ret: flag
+            for ret in returns
+            if fn is not None and (flag := _passes_option(pkg, fn, ret, rule, resource))
+        }
+        return flags.exemption(decl, returns, failing, passed)
+    finally:
+        busy.discard(decl.id)
+
+
+_RETURNS_A_CALL = re.compile(rb"\breturn\s+[\w.]+\(")
+
+
+def _passes_option(
+    pkg: Package, fn: Function, ret: Node, rule: Rule, resource: int
+) -> tuple[str, str] | None:
+    """`return c.client.Call(ctx, opts)`: a wrapper handing its parameter to where the
+    wrapped function's option is read. (The parameter's name, the field.)"""
+    from leakaudit.checks.sites import callee_of
+
+    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    index = resource if len(values) > 1 else 0
+    call = unparen(values[index]) if index < len(values) else None
+    if call is None or call.type != "call_expression":
+        return None
+    callee = callee_of(fn, call)
+    if callee is None or callee.package is None:
+        return None
+    if callee.package == ".":
+        flag = fresh_unless(pkg, rule, callee, resource)
+    else:
+        facts = pkg.module.func(callee.qualified)
+        flag = next((u[1:] for u in facts.unless if u[0] == resource), None) if facts else None
+    if flag is None:
+        return None
+    args = [a for a in (child(call, "arguments") or call).named_children if a.type != "comment"]
+    arg = unparen(args[flag[0]]) if flag[0] < len(args) else None
+    if arg is not None and arg.type == "unary_expression":
+        arg = unparen(child(arg, "operand"))
+    if arg is None or arg.type != "identifier":
+        return None
+    return text(arg), flag[1]
 
 
 def _returned_name(ret: Node, index: int) -> str | None:
@@ -624,10 +684,12 @@ def _fails(ret: Node, name: str | None, pkg: Package) -> bool:
     """The return surely returns a non-nil error: a made one (error_returned), or one
     built just before from the resource itself (`err = handler(resp); ...; return resp,
     err`): a response turned into an error is a failure, where the caller owes nothing."""
+    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    if len(values) < 2:
+        return False  # `return f()`: whatever f returns
     if error_returned(ret, pkg.symbols.vars) == "error":
         return True
-    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
-    err = unparen(values[-1]) if len(values) >= 2 else None
+    err = unparen(values[-1])
     if name is None or err is None or err.type != "identifier":
         return False
     error = text(err)

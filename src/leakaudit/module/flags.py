@@ -13,7 +13,7 @@ the argument is a composite literal (or a local bound only to one) that spells
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 
 from tree_sitter import Node
 
@@ -26,11 +26,16 @@ _FUNCS = frozenset({"function_declaration", "method_declaration", "func_literal"
 
 
 def exemption(
-    func: Node, returns: Iterable[Node], failing: Container[Node]
+    func: Node,
+    returns: Iterable[Node],
+    failing: Container[Node],
+    passed: Mapping[Node, tuple[str, str]],
 ) -> tuple[int, str] | None:
     """(parameter index, field) such that every return in `returns` that is not among
     `failing` (those that return a non-nil error: the caller owes nothing there) runs
-    only where that boolean field of that parameter is false; None when there is none."""
+    only where that boolean field of that parameter is false, or returns the result of
+    a call that releases it itself when the field is set (`passed`: a wrapper's
+    `return c.inner.Call(ctx, opts)`); None when there is none."""
     params = _param_names(func)
     body = child(func, "body")
     if not params or body is None:
@@ -42,6 +47,8 @@ def exemption(
         if ret.type != "return_statement":
             return None  # a body or a result that cannot be told apart by a flag
         guards = _false_guards(ret, func)
+        if ret in passed:
+            guards.add(passed[ret])
         common = guards if common is None else common & guards
         if not common:
             return None
