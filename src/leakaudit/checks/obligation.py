@@ -37,6 +37,7 @@ from leakaudit.module.effects import (
 from leakaudit.module.summary import ON_SUCCESS
 from leakaudit.parsing import queries
 from leakaudit.parsing.syntax import (
+    FUNC_NODES,
     expressions,
     line_of,
     method_receiver,
@@ -422,6 +423,19 @@ def _check_site(
             _record(sink, rule, fn, site, plain.kind)
             return
     outcome = _flow(fn, rule, site, sites, passes_of(pkg, fn, rule))
+    leaves_it = outcome.leaks and not (
+        outcome.released or outcome.exhausted or outcome.deferred or outcome.handed_off
+    )
+    moved = _in_enclosing(pkg, fn, site) if leaves_it else None
+    if moved is not None:
+        # The callback leaves it open on every path (one that releases it or hands it
+        # off on some is judged by its own paths), and the function around it does not release it
+        # either: its paths after the statement holding the callback are the ones the
+        # resource leaks through (`pacer.Call(func() { resp, err = c.Do(req) ... })`).
+        outer, outer_site = moved
+        outcome = _flow(outer, rule, outer_site, [], passes_of(pkg, outer, rule))
+        _conclude(pkg, outer, rule, outer_site, outcome, sink)
+        return
     if _dropped_holder(pkg, fn, rule, site, outcome, sink):
         return
     _conclude(pkg, fn, rule, site, outcome, sink)
@@ -662,6 +676,48 @@ def _outer_owner(fn: Function, rule: Rule, var: str) -> str | None:
         return None
     holder = outer.body.parent
     return function_name(holder) if holder is not None else "the enclosing function"
+
+
+def _in_enclosing(pkg: Package, fn: Function, site: Site) -> tuple[Function, Site] | None:
+    """A func literal assigning a variable the function around it declares: that
+    function holds the resource once the statement holding the literal has run (a
+    retry helper's callback, `pacer.Call(func() (bool, error) { resp, err = c.Do(req);
+    ... })`). The site moved there: the literal's call, at that statement, with the
+    error it assigns (`err := pacer.Call(...)`: on its failure the caller owes nothing).
+    None when the literal declares it, or the variable is declared further out."""
+    var = site.var or ""
+    scope = fn.scope
+    if not fn.is_literal or "." in var or scope.outer is None:
+        return None
+    if site.statement.type != "assignment_statement":
+        return None  # a receiver taken (`mu.Lock()`), not a result assigned
+    if var in scope.params or any(d.type != "assignment_statement" for d, _ in scope.entries(var)):
+        return None
+    outer_scope = scope.outer
+    if var not in outer_scope.params and not any(
+        d.type != "assignment_statement" for d, _ in outer_scope.entries(var)
+    ):
+        return None
+    statement, cur = None, fn.node
+    while cur.parent is not None and cur.parent.type not in FUNC_NODES:
+        if cur.parent.type == "statement_list":
+            statement = cur  # the innermost statement of the enclosing function
+            break
+        cur = cur.parent
+    holder = outer_scope.body.parent if outer_scope.body is not None else None
+    if statement is None or holder is None or statement.type not in _OUTER_STATEMENTS:
+        return None
+    outer = pkg.function(holder, fn.file)
+    if outer is None:
+        return None
+    left = expressions(child(statement, "left"))
+    err = text(left[0]) if len(left) == 1 and is_error_name(text(left[0])) else None
+    return outer, replace(site, statement=statement, binding="var", err=err)
+
+
+_OUTER_STATEMENTS = frozenset(
+    {"expression_statement", "assignment_statement", "short_var_declaration"}
+)
 
 
 def flow_param(pkg: Package, fn: Function, rule: Rule, name: str) -> _Outcome:
