@@ -5,9 +5,10 @@ field to a literal `true` gets nothing fresh to release.
 
 Both halves are read from the syntax alone: on the helper's side, every return that
 hands the resource out on success sits where the field is false (under `if !p.F`, in
-the `else` of `if p.F`, or after an `if p.F { ...; return }`); on the caller's side,
-the argument is a composite literal (or a local bound only to one) that spells
-`F: true`, and nothing assigns the field afterwards.
+the `else` of `if p.F`, or after an `if p.F { ...; return }`), or passes the parameter
+on to a helper with that option; on the caller's side, the argument is a composite
+literal that spells `F: true` (or a local bound only to one, or given `o.F = true`
+before the call), and no other statement assigns the field.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tree_sitter import Node
 from leakaudit.facts.cfg import block_leaves
 from leakaudit.facts.typing import Scope, declared_value
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import text, unparen
+from leakaudit.parsing.syntax import text, unnegated, unparen
 
 _FUNCS = frozenset({"function_declaration", "method_declaration", "func_literal"})
 
@@ -214,17 +215,10 @@ def _false_guards(node: Node, func: Node) -> set[tuple[str, str]]:
 
 def _flag(cond: Node | None) -> tuple[tuple[str, str] | None, bool]:
     """`o.f` -> ((o, f), False); `!o.f` -> ((o, f), True); else (None, False)."""
-    node = unparen(cond)
-    negated = False
-    if (
-        node is not None
-        and node.type == "unary_expression"
-        and text(child(node, "operator")) == "!"
-    ):
-        node, negated = unparen(child(node, "operand")), True
+    node, value = unnegated(cond, True)
     if node is None or node.type != "selector_expression":
         return None, False
     operand = unparen(child(node, "operand"))
     if operand is None or operand.type != "identifier":
         return None, False
-    return (text(operand), text(child(node, "field"))), negated
+    return (text(operand), text(child(node, "field"))), not value
