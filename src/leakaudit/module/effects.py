@@ -38,7 +38,15 @@ from leakaudit.module.summary import (
 )
 from leakaudit.module.summary import declarations as declared
 from leakaudit.parsing.parser import SourceFile
-from leakaudit.parsing.syntax import expressions, method_receiver, statements, text, unparen, walk
+from leakaudit.parsing.syntax import (
+    expressions,
+    method_receiver,
+    statements,
+    text,
+    unaddressed,
+    unparen,
+    walk,
+)
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -666,9 +674,7 @@ def _passes_option(
     if flag is None:
         return None
     args = [a for a in (child(call, "arguments") or call).named_children if a.type != "comment"]
-    arg = unparen(args[flag[0]]) if flag[0] < len(args) else None
-    if arg is not None and arg.type == "unary_expression":
-        arg = unparen(child(arg, "operand"))
+    arg = unaddressed(args[flag[0]]) if flag[0] < len(args) else None
     if arg is None or arg.type != "identifier":
         return None
     return text(arg), flag[1]
@@ -712,21 +718,13 @@ def _in_memory(fn: Function, value: Node, via: str, body: Node) -> bool:
     """A value built here whose `via` field holds nothing to close: a composite literal
     (or the address of one, or a local assigned one and nothing else) that leaves the
     field out, or sets it to `io.NopCloser(...)` or `http.NoBody`."""
-    node = unparen(value)
-    if (
-        node is not None
-        and node.type == "unary_expression"
-        and text(child(node, "operator")) == "&"
-    ):
-        node = unparen(child(node, "operand"))
+    node = unaddressed(value)
     if node is not None and node.type == "identifier":
         name = text(node)
         entries = list(fn.scope.entries(name))
         if len(entries) != 1 or f"{name}.{via} =".encode() in (body.text or b""):
             return False
-        node = unparen(declared_value(*entries[0]))
-        if node is not None and node.type == "unary_expression":
-            node = unparen(child(node, "operand"))
+        node = unaddressed(declared_value(*entries[0]))
     if node is None or node.type != "composite_literal":
         return False
     literal = child(node, "body")

@@ -21,7 +21,7 @@ from tree_sitter import Node
 from leakaudit.facts.cfg import block_leaves
 from leakaudit.facts.typing import Scope, declared_value
 from leakaudit.parsing.syntax import field as child
-from leakaudit.parsing.syntax import text, unnegated, unparen
+from leakaudit.parsing.syntax import text, unaddressed, unnegated, unparen
 
 _FUNCS = frozenset({"function_declaration", "method_declaration", "func_literal"})
 
@@ -80,7 +80,7 @@ def set_flags(scope: Scope, call: Node) -> dict[int, frozenset[str]]:
     args = child(call, "arguments")
     values = [a for a in (args.named_children if args is not None else ()) if a.type != "comment"]
     for index, arg in enumerate(values):
-        node = _address_of(arg)
+        node = unaddressed(arg)
         if node is None:
             continue
         if node.type == "composite_literal":
@@ -108,7 +108,7 @@ def _local_flags(scope: Scope, name: str, call: Node) -> set[str]:
     body = found.body
     out: set[str] = set()
     if len(entries) == 1:
-        bound = _address_of(declared_value(*entries[0]))
+        bound = unaddressed(declared_value(*entries[0]))
         if bound is not None and bound.type == "composite_literal":
             out = {field for field, value in _keyed(bound) if value == "true"}
     last_binding = max(decl.start_byte for decl, _ in entries)
@@ -148,17 +148,6 @@ def _blocks_around(node: Node) -> set[int]:
             break
         cur = cur.parent
     return out
-
-
-def _address_of(value: Node | None) -> Node | None:
-    node = unparen(value)
-    if (
-        node is not None
-        and node.type == "unary_expression"
-        and text(child(node, "operator")) == "&"
-    ):
-        node = unparen(child(node, "operand"))
-    return node
 
 
 def _keyed(literal: Node) -> Iterable[tuple[str, str]]:

@@ -30,6 +30,18 @@ def unparen(node: Node | None) -> Node | None:
 field: Callable[[Node, str], Node | None] = Node.child_by_field_name
 
 
+def unaddressed(node: Node | None) -> Node | None:
+    """The expression under a `&` (`&Opts{...}` -> the literal), parentheses removed."""
+    node = unparen(node)
+    if (
+        node is not None
+        and node.type == "unary_expression"
+        and text(field(node, "operator")) == "&"
+    ):
+        node = unparen(field(node, "operand"))
+    return node
+
+
 def expressions(node: Node | None) -> list[Node]:
     """The items of an expression_list (or the single expression itself)."""
     if node is None:
