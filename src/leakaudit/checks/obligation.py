@@ -457,7 +457,6 @@ def _dropped_holder(
         or outcome.reassigned
         or len(outcome.stores) != 1
         or len(outcome.handed_to) != 1
-        or rule.release.call
         or "not-released" not in rule.reports
     ):
         return False
@@ -467,14 +466,25 @@ def _dropped_holder(
     if holder is None or owner is None or owner.field != fname or owner.rule != rule.id:
         return False
     said = fn.node.text or b""
-    if any(f"{holder}.{fname}.{m}(".encode() in said for m in rule.release.methods):
+    var = site.var or "_"
+    if any(f"{holder}.{fname}.{m}(".encode() in said for m in rule.release.methods) or (
+        rule.release.call and f"{holder}.{fname}(".encode() in said
+    ):
         return False  # it releases the field itself somewhere: not followed
-    held = replace(rule, release=replace(rule.release, methods=owner.release, borrowers=()))
+    if any(f"{var}.{m}(".encode() in said for m in rule.release.methods) or (
+        rule.release.call and re.search(rb"(?<![\w.])" + re.escape(var.encode()) + rb"\(", said)
+    ):
+        return False  # or the resource through its own variable (`cancel()` on a failure)
+    # The holder is released by its owner's methods (a stored cancel func too: by the
+    # `Close` that calls it, not by a call of the holder).
+    held = replace(
+        rule, release=replace(rule.release, methods=owner.release, borrowers=(), call=False)
+    )
     follow = replace(site, var=holder, statement=stmt, err=None, release=(), partner=None)
     found = _flow(fn, held, follow, [], passes_of(pkg, fn, held))
     if not found.leaks:
         return False
-    var, call = site.var or "_", site.callee.text
+    call = site.callee.text
     _, node = min(found.leaks, key=lambda leak: leak[1].start_byte)
     line = line_of(node)
     closer = owner.release[0]
