@@ -429,9 +429,9 @@ def _check_site(
     moved = _in_enclosing(pkg, fn, site) if leaves_it else None
     if moved is not None:
         # The callback leaves it open on every path (one that releases it or hands it
-        # off on some is judged by its own paths), and the function around it does not release it
-        # either: its paths after the statement holding the callback are the ones the
-        # resource leaks through (`pacer.Call(func() { resp, err = c.Do(req) ... })`).
+        # off on some is judged by its own paths), and the function around it does not
+        # release it either: its paths after the statement holding the callback are the
+        # ones the resource leaks through (`pacer.Call(func() { resp, err = c.Do(req) })`).
         outer, outer_site = moved
         outcome = _flow(outer, rule, outer_site, [], passes_of(pkg, outer, rule))
         _conclude(pkg, outer, rule, outer_site, outcome, sink)
