@@ -41,6 +41,7 @@ from leakaudit.parsing.syntax import (
     expressions,
     line_of,
     method_receiver,
+    return_values,
     statements,
     text,
     unnegated,
@@ -832,9 +833,7 @@ def _flow(
                 outcome.released = True  # `return f.Close()`, `return drain(resp)`
             return _settled(state)
         if kind == Kind.RETURN:
-            returned = eff.use >= Use.STORED or (
-                named and not expressions(_return_values(block.node))
-            )
+            returned = eff.use >= Use.STORED or (named and not return_values(block.node))
             if returned:
                 if record:
                     outcome.handed_off = True
@@ -918,12 +917,11 @@ def _flow(
         has not seen, or only on a success when it returns that call's error."""
         if state & (OPEN | LOOSE | IF_FAILED):
             return True
-        values = _return_values(block.node)
-        return (
-            bool(state & IF_OK)
-            and any(n.type == "identifier" and text(n) in outcomes for n in walk(values))
-            if values is not None
-            else False
+        return bool(state & IF_OK) and any(
+            n.type == "identifier" and text(n) in outcomes
+            for value in return_values(block.node)
+            if value.type != "func_literal"  # a returned literal's body is its own
+            for n in walk(value)
         )
 
     def leak(block: Block | None, node: Node, state: int, calls: tuple[Node, ...] = ()) -> None:
@@ -1479,15 +1477,9 @@ def _assigns(node: Node, name: str) -> bool:
     return False
 
 
-def _return_values(ret: Node | None) -> Node | None:
-    if ret is None:
-        return None
-    return next((c for c in ret.named_children if c.type != "comment"), None)
-
-
 def _returns_error(ret: Node | None) -> bool:
     """A return whose last value is not a literal nil (a naked return: unknown, so yes)."""
-    values = expressions(_return_values(ret))
+    values = return_values(ret)
     if not values:
         return True
     return values[-1].type != "nil"
@@ -1509,7 +1501,7 @@ def _fails(ret: Node | None, returns_error: bool, fn: Function) -> bool:
         return checked_non_nil(ret, is_error_name)
     if error_returned(ret, fn.types.symbols.vars) != "error":
         return False
-    last = unparen(expressions(_return_values(ret))[-1])
+    last = unparen(return_values(ret)[-1])
     if last is None or last.type != "call_expression":
         return True
     name = callee_name(last)

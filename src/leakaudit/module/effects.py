@@ -41,6 +41,7 @@ from leakaudit.parsing.parser import SourceFile
 from leakaudit.parsing.syntax import (
     expressions,
     method_receiver,
+    return_values,
     statements,
     text,
     unaddressed,
@@ -423,7 +424,7 @@ def error_returned(ret: Node, package_vars: Container[str]) -> str | None:
     among `package_vars`),
     or a variable the enclosing `if` found non-nil; None otherwise (a naked return,
     `return v, err` where err may be nil)."""
-    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    values = return_values(ret)
     if not values:
         return None
     last = unparen(values[-1])
@@ -517,7 +518,7 @@ def _fresh_returns(
     for node in walk(body):
         if node.type != "return_statement":
             continue
-        values = expressions(next((c for c in node.named_children if c.type != "comment"), None))
+        values = return_values(node)
         if not values:  # a naked return: the named result's value there
             named = _named_result(decl, resource)
             if named is None or fn is None:
@@ -658,7 +659,7 @@ def _passes_option(
     wrapped function's option is read. (The parameter's name, the field.)"""
     from leakaudit.checks.sites import callee_of
 
-    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    values = return_values(ret)
     index = resource if len(values) > 1 else 0
     call = unparen(values[index]) if index < len(values) else None
     if call is None or call.type != "call_expression":
@@ -681,7 +682,7 @@ def _passes_option(
 
 
 def _returned_name(ret: Node, index: int) -> str | None:
-    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    values = return_values(ret)
     value = unparen(values[index]) if index < len(values) else None
     return text(value) if value is not None and value.type == "identifier" else None
 
@@ -690,7 +691,7 @@ def _fails(ret: Node, name: str | None, pkg: Package) -> bool:
     """The return surely returns a non-nil error: a made one (error_returned), or one
     built just before from the resource itself (`err = handler(resp); ...; return resp,
     err`): a response turned into an error is a failure, where the caller owes nothing."""
-    values = expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+    values = return_values(ret)
     if len(values) < 2:
         return False  # `return f()`: whatever f returns
     if error_returned(ret, pkg.symbols.vars) == "error":

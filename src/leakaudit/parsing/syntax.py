@@ -30,6 +30,14 @@ def unparen(node: Node | None) -> Node | None:
 field: Callable[[Node, str], Node | None] = Node.child_by_field_name
 
 
+def return_values(ret: Node | None) -> list[Node]:
+    """The values a return statement lists (`return a, b` -> [a, b]; a naked return,
+    or no return, -> [])."""
+    if ret is None:
+        return []
+    return expressions(next((c for c in ret.named_children if c.type != "comment"), None))
+
+
 def unaddressed(node: Node | None) -> Node | None:
     """The expression under a `&` (`&Opts{...}` -> the literal), parentheses removed."""
     node = unparen(node)
