@@ -468,6 +468,23 @@ def checked_non_nil(node: Node, named: Callable[[str], bool]) -> bool:
     return False
 
 
+def _implemented_elsewhere(pkg: Package, receiver: str) -> bool:
+    """An interface of this package implemented in another package of the module."""
+    return receiver in pkg.symbols.types and pkg.module.elsewhere(receiver)
+
+
+def _runs(pkg: Package, callee: Callee) -> tuple[Node, SourceFile] | None:
+    """The declaration in this package that a call of its function or method runs: for
+    a method of its interface, the one implementation's (None when that is in another
+    package, or there is no body to read)."""
+    receiver = callee.receiver
+    if receiver is not None and receiver in pkg.symbols.types:
+        if _implemented_elsewhere(pkg, receiver):
+            return None
+        receiver = sole_implementation(pkg, receiver) or receiver
+    return _declared(pkg, receiver, callee.name)
+
+
 def fresh_result(pkg: Package, rule: Rule, callee: Callee, resource: int) -> bool:
     """Does this package's function return a resource its caller must release at
     result `resource`? Not when every value it returns there is read from a field, a
@@ -477,12 +494,10 @@ def fresh_result(pkg: Package, rule: Rule, callee: Callee, resource: int) -> boo
     a body wrapped in a returned ReadCloser is); or is what such a function returns.
     A body we cannot see is taken at its type."""
     receiver = callee.receiver
-    if receiver is not None and receiver in pkg.symbols.types:
-        if pkg.module.elsewhere(receiver):  # an interface implemented in another package
-            facts = pkg.module.implemented(f"{pkg.module.own}.{receiver}.{callee.name}")
-            return facts is None or resource in facts.fresh
-        receiver = sole_implementation(pkg, receiver) or receiver
-    found = _declared(pkg, receiver, callee.name)
+    if receiver is not None and _implemented_elsewhere(pkg, receiver):
+        facts = pkg.module.implemented(f"{pkg.module.own}.{receiver}.{callee.name}")
+        return facts is None or resource in facts.fresh
+    found = _runs(pkg, callee)
     if found is None:
         return True
     # Recursion: a function whose returns are getters or itself hands out nothing;
@@ -607,12 +622,7 @@ def fresh_unless(pkg: Package, rule: Rule, callee: Callee, resource: int) -> tup
     """For this package's function whose result `resource` is fresh: the (parameter,
     boolean field) that, set by the caller, makes the function release it instead
     (module/flags.py)."""
-    receiver = callee.receiver
-    if receiver is not None and receiver in pkg.symbols.types:
-        if pkg.module.elsewhere(receiver):
-            return None
-        receiver = sole_implementation(pkg, receiver) or receiver
-    found = _declared(pkg, receiver, callee.name)
+    found = _runs(pkg, callee)
     if found is None:
         return None
     decl, source = found
