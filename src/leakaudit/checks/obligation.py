@@ -485,7 +485,6 @@ def _dropped_holder(
     found = _flow(fn, held, follow, [], passes_of(pkg, fn, held))
     if not found.leaks:
         return False
-    call = site.callee.text
     _, node = min(found.leaks, key=lambda leak: leak[1].start_byte)
     line = line_of(node)
     closer = owner.release[0]
@@ -493,22 +492,18 @@ def _dropped_holder(
         Related(location(fn.file, stmt, first_line_only=True), f"{var} stored in {holder} here"),
         Related(location(fn.file, node, first_line_only=True), f"{holder} dropped here"),
     )
-    sink.report(
+    _report_unreleased(
+        sink,
         rule,
-        "not-released",
-        fn.file,
+        fn,
+        site,
         site.call,
-        fn.name,
         related,
         var=var,
-        call=call,
         exit=f"the return at line {line}, which drops {holder}, where it is stored",
         line=line,
-        acquired=line_of(site.call),
         release=closer,
         advice=f"call `{holder}.{closer}()` before that return",
-        partner="",
-        reader_line=0,
     )
     _record(sink, rule, fn, site, "leaked", found)
     return True
@@ -1171,27 +1166,26 @@ def _conclude(
                 severity = Severity(str(level)) if level else None
                 said = f"the goroutine reading {site.partner} waits forever"
                 related += (Related(location(fn.file, reader, first_line_only=True), said),)
-            sink.report(
+            _report_unreleased(
+                sink,
                 rule,
-                kind,
-                fn.file,
+                fn,
+                site,
                 at,
-                fn.name,
                 related,
-                severity=severity,
                 var=var,
-                call=call,
                 exit=exit_desc,
                 line=line,
-                acquired=line_of(site.call),
                 release=release,
                 advice=(
                     f"keep {var} beside the wrapper that outlives this call, where it can be closed"
                     if outcome.wrapped
                     else _advice(fn, rule, site, var, release, outcome)
                 ),
+                kind=kind,
+                severity=severity,
                 partner=site.partner or "",
-                reader_line=line_of(reader) if reader is not None else 0,
+                reader=reader,
             )
             if suffix:
                 finding = sink.findings[-1]
@@ -1258,6 +1252,46 @@ def _conclude(
         _record(sink, rule, fn, site, "handed-off", outcome)
     else:
         _record(sink, rule, fn, site, "released", outcome)
+
+
+def _report_unreleased(
+    sink: Sink,
+    rule: Rule,
+    fn: Function,
+    site: Site,
+    at: Node,
+    related: tuple[Related, ...],
+    *,
+    var: str,
+    exit: str,
+    line: int,
+    release: str,
+    advice: str,
+    kind: str = "not-released",
+    severity: Severity | None = None,
+    partner: str = "",
+    reader: Node | None = None,
+) -> None:
+    """A leak of `site`'s resource through `exit`, with every field a `not-released`
+    (or `partner-goroutine`) message may spell."""
+    sink.report(
+        rule,
+        kind,
+        fn.file,
+        at,
+        fn.name,
+        related,
+        severity=severity,
+        var=var,
+        call=site.callee.text,
+        exit=exit,
+        line=line,
+        acquired=line_of(site.call),
+        release=release,
+        advice=advice,
+        partner=partner,
+        reader_line=line_of(reader) if reader is not None else 0,
+    )
 
 
 def _plainly_unreleased(site: Site, outcome: _Outcome, beside_release: bool) -> bool:
