@@ -36,7 +36,7 @@ from leakaudit.checks.goroutines.selfsend import (
 )
 from leakaudit.findings import Related
 from leakaudit.module.effects import declarations_by_name
-from leakaudit.parsing.syntax import FUNC_NODES, text, unparen
+from leakaudit.parsing.syntax import FUNC_NODES, statements, text, unparen
 from leakaudit.parsing.syntax import field as child
 from leakaudit.ruleset.model import Rule
 
@@ -106,7 +106,7 @@ def _stopping_states(pkg: Package, stop_word: bytes) -> frozenset[bytes]:
     loop's) or under one lock."""
 
     def compute() -> frozenset[bytes]:
-        closing = re.compile(rb"\bclose\(\s*[\w.]+\." + re.escape(stop_word) + rb"\s*\)")
+        closing = _closing(stop_word)
         out: set[bytes] = set()
         for decl, _ in declarations_by_name(pkg).values():
             data = decl.text or b""
@@ -158,8 +158,13 @@ def _callers_check(pkg: Package, type_name: str, name: str, states: frozenset[by
 
 def _closed_somewhere(pkg: Package, field: str) -> bool:
     """Does the package close a channel field of that name (`close(s.inbox)`)?"""
-    closing = re.compile(rb"\bclose\(\s*[\w.]+\." + field.encode() + rb"\s*\)")
+    closing = _closing(field.encode())
     return any(closing.search(source.content) for source in pkg.files)
+
+
+def _closing(field: bytes) -> re.Pattern[bytes]:
+    """`close(x.field)`, `close(s.a.field)`."""
+    return re.compile(rb"\bclose\(\s*[\w.]+\." + re.escape(field) + rb"\s*\)")
 
 
 def _stop_case(inbox: InboxLoop) -> tuple[Node, str, bool] | None:
@@ -188,10 +193,7 @@ def _stop_case(inbox: InboxLoop) -> tuple[Node, str, bool] | None:
 
 def _leaves_at_once(case: Node, select: Node) -> bool:
     """Is the case's first statement the one that leaves the loop?"""
-    comm = child(case, "communication")
-    stmts = [c for c in case.named_children if c != comm and c.type != "comment"]
-    if stmts and stmts[0].type == "statement_list":
-        stmts = [c for c in stmts[0].named_children if c.type != "comment"]
+    stmts = statements(case)
     if not stmts:
         return False
     first = stmts[0]
